@@ -1,0 +1,107 @@
+"""The vectorized check behind each rule id: a function of the normalized frame, True = passes.
+
+Checks of a rule whose inputs are missing pass (a malformed record fails ``record_malformed``
+only, not every rule after it), so each failure points at one cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+Check = Callable[[pd.DataFrame], pd.Series]
+
+CHECKS: dict[str, Check] = {}
+
+
+def check(rule_id: str) -> Callable[[Check], Check]:
+    """Register the check of a rule id."""
+
+    def register(fn: Check) -> Check:
+        CHECKS[rule_id] = fn
+        return fn
+
+    return register
+
+
+def _usable(df: pd.DataFrame) -> pd.Series:
+    return ~df["malformed"] & df["known"]
+
+
+@check("page_zone_mismatch")
+def page_zone(df: pd.DataFrame) -> pd.Series:
+    """The page a record came on names the release's zone."""
+    return (df["page_zone"] == df["zone_code"]).fillna(False).astype(bool)
+
+
+@check("record_malformed")
+def well_formed(df: pd.DataFrame) -> pd.Series:
+    """The record is an object with an indicator code."""
+    return ~df["malformed"]
+
+
+@check("indicator_unknown")
+def known_indicator(df: pd.DataFrame) -> pd.Series:
+    """The indicator is in the catalog of the dataset."""
+    return df["malformed"] | df["known"]
+
+
+@check("frequency_mismatch")
+def frequency(df: pd.DataFrame) -> pd.Series:
+    """The indicator's frequency is the release's (no quarterly figure in a monthly release)."""
+    return ~_usable(df) | (df["ind_frequency"] == df["release_frequency"]).fillna(False).astype(
+        bool
+    )
+
+
+@check("unit_not_allowed")
+def unit_allowed(df: pd.DataFrame) -> pd.Series:
+    """The unit is the indicator's or one of its alternative units (a missing unit is not)."""
+    return ~_usable(df) | df["unit_ok"]
+
+
+@check("value_unparsable")
+def parsable(df: pd.DataFrame) -> pd.Series:
+    """A reported value reads as a finite number."""
+    return df["malformed"] | ~df["value_unparsable"]
+
+
+@check("value_below_min")
+def above_min(df: pd.DataFrame) -> pd.Series:
+    """The value in the canonical unit is at least the catalog minimum."""
+    return (df["value"].isna() | df["min"].isna() | (df["value"] >= df["min"])).astype(bool)
+
+
+@check("value_above_max")
+def below_max(df: pd.DataFrame) -> pd.Series:
+    """The value in the canonical unit is at most the catalog maximum."""
+    return (df["value"].isna() | df["max"].isna() | (df["value"] <= df["max"])).astype(bool)
+
+
+@check("value_not_integer")
+def whole(df: pd.DataFrame) -> pd.Series:
+    """Counts (people, enterprises) are whole numbers in the canonical unit."""
+    return (~df["integer"] | df["value"].isna() | (df["value"] % 1 == 0)).astype(bool)
+
+
+@check("status_invalid")
+def status_known(df: pd.DataFrame) -> pd.Series:
+    """The observation status is one of SDMX's A, P, E, M."""
+    return df["malformed"] | df["status"].isin(["A", "P", "E", "M"]).fillna(False).astype(bool)
+
+
+@check("status_value_mismatch")
+def status_agrees(df: pd.DataFrame) -> pd.Series:
+    """Status M goes with no value; A, P and E go with a value."""
+    reported = ~df["value_missing"]
+    valid_status = df["status"].isin(["A", "P", "E", "M"]).fillna(False).astype(bool)
+    is_m = df["status"] == "M"
+    agree = (is_m & ~reported) | (~is_m & reported)
+    return (df["malformed"] | ~valid_status | agree).fillna(True).astype(bool)
+
+
+@check("duplicate_conflict")
+def no_conflict(df: pd.DataFrame) -> pd.Series:
+    """No other copy of this record key in the release has different content."""
+    return ~df["conflict"]

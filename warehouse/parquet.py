@@ -1,0 +1,88 @@
+"""Parquet files that readers see: written under a hidden temp name, then renamed into place."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Columns per table in SQL order, without the partition columns (zone_code, year) that the
+# directory names carry; DuckDB/pandas/Arrow add them back when reading the table root.
+SCHEMAS: dict[str, pa.Schema] = {
+    "obs_zone": pa.schema(
+        [
+            ("indicator_code", pa.string()),
+            ("period", pa.string()),
+            ("frequency", pa.string()),
+            ("revision", pa.int32()),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+            ("status", pa.string()),
+            ("load_id", pa.string()),
+            ("loaded_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    "obs_enterprise": pa.schema(
+        [
+            ("uscc", pa.string()),
+            ("period", pa.string()),
+            ("revision", pa.int32()),
+            ("indicator_code", pa.string()),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+            ("load_id", pa.string()),
+            ("loaded_at", pa.timestamp("us", tz="UTC")),
+        ]
+    ),
+    "quarantine": pa.schema(
+        [
+            ("quarantine_id", pa.int64()),
+            ("load_id", pa.string()),
+            ("dataset", pa.string()),
+            ("period", pa.string()),
+            ("revision", pa.int32()),
+            ("record_no", pa.int32()),
+            ("record_key", pa.string()),
+            ("rule", pa.string()),
+            ("severity", pa.string()),
+            ("message", pa.string()),
+            ("raw", pa.string()),
+            ("status", pa.string()),
+            ("note", pa.string()),
+            ("created_at", pa.timestamp("us", tz="UTC")),
+            ("resolved_at", pa.timestamp("us", tz="UTC")),
+            ("resolved_by", pa.string()),
+        ]
+    ),
+}
+
+
+def write_temp(frame: pd.DataFrame, table: str, final: Path) -> Path:
+    """Write a frame beside its final path under a hidden name that readers skip; return it."""
+    schema = SCHEMAS[table]
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # a leading dot: pyarrow and DuckDB's *.parquet globs never pick the file up half-written
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+    for col in ("loaded_at", "created_at", "resolved_at"):
+        if col in frame.columns and col in schema.names:
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+    arrow = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    with tmp.open("wb") as fh:
+        pq.write_table(arrow, fh, compression="zstd")
+        fh.flush()
+        os.fsync(fh.fileno())
+    return tmp
+
+
+def publish(tmp: Path, final: Path) -> None:
+    """Move a finished temp file into place in one step."""
+    os.replace(tmp, final)
+
+
+def discard_temp(tmp: Path) -> None:
+    """Remove a temp file that will not be published."""
+    tmp.unlink(missing_ok=True)

@@ -1,0 +1,164 @@
+"""Every table of the warehouse, defined once (SQLAlchemy Core); names are a public contract."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+_TS = DateTime(timezone=True)
+
+dim_zone = Table(
+    "dim_zone",
+    metadata,
+    Column("zone_code", String(8), primary_key=True),
+    Column("name_zh", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("city_zh", Text, nullable=False),
+    Column("city_admin_code", String(6), nullable=False),
+    Column("adapter", String(16), nullable=False),
+)
+
+dim_indicator = Table(
+    "dim_indicator",
+    metadata,
+    Column("dataset", String(16), nullable=False),
+    Column("code", String(64), nullable=False),
+    Column("name_zh", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("unit", String(16), nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("basis", String(8), nullable=False),
+    Column("min_value", Float(53)),
+    Column("max_value", Float(53)),
+    Column("mandatory", Boolean, nullable=False),
+    Column("is_integer", Boolean, nullable=False),
+    Column("alt_units", Text, nullable=False),
+    PrimaryKeyConstraint("dataset", "code"),
+)
+
+dim_enterprise = Table(
+    "dim_enterprise",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("name", Text),
+    Column("industry_code", String(8)),
+    Column("zone_code", String(8), nullable=False),
+    Column("above_scale", Boolean),
+    Column("first_period", String(8)),
+    Column("last_period", String(8)),
+)
+
+obs_zone = Table(
+    "obs_zone",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("indicator_code", String(64), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("value", Float(53)),
+    Column("unit", String(16), nullable=False),
+    Column("status", String(1), nullable=False),
+    Column("load_id", String(36), nullable=False),
+    Column("loaded_at", _TS, nullable=False),
+    PrimaryKeyConstraint("zone_code", "indicator_code", "period", "revision"),
+    Index("ix_obs_zone_load", "load_id"),
+)
+
+obs_enterprise = Table(
+    "obs_enterprise",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("uscc", String(18), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("indicator_code", String(64), nullable=False),
+    Column("value", Float(53)),
+    Column("unit", String(16), nullable=False),
+    Column("load_id", String(36), nullable=False),
+    Column("loaded_at", _TS, nullable=False),
+    PrimaryKeyConstraint("zone_code", "uscc", "period", "revision", "indicator_code"),
+    Index("ix_obs_enterprise_load", "load_id"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("quarantine_id", _ID, primary_key=True, autoincrement=True),
+    Column("load_id", String(36), nullable=False),
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("record_no", Integer, nullable=False),  # position in the release, 0 for a whole page
+    Column("record_key", Text, nullable=False),
+    Column("rule", String(64), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("note", Text),
+    Column("created_at", _TS, nullable=False),
+    Column("resolved_at", _TS),
+    Column("resolved_by", Text),
+    # a release's quarantine is written once, in the transaction that loads it
+    UniqueConstraint(
+        "load_id", "record_no", "record_key", "rule", name="uq_quarantine_record_rule"
+    ),
+    Index("ix_quarantine_release", "zone_code", "dataset", "period", "revision"),
+)
+
+load_ledger = Table(
+    "load_ledger",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text),
+    Column("load_id", String(36), nullable=False),
+    Column("flow_run_id", String(36)),
+    Column("records_received", Integer),
+    Column("records_loaded", Integer),
+    Column("records_quarantined", Integer),
+    Column("records_warned", Integer),
+    Column("source_sha256", String(64)),
+    Column("published_at", _TS),
+    Column("started_at", _TS, nullable=False),
+    Column("finished_at", _TS),
+    PrimaryKeyConstraint("zone_code", "dataset", "period", "revision"),
+    UniqueConstraint("load_id", name="uq_load_ledger_load_id"),
+)
+
+watermark = Table(
+    "watermark",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("published_at", _TS, nullable=False),
+    Column("load_id", String(36), nullable=False),
+    Column("updated_at", _TS, nullable=False),
+    PrimaryKeyConstraint("zone_code", "dataset"),
+)
+
+OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}

@@ -1,0 +1,366 @@
+"""The warehouse: ledger, observations, quarantine and watermark in SQL, mirrored to Parquet.
+
+The only code that writes to the database or the Parquet tree. One release loads in one
+transaction; its Parquet files are written from what that transaction inserted and renamed into
+place once it commits.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    event,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from warehouse import parquet, schema
+from warehouse.bulk import bulk_insert
+from warehouse.paths import release_file
+from warehouse.staging import archive_spool, discard, read_batches
+from zonestats.catalog import Catalog
+from zonestats.config import WarehouseSettings
+from zonestats.models import ReleaseKey, ReleaseRef, ValidatedRelease, utc, utcnow
+from zonestats.secrets import redact
+
+LEDGER_STATUSES = ("loaded", "failed", "rejected", "running")
+
+
+class LoadConflict(RuntimeError):
+    """Another run took over or finished this release while this one was loading it."""
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _: Any) -> None:
+            # let SQLAlchemy own BEGIN, and take the write lock up front (BEGIN IMMEDIATE) so two
+            # writers queue on the busy timeout instead of failing with "database is locked"
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine_for(settings: WarehouseSettings) -> Engine:
+    """One engine per warehouse URL per process (threads of a run share its pool)."""
+    url = settings.url.get_secret_value()
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            _ENGINES[url] = _engine(url)
+        return _ENGINES[url]
+
+
+class Warehouse:
+    """The warehouse of one configuration."""
+
+    def __init__(self, settings: WarehouseSettings) -> None:
+        self.settings = settings
+        self.engine = engine_for(settings)
+        self.data_dir = settings.data_dir
+
+    # -- schema and reference tables ---------------------------------------------------------
+
+    def ensure_schema(self, catalog: Catalog) -> None:
+        """Create missing tables and write the zone registry and the indicator catalog."""
+        schema.metadata.create_all(self.engine)
+        zones = [
+            {
+                "zone_code": z.zone_code,
+                "name_zh": z.name_zh,
+                "name_en": z.name_en,
+                "city_zh": z.city_zh,
+                "city_admin_code": z.city_admin_code,
+                "adapter": z.adapter,
+            }
+            for z in catalog.zones.values()
+        ]
+        indicators = [
+            {
+                "dataset": i.dataset,
+                "code": i.code,
+                "name_zh": i.name_zh,
+                "name_en": i.name_en,
+                "unit": i.unit,
+                "frequency": i.frequency,
+                "basis": i.basis,
+                "min_value": i.min,
+                "max_value": i.max,
+                "mandatory": i.mandatory,
+                "is_integer": i.integer,
+                "alt_units": ";".join(f"{u}={f}" for u, f in i.unit_factors.items() if u != i.unit),
+            }
+            for i in catalog.indicators.values()
+        ]
+        with self.engine.begin() as conn:
+            self._upsert(conn, schema.dim_zone, zones, ["zone_code"])
+            self._upsert(conn, schema.dim_indicator, indicators, ["dataset", "code"])
+
+    @staticmethod
+    def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        existing = {tuple(r) for r in conn.execute(select(*[table.c[k] for k in keys]))}
+        new = [r for r in rows if tuple(r[k] for k in keys) not in existing]
+        old = [r for r in rows if tuple(r[k] for k in keys) in existing]
+        if new:
+            conn.execute(insert(table), new)
+        for r in old:
+            cond = and_(*[table.c[k] == r[k] for k in keys])
+            conn.execute(update(table).where(cond).values(**r))
+
+    # -- the ledger ------------------------------------------------------------------------
+
+    @staticmethod
+    def _ledger_key(key: ReleaseKey) -> Any:
+        c = schema.load_ledger.c
+        return and_(
+            c.zone_code == key.zone_code,
+            c.dataset == key.dataset,
+            c.period == key.period,
+            c.revision == key.revision,
+        )
+
+    def is_loaded(self, key: ReleaseKey) -> bool:
+        """True when this release is loaded at this revision (or a later one)."""
+        c = schema.load_ledger.c
+        q = select(func.count()).where(
+            c.zone_code == key.zone_code,
+            c.dataset == key.dataset,
+            c.period == key.period,
+            c.revision >= key.revision,
+            c.status == "loaded",
+        )
+        with self.engine.connect() as conn:
+            return bool(conn.execute(q).scalar_one())
+
+    def begin_release(self, ref: ReleaseRef, flow_run_id: str | None) -> str | None:
+        """Mark a release running under a new load id; None when it is already loaded."""
+        load_id = str(uuid.uuid4())
+        now = utcnow()
+        cond = self._ledger_key(ref.key)
+        for _ in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(select(schema.load_ledger.c.status).where(cond)).first()
+                    if row is not None and row.status == "loaded":
+                        return None
+                    values = {
+                        "status": "running",
+                        "load_id": load_id,
+                        "flow_run_id": flow_run_id,
+                        "started_at": now,
+                        "finished_at": None,
+                        "last_error": None,
+                        "published_at": utc(ref.published_at),
+                        "frequency": ref.frequency,
+                    }
+                    if row is None:
+                        conn.execute(
+                            insert(schema.load_ledger).values(
+                                zone_code=ref.zone_code,
+                                dataset=ref.dataset,
+                                period=ref.period,
+                                revision=ref.revision,
+                                attempts=1,
+                                **values,
+                            )
+                        )
+                    else:
+                        conn.execute(
+                            update(schema.load_ledger)
+                            .where(cond)
+                            .values(
+                                attempts=schema.load_ledger.c.attempts + 1,
+                                **values,
+                            )
+                        )
+                return load_id
+            except IntegrityError:
+                continue  # another run inserted the row between our select and insert
+        raise LoadConflict(f"{ref.key}: could not claim the release in the ledger")
+
+    def finish_release(self, ref: ReleaseRef, load_id: str, status: str, error: str) -> None:
+        """Record that an attempt failed (try again) or was rejected (needs a person)."""
+        if status not in ("failed", "rejected"):
+            raise ValueError(status)
+        discard(release_file(self.data_dir, "staging", ref.key))
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(schema.load_ledger)
+                .where(self._ledger_key(ref.key), schema.load_ledger.c.load_id == load_id)
+                .values(status=status, last_error=redact(error)[:4000], finished_at=utcnow())
+            )
+
+    def ledger(self, zone: str | None = None, status: str | None = None) -> pd.DataFrame:
+        """The ledger rows, newest first, optionally for one zone or status."""
+        t = schema.load_ledger
+        q = select(t)
+        if zone:
+            q = q.where(t.c.zone_code == zone)
+        if status:
+            q = q.where(t.c.status == status)
+        q = q.order_by(t.c.zone_code, t.c.dataset, t.c.period, t.c.revision)
+        with self.engine.connect() as conn:
+            return pd.DataFrame(
+                conn.execute(q).mappings().all(), columns=[c.name for c in t.columns]
+            )
+
+    def watermark(self, zone_code: str, dataset: str) -> datetime | None:
+        """The newest published_at loaded for a zone and dataset, if any."""
+        t = schema.watermark
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(t.c.published_at).where(t.c.zone_code == zone_code, t.c.dataset == dataset)
+            ).scalar_one_or_none()
+        return utc(value) if value is not None else None
+
+    def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
+        led, later = schema.load_ledger, aliased(schema.load_ledger)
+        superseded = exists().where(
+            later.c.zone_code == led.c.zone_code,
+            later.c.dataset == led.c.dataset,
+            later.c.period == led.c.period,
+            later.c.revision >= led.c.revision,
+            later.c.status == "loaded",
+        )
+        blocked = conn.execute(
+            select(func.count()).where(
+                led.c.zone_code == ref.zone_code,
+                led.c.dataset == ref.dataset,
+                led.c.status == "failed",
+                led.c.published_at <= utc(ref.published_at),
+                ~superseded,
+            )
+        ).scalar_one()
+        if blocked:
+            return  # a failed release published earlier must be listed again next run
+        t = schema.watermark
+        cond = and_(t.c.zone_code == ref.zone_code, t.c.dataset == ref.dataset)
+        current = conn.execute(select(t.c.published_at).where(cond)).scalar_one_or_none()
+        new = utc(ref.published_at)
+        if current is None:
+            conn.execute(
+                insert(t).values(
+                    zone_code=ref.zone_code,
+                    dataset=ref.dataset,
+                    published_at=new,
+                    load_id=load_id,
+                    updated_at=utcnow(),
+                )
+            )
+        elif utc(current) < new:
+            conn.execute(
+                update(t).where(cond).values(published_at=new, load_id=load_id, updated_at=utcnow())
+            )
+
+    # -- loading a release -----------------------------------------------------------------
+
+    def load_release(self, v: ValidatedRelease, spool: Path | None = None) -> None:
+        """Load a validated release in one transaction, then publish its Parquet files."""
+        key = v.ref.key
+        obs_table = schema.OBS_TABLES[key.dataset]
+        obs_name = obs_table.name
+        now = utcnow()
+        temps: list[tuple[Path, Path]] = []
+        try:
+            with self.engine.begin() as conn:
+                claimed = conn.execute(
+                    update(schema.load_ledger)
+                    .where(
+                        self._ledger_key(key),
+                        schema.load_ledger.c.load_id == v.load_id,
+                        schema.load_ledger.c.status == "running",
+                    )
+                    .values(
+                        status="loaded",
+                        finished_at=now,
+                        last_error=None,
+                        records_received=v.records_received,
+                        records_loaded=v.records_loaded,
+                        records_quarantined=v.records_quarantined,
+                        records_warned=v.records_warned,
+                        source_sha256=v.sha256,
+                    )
+                ).rowcount
+                if claimed != 1:
+                    raise LoadConflict(f"{key}: another run took over this release; nothing loaded")
+                for batch in read_batches(v.obs):
+                    batch["load_id"] = v.load_id
+                    batch["loaded_at"] = now
+                    bulk_insert(conn, obs_table, batch)
+                for batch in read_batches(v.quarantine):
+                    batch["load_id"] = v.load_id
+                    batch["zone_code"] = key.zone_code
+                    batch["dataset"] = key.dataset
+                    batch["period"] = key.period
+                    batch["revision"] = key.revision
+                    batch["status"] = "open"
+                    batch["created_at"] = now
+                    bulk_insert(conn, schema.quarantine, batch)
+                self._advance_watermark(conn, v.ref, v.load_id)
+                # Parquet is written from what this transaction holds, so the two never differ
+                for table_name, table in ((obs_name, obs_table), ("quarantine", schema.quarantine)):
+                    frame = self._rows_of_load(conn, table, v.load_id)
+                    if not frame.empty:
+                        final = release_file(self.data_dir, table_name, key)
+                        temps.append((parquet.write_temp(frame, table_name, final), final))
+            for tmp, final in temps:
+                parquet.publish(tmp, final)
+        except BaseException:
+            for tmp, _ in temps:
+                parquet.discard_temp(tmp)
+            raise
+        if spool is not None and spool.exists():
+            archive_spool(spool, release_file(self.data_dir, "raw", key))
+
+    @staticmethod
+    def _rows_of_load(conn: Connection, table: Any, load_id: str) -> pd.DataFrame:
+        rows = conn.execute(select(table).where(table.c.load_id == load_id)).mappings().all()
+        return pd.DataFrame(rows, columns=[c.name for c in table.columns])
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A read connection (for status, tests and reports)."""
+        with self.engine.connect() as conn:
+            yield conn
+
+
+def sqlite_url_for(data_dir: Path) -> str:
+    """The default embedded warehouse under a data directory."""
+    return f"sqlite:///{(data_dir / 'zonestats.db').as_posix()}"
+
+
+__all__ = ["LEDGER_STATUSES", "LoadConflict", "Warehouse", "engine_for", "sqlite_url_for"]

@@ -1,0 +1,197 @@
+"""The zone registry and the indicator catalog, read from the data files shipped in the package."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+DATASETS = ("zone", "enterprise")
+FREQUENCIES = ("M", "Q", "A")
+BASES = ("ytd", "stock", "ytd_rate")
+
+
+class CatalogError(ValueError):
+    """The shipped registry or catalog files contradict themselves."""
+
+
+@dataclass(frozen=True)
+class Zone:
+    """One demonstration zone of the registry."""
+
+    zone_code: str
+    name_zh: str
+    name_en: str
+    city_zh: str
+    city_admin_code: str
+    adapter: str
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator of the catalog, with its canonical unit and the units it may arrive in."""
+
+    dataset: str
+    code: str
+    name_zh: str
+    name_en: str
+    unit: str
+    frequency: str
+    basis: str
+    min: float | None
+    max: float | None
+    mandatory: bool
+    integer: bool
+    # unit -> factor to the canonical unit; exact fractions so that 元 -> 万元 divides by 10000
+    # instead of multiplying by an inexact 0.0001.
+    unit_factors: dict[str, Fraction] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The zones and indicators the province knows, loaded once and passed around."""
+
+    zones: dict[str, Zone]
+    indicators: dict[tuple[str, str], Indicator]
+
+    def indicator(self, dataset: str, code: str) -> Indicator | None:
+        """Return the indicator of a dataset by code, or None when the catalog does not know it."""
+        return self.indicators.get((dataset, code))
+
+    def for_dataset(self, dataset: str) -> list[Indicator]:
+        """Return the indicators of one dataset in catalog order."""
+        return [ind for (ds, _), ind in self.indicators.items() if ds == dataset]
+
+    def mandatory(self, dataset: str, frequency: str) -> list[str]:
+        """Return the codes that a release of this dataset and frequency must contain."""
+        return [
+            i.code for i in self.for_dataset(dataset) if i.frequency == frequency and i.mandatory
+        ]
+
+    @cached_property
+    def units_frame(self) -> pd.DataFrame:
+        """One row per (dataset, indicator, accepted unit) with the exact factor as num/den."""
+        rows = [
+            (ind.dataset, ind.code, unit, f.numerator, f.denominator)
+            for ind in self.indicators.values()
+            for unit, f in ind.unit_factors.items()
+        ]
+        return pd.DataFrame(
+            rows, columns=["dataset", "indicator", "unit", "factor_num", "factor_den"]
+        ).astype({"factor_num": "int64", "factor_den": "int64"})
+
+    @cached_property
+    def indicators_frame(self) -> pd.DataFrame:
+        """The catalog as a frame keyed by (dataset, indicator), for vectorized joins."""
+        return pd.DataFrame(
+            [
+                {
+                    "dataset": i.dataset,
+                    "indicator": i.code,
+                    "canonical_unit": i.unit,
+                    "ind_frequency": i.frequency,
+                    "basis": i.basis,
+                    "min": i.min,
+                    "max": i.max,
+                    "integer": i.integer,
+                    "mandatory": i.mandatory,
+                }
+                for i in self.indicators.values()
+            ]
+        ).astype({"min": "float64", "max": "float64"})
+
+
+def _parse_factor(text: str, where: str) -> Fraction:
+    try:
+        factor = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError) as exc:
+        raise CatalogError(f"{where}: factor {text!r} is not a number") from exc
+    if factor <= 0:
+        raise CatalogError(f"{where}: factor {text!r} must be positive")
+    return factor
+
+
+def _parse_alt_units(text: str, where: str) -> dict[str, Fraction]:
+    units: dict[str, Fraction] = {}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        unit, sep, factor = part.partition("=")
+        if not sep or not unit.strip():
+            raise CatalogError(f"{where}: alt_units entry {part!r} is not unit=factor")
+        units[unit.strip()] = _parse_factor(factor, where)
+    return units
+
+
+def _optional_float(text: str) -> float | None:
+    return float(text) if text.strip() else None
+
+
+def _flag(text: str, where: str) -> bool:
+    if text not in ("Y", "N"):
+        raise CatalogError(f"{where}: expected Y or N, got {text!r}")
+    return text == "Y"
+
+
+def parse_indicators(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], Indicator]:
+    """Build the indicator catalog from rows shaped like indicators.csv."""
+    indicators: dict[tuple[str, str], Indicator] = {}
+    for n, row in enumerate(rows, start=2):
+        where = f"indicators.csv line {n} ({row.get('code')})"
+        if row["dataset"] not in DATASETS:
+            raise CatalogError(f"{where}: unknown dataset {row['dataset']!r}")
+        if row["frequency"] not in FREQUENCIES:
+            raise CatalogError(f"{where}: unknown frequency {row['frequency']!r}")
+        if row["basis"] not in BASES:
+            raise CatalogError(f"{where}: unknown basis {row['basis']!r}")
+        factors = {row["unit"]: Fraction(1), **_parse_alt_units(row["alt_units"], where)}
+        ind = Indicator(
+            dataset=row["dataset"],
+            code=row["code"],
+            name_zh=row["name_zh"],
+            name_en=row["name_en"],
+            unit=row["unit"],
+            frequency=row["frequency"],
+            basis=row["basis"],
+            min=_optional_float(row["min"]),
+            max=_optional_float(row["max"]),
+            mandatory=_flag(row["mandatory"], where),
+            integer=_flag(row["integer"], where),
+            unit_factors=factors,
+        )
+        key = (ind.dataset, ind.code)
+        if key in indicators:
+            raise CatalogError(f"{where}: {key} is listed twice")
+        indicators[key] = ind
+    return indicators
+
+
+def parse_zones(rows: Iterable[dict[str, str]]) -> dict[str, Zone]:
+    """Build the zone registry from rows shaped like zones.csv."""
+    zones: dict[str, Zone] = {}
+    for row in rows:
+        zone = Zone(**{k: row[k].strip() for k in Zone.__dataclass_fields__})
+        if zone.zone_code in zones:
+            raise CatalogError(f"zones.csv: {zone.zone_code} is listed twice")
+        zones[zone.zone_code] = zone
+    return zones
+
+
+def _read_csv(directory: Path | None, name: str) -> list[dict[str, str]]:
+    if directory is not None:
+        text = (directory / name).read_text(encoding="utf-8")
+    else:
+        text = resources.files("zonestats").joinpath("data", name).read_text(encoding="utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+def load_catalog(directory: Path | None = None) -> Catalog:
+    """Load zones.csv and indicators.csv from a directory, by default the copies in the package."""
+    return Catalog(
+        zones=parse_zones(_read_csv(directory, "zones.csv")),
+        indicators=parse_indicators(_read_csv(directory, "indicators.csv")),
+    )

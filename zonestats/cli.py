@@ -1,0 +1,272 @@
+"""The ``zonestats`` command: run, status, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
+from zonestats.runtime import prefect_environment, shipped_catalog
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors, as we want
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"zonestats: error: {message}\n")
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (else $ZONESTATS_CONFIG, else ./zonestats.toml)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = _Parser(prog="zonestats", description="Pull, audit and load the zones' statistics.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run the nightly flow now")
+    run.add_argument(
+        "--zones", help="comma-separated zone codes, e.g. TY01,DT01 (default: all enabled)"
+    )
+    _add_config(run)
+
+    status = sub.add_parser("status", help="show the load ledger")
+    status.add_argument("--zone", help="only this zone")
+    status.add_argument("--failed", action="store_true", help="only failed or rejected releases")
+    _add_config(status)
+
+    sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
+    sim.add_argument("--port", type=int, default=8765)
+    sim.add_argument("--seed", type=int, default=2026)
+    sim.add_argument("--as-of", help="simulated date, YYYY-MM-DD (default: today)")
+    sim.add_argument(
+        "--data-dir", default="var", help="where the printed config puts the warehouse"
+    )
+    sim.add_argument("--write-config", metavar="PATH", help="also write the config to this file")
+    _add_config(sim)
+
+    demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
+    demo.add_argument("--data-dir", default="var")
+    demo.add_argument("--seed", type=int, default=2026)
+    _add_config(demo)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> AppConfig:
+    path = resolve_config_path(args.config, os.environ)
+    return load_config(path, shipped_catalog())
+
+
+def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines.append("  ".join("-" * widths[c] for c in columns))
+    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def _print_summary(summary: Any) -> None:
+    rows = []
+    for z in summary.zones:
+        rows.append(
+            {
+                "zone": z.zone_code,
+                "loaded": z.count("loaded"),
+                "skipped": z.count("skipped"),
+                "failed": z.count("failed"),
+                "rejected": z.count("rejected"),
+                "received": sum(r.records_received for r in z.releases),
+                "quarantined": sum(r.records_quarantined for r in z.releases),
+                "error": (z.error or "")[:90],
+            }
+        )
+    print(
+        _table(
+            rows,
+            ["zone", "loaded", "skipped", "failed", "rejected", "received", "quarantined", "error"],
+        )
+    )
+    for line in summary.failures():
+        print(f"  ✗ {line}")
+
+
+def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
+    """Run the nightly flow in this process; exit 0 all loaded, 1 something failed."""
+    config = config or _load(args)
+    zones = (
+        [z.strip() for z in args.zones.split(",") if z.strip()]
+        if getattr(args, "zones", None)
+        else None
+    )
+    config.select(zones)  # unknown zone codes are a usage error before anything starts
+    prefect_environment()
+    from flows.nightly import RunFailed, nightly
+
+    print(
+        f"zonestats: running nightly for {', '.join(z.code for z in config.select(zones))}",
+        flush=True,
+    )
+    state = nightly(config_path=config.source_path, zones=zones, return_state=True)
+    if state.is_completed():
+        summary = state.result()
+    else:
+        exc = state.result(raise_on_failure=False)
+        if not isinstance(exc, RunFailed):
+            print(f"zonestats: the run crashed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        summary = exc.summary
+    _print_summary(summary)
+    return int(summary.exit_code)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the load ledger."""
+    config = _load(args)
+    from sqlalchemy import inspect
+
+    from warehouse.store import Warehouse
+
+    wh = Warehouse(config.warehouse)
+    if not inspect(wh.engine).has_table("load_ledger"):
+        print("no runs yet: the warehouse has no ledger")
+        return EXIT_OK
+    frame = wh.ledger(zone=args.zone)
+    if args.failed:
+        frame = frame[frame["status"].isin(["failed", "rejected"])]
+    rows = frame.assign(
+        finished_at=frame["finished_at"].astype(str).str[:19],
+        last_error=frame["last_error"].fillna("").astype(str).str[:70],
+    ).to_dict("records")
+    cols = [
+        "zone_code",
+        "dataset",
+        "period",
+        "revision",
+        "status",
+        "attempts",
+        "records_received",
+        "records_loaded",
+        "records_quarantined",
+        "finished_at",
+        "last_error",
+    ]
+    print(_table(rows, cols) if rows else "no ledger rows match")
+    return EXIT_OK
+
+
+def simulator_config(sim: Any, data_dir: Path) -> str:
+    """A config file pointing every zone at the simulator (tokens stay in the environment)."""
+    catalog = shipped_catalog()
+    lines = [
+        "# written by `zonestats simulate`: every zone points at the local simulator",
+        "[warehouse]",
+        f'url = "sqlite:///{(data_dir / "zonestats.db").as_posix()}"',
+        f'data_dir = "{data_dir.as_posix()}"',
+        "",
+    ]
+    for code in catalog.zones:
+        lines += [
+            "[[zones]]",
+            f'code = "{code}"',
+            'adapter = "api-v1"',
+            f'base_url = "{sim.base_url(code)}"',
+            f'token_env = "{sim.token_env(code)}"',
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Serve the simulator until interrupted; print the config and token exports for it."""
+    from zonesim import Simulator
+
+    as_of = datetime.fromisoformat(args.as_of) if args.as_of else None
+    sim = Simulator(seed=args.seed, as_of=as_of, port=args.port).start()
+    text = simulator_config(sim, Path(args.data_dir))
+    if args.write_config:
+        _write(Path(args.write_config), text)
+        print(f"# config written to {args.write_config}", file=sys.stderr)
+    print(text)
+    print(
+        "# the simulator's (fake) tokens — paste into the shell that runs zonestats:",
+        file=sys.stderr,
+    )
+    for code in shipped_catalog().zones:
+        print(f"export {sim.token_env(code)}={sim.token(code)}", file=sys.stderr)
+    print(f"# serving on 127.0.0.1:{sim.port}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the simulator, run nightly into ./var with SQLite + Parquet, print what to query."""
+    from zonesim import Simulator
+
+    data_dir = Path(args.data_dir)
+    with Simulator(seed=args.seed) as sim:
+        for code in shipped_catalog().zones:
+            os.environ[sim.token_env(code)] = sim.token(code)
+        cfg_path = data_dir / "zonestats.toml"
+        _write(cfg_path, simulator_config(sim, data_dir))
+        config = load_config(cfg_path, shipped_catalog())
+        args.zones = None
+        exit_code = cmd_run(args, config)
+    db = data_dir / "zonestats.db"
+    print(
+        f"""
+Warehouse: {db} (SQLite) and {data_dir / "parquet"} (Parquet, Hive-partitioned)
+Ledger:    zonestats status --config {cfg_path}
+
+Paste into DuckDB (duckdb) to read the Parquet as it is:
+  SELECT zone_code, period, indicator_code, value, unit
+  FROM read_parquet('{data_dir.as_posix()}/parquet/obs_zone/*/*/*.parquet', hive_partitioning = true)
+  WHERE indicator_code = 'revenue' AND period LIKE '%-10' ORDER BY zone_code, period;
+
+or into SQLite (sqlite3 {db}):
+  SELECT zone_code, period, revision, value FROM obs_zone
+  WHERE indicator_code = 'revenue' ORDER BY zone_code, period, revision;
+"""
+    )
+    return exit_code
+
+
+COMMANDS = {"run": cmd_run, "status": cmd_status, "simulate": cmd_simulate, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(COMMANDS[args.command](args))
+    except ConfigError as exc:
+        print(f"zonestats: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

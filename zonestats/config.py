@@ -1,0 +1,259 @@
+"""The run configuration: one TOML file, read in the entry point and passed down.
+
+``--config PATH`` wins, then ``$ZONESTATS_CONFIG``, then ``./zonestats.toml``.
+``$ZONESTATS_WAREHOUSE_URL`` and ``$ZONESTATS_DATA_DIR`` override the ``[warehouse]`` table.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from zonestats.catalog import Catalog
+
+ADAPTERS = ("api-v1", "form-xlsx")
+DEFAULT_CONFIG_NAME = "zonestats.toml"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the key and fits on one line."""
+
+    def __init__(self, key: str, message: str, source: str | None = None) -> None:
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{key}: {message}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """How the zone clients talk HTTP; the defaults suit a provincial network."""
+
+    connect_timeout_s: float = 5.0
+    timeout_s: float = 60.0
+    max_attempts: int = 5
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    max_retry_after_s: float = 300.0
+    max_body_mib: float = 64.0
+    page_size: int = 500
+    max_pages: int = 100_000
+    max_restarts: int = 3
+
+
+@dataclass(frozen=True)
+class ZoneSource:
+    """One configured source: which zone, through which adapter, where, and which token variable."""
+
+    code: str
+    adapter: str
+    base_url: str
+    token_env: str
+    timeout_s: float | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    """Where the clean data go: a SQLAlchemy URL (kept secret: it may hold a password) and a root."""
+
+    url: SecretStr
+    data_dir: Path
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """How a nightly run behaves."""
+
+    max_concurrent_zones: int = 4
+    lookback_days: int = 35
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    """Everything a run needs, built once in the entry point."""
+
+    warehouse: WarehouseSettings
+    zones: tuple[ZoneSource, ...]
+    http: HttpSettings = field(default_factory=HttpSettings)
+    run: RunSettings = field(default_factory=RunSettings)
+    source_path: str | None = None
+
+    def zone(self, code: str) -> ZoneSource:
+        """Return the configured source of a zone or raise KeyError."""
+        for z in self.zones:
+            if z.code == code:
+                return z
+        raise KeyError(code)
+
+    def select(self, codes: list[str] | None) -> tuple[ZoneSource, ...]:
+        """Return the enabled zones, limited to ``codes`` when given (unknown codes are an error)."""
+        if not codes:
+            return tuple(z for z in self.zones if z.enabled)
+        known = {z.code for z in self.zones}
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise ConfigError("--zones", f"not configured: {', '.join(unknown)}")
+        return tuple(z for z in self.zones if z.code in codes and z.enabled)
+
+
+def resolve_config_path(explicit: str | None, env: Mapping[str, str]) -> Path:
+    """Apply the precedence --config, $ZONESTATS_CONFIG, ./zonestats.toml."""
+    if explicit:
+        return Path(explicit)
+    if env.get("ZONESTATS_CONFIG"):
+        return Path(env["ZONESTATS_CONFIG"])
+    return Path(DEFAULT_CONFIG_NAME)
+
+
+def _check_keys(table: Mapping[str, Any], allowed: set[str], prefix: str, src: str) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(
+                f"{prefix}{key}",
+                f"unknown key (expected one of: {', '.join(sorted(allowed))})",
+                src,
+            )
+
+
+def _typed(
+    table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], prefix: str, src: str
+) -> Any:
+    value = table[key]
+    # bool is an int in Python; a timeout of `true` is a typo, not a number
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ConfigError(f"{prefix}{key}", f"expected a number, got {value!r}", src)
+    if not isinstance(value, kind):
+        name = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ConfigError(f"{prefix}{key}", f"expected {name}, got {value!r}", src)
+    return value
+
+
+def _positive(table: Mapping[str, Any], key: str, prefix: str, src: str) -> float:
+    value = _typed(table, key, (int, float), prefix, src)
+    if value <= 0:
+        raise ConfigError(f"{prefix}{key}", f"must be positive, got {value!r}", src)
+    return float(value)
+
+
+def _parse_http(table: Mapping[str, Any], src: str) -> HttpSettings:
+    defaults = HttpSettings()
+    allowed = set(HttpSettings.__dataclass_fields__)
+    _check_keys(table, allowed, "http.", src)
+    values: dict[str, Any] = {}
+    for key in table:
+        default = getattr(defaults, key)
+        if isinstance(default, int):
+            value = _typed(table, key, int, "http.", src)
+            if value < 1 and key != "max_restarts":
+                raise ConfigError(f"http.{key}", f"must be at least 1, got {value}", src)
+            values[key] = value
+        else:
+            values[key] = _positive(table, key, "http.", src)
+    if values.get("page_size", defaults.page_size) > 1000:
+        raise ConfigError("http.page_size", "zone-api.md allows at most 1000", src)
+    return replace(defaults, **values)
+
+
+def _parse_zone(i: int, table: Any, catalog: Catalog, src: str) -> ZoneSource:
+    prefix = f"zones[{i}]."
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"zones[{i}]", "expected a table", src)
+    _check_keys(table, set(ZoneSource.__dataclass_fields__), prefix, src)
+    for key in ("code", "adapter", "base_url", "token_env"):
+        if key not in table:
+            raise ConfigError(f"{prefix}{key}", "missing", src)
+        _typed(table, key, str, prefix, src)
+    code = table["code"]
+    if code not in catalog.zones:
+        raise ConfigError(f"{prefix}code", f"{code!r} is not a zone of the registry", src)
+    prefix = f"zones[{code}]."
+    if table["adapter"] not in ADAPTERS:
+        raise ConfigError(
+            f"{prefix}adapter",
+            f"unknown adapter {table['adapter']!r} (expected one of {', '.join(ADAPTERS)})",
+            src,
+        )
+    if not re.match(r"^https?://[^\s/]+", table["base_url"]):
+        raise ConfigError(f"{prefix}base_url", "expected an http:// or https:// URL", src)
+    if not _ENV_NAME.match(table["token_env"]):
+        # the value must be a variable's NAME; a token pasted here would leak into files
+        raise ConfigError(f"{prefix}token_env", "expected the name of an environment variable", src)
+    timeout = _positive(table, "timeout_s", prefix, src) if "timeout_s" in table else None
+    enabled = _typed(table, "enabled", bool, prefix, src) if "enabled" in table else True
+    return ZoneSource(
+        code=code,
+        adapter=table["adapter"],
+        base_url=table["base_url"].rstrip("/"),
+        token_env=table["token_env"],
+        timeout_s=timeout,
+        enabled=enabled,
+    )
+
+
+def parse_config(
+    data: Mapping[str, Any], catalog: Catalog, env: Mapping[str, str], source: str = "config"
+) -> AppConfig:
+    """Validate a parsed TOML document and apply the environment overrides."""
+    _check_keys(data, {"warehouse", "zones", "http", "run"}, "", source)
+    wh = data.get("warehouse")
+    if not isinstance(wh, Mapping):
+        raise ConfigError("warehouse", "missing [warehouse] table", source)
+    _check_keys(wh, {"url", "data_dir"}, "warehouse.", source)
+    url = env.get("ZONESTATS_WAREHOUSE_URL") or wh.get("url")
+    data_dir = env.get("ZONESTATS_DATA_DIR") or wh.get("data_dir")
+    if not isinstance(url, str) or not url:
+        raise ConfigError("warehouse.url", "missing (or set ZONESTATS_WAREHOUSE_URL)", source)
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
+        raise ConfigError(
+            "warehouse.url", "expected a sqlite:// or postgresql:// SQLAlchemy URL", source
+        )
+    if not isinstance(data_dir, str) or not data_dir:
+        raise ConfigError("warehouse.data_dir", "missing (or set ZONESTATS_DATA_DIR)", source)
+    zones_raw = data.get("zones", [])
+    if not isinstance(zones_raw, list):
+        raise ConfigError("zones", "expected [[zones]] entries", source)
+    zones = tuple(_parse_zone(i, z, catalog, source) for i, z in enumerate(zones_raw))
+    seen: set[str] = set()
+    for z in zones:
+        if z.code in seen:
+            raise ConfigError(f"zones[{z.code}].code", "configured twice", source)
+        seen.add(z.code)
+    run_raw = data.get("run", {})
+    _check_keys(run_raw, set(RunSettings.__dataclass_fields__), "run.", source)
+    run = replace(
+        RunSettings(),
+        **{k: int(_positive(run_raw, k, "run.", source)) for k in run_raw},
+    )
+    return AppConfig(
+        warehouse=WarehouseSettings(url=SecretStr(url), data_dir=Path(data_dir)),
+        zones=zones,
+        http=_parse_http(data.get("http", {}), source),
+        run=run,
+        source_path=source,
+    )
+
+
+def load_config(path: Path, catalog: Catalog, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate the TOML file at ``path``."""
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "--config", f"no config file at {path} (pass --config PATH or set ZONESTATS_CONFIG)"
+        ) from None
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("toml", str(exc), str(path)) from None
+    return parse_config(data, catalog, env, source=str(path))

@@ -1,0 +1,36 @@
+"""Process-wide loaders for the shipped declarations (catalog, rules) and the Prefect defaults."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from validation.registry import RuleSet, load_rules
+from zonestats.catalog import Catalog, load_catalog
+
+PREFECT_DEFAULTS = {
+    # telemetry would try the internet and print ERROR tracebacks offline
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "False",
+    # a fresh ephemeral server takes ~12 s here, over half of Prefect's default 20 s
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+
+def prefect_environment() -> None:
+    """Set Prefect's offline-safe defaults unless the operator set them (call before importing prefect)."""
+    for key, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+
+
+@lru_cache(maxsize=1)
+def shipped_catalog() -> Catalog:
+    """The zone registry and indicator catalog shipped in the package, read once per process."""
+    return load_catalog()
+
+
+@lru_cache(maxsize=1)
+def shipped_rules() -> RuleSet:
+    """The audit rules shipped in validation/rules.toml, read once per process."""
+    return load_rules()

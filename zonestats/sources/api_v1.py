@@ -1,0 +1,301 @@
+"""The ``api-v1`` adapter: the zones' JSON API of zone-api.md, over requests."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from zonestats.config import HttpSettings, ZoneSource
+from zonestats.models import PERIOD_TEXT, ReleaseRef
+from zonestats.periods import PeriodError, parse_period
+from zonestats.secrets import redact
+from zonestats.sources.base import (
+    Page,
+    PageSink,
+    ReleaseFetchError,
+    ReleaseRejected,
+    SourceError,
+    ZoneAuthError,
+    ZoneUnavailable,
+)
+
+_TRANSIENT_STATUS = {500, 502, 503, 504}
+_TRANSIENT_EXC = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
+class _Superseded(Exception):
+    def __init__(self, latest: int | None) -> None:
+        super().__init__(latest)
+        self.latest = latest
+
+
+class _NotFound(Exception):
+    pass
+
+
+class ApiV1Adapter:
+    """Reads one zone over api-v1 with timeouts, bounded retries, a body cap and paging checks."""
+
+    def __init__(
+        self,
+        source: ZoneSource,
+        http: HttpSettings,
+        token: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.zone_code = source.code
+        self._base = source.base_url
+        self._http = http
+        self._timeout = (http.connect_timeout_s, source.timeout_s or http.timeout_s)
+        self._max_body = int(http.max_body_mib * 1024 * 1024)
+        self._sleep = sleep
+        self._session = session or requests.Session()
+        # the token goes into the session's headers only; nothing we log or raise reads them
+        self._session.headers["Authorization"] = f"Bearer {token}"
+        self._session.headers["Accept"] = "application/json"
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._session.close()
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self._http.backoff_max_s, self._http.backoff_base_s * 2 ** (attempt - 1))
+        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
+
+    def _read_body(self, resp: requests.Response, what: str) -> bytes:
+        declared = resp.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > self._max_body:
+            resp.close()
+            raise ReleaseFetchError(
+                f"{self.zone_code}: {what}: response of {int(declared)} bytes refused "
+                f"(cap {self._max_body} bytes, http.max_body_mib)"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in resp.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            if size > self._max_body:
+                resp.close()
+                raise ReleaseFetchError(
+                    f"{self.zone_code}: {what}: response body over {self._max_body} bytes refused "
+                    "(http.max_body_mib)"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _get(self, path: str, params: Mapping[str, Any], what: str) -> tuple[dict[str, Any], int]:
+        """GET a JSON document, retrying what is transient; return it with its size in bytes."""
+        url = f"{self._base}{path}"
+        last = "no attempt made"
+        for attempt in range(1, self._http.max_attempts + 1):
+            try:
+                resp = self._session.get(url, params=params, timeout=self._timeout, stream=True)
+                status = resp.status_code
+                if status == 200:
+                    body = self._read_body(resp, what)
+                    try:
+                        doc = json.loads(body)
+                    except ValueError as exc:
+                        last = f"malformed JSON ({exc.__class__.__name__})"
+                        self._sleep(self._backoff(attempt))
+                        continue
+                    if not isinstance(doc, dict):
+                        raise ReleaseFetchError(f"{self.zone_code}: {what}: expected a JSON object")
+                    return doc, len(body)
+                body_text = self._read_body(resp, what).decode("utf-8", "replace")[:200]
+                if status == 401:
+                    raise ZoneAuthError(
+                        f"{self.zone_code}: the zone's system refused the token (401) — check the"
+                        " token in the environment variable this zone's token_env names"
+                    )
+                if status == 404:
+                    raise _NotFound(what)
+                if status == 409:
+                    try:
+                        latest = int(json.loads(body_text).get("latest_revision"))
+                    except (ValueError, TypeError, AttributeError):
+                        latest = None
+                    raise _Superseded(latest)
+                if status == 429:
+                    wait = _retry_after(resp.headers.get("Retry-After"), self._backoff(attempt))
+                    last = f"rate limited (429), waited {wait:.1f}s"
+                    self._sleep(min(wait, self._http.max_retry_after_s))
+                    continue
+                if status in _TRANSIENT_STATUS:
+                    last = f"HTTP {status}"
+                    self._sleep(self._backoff(attempt))
+                    continue
+                raise ReleaseFetchError(
+                    f"{self.zone_code}: {what}: unexpected HTTP {status}: {redact(body_text)!r}"
+                )
+            except _TRANSIENT_EXC as exc:
+                last = f"{exc.__class__.__name__}"
+                self._sleep(self._backoff(attempt))
+        raise ZoneUnavailable(
+            f"{self.zone_code}: {what}: gave up after {self._http.max_attempts} attempts ({last})"
+        )
+
+    # -- releases ---------------------------------------------------------------------------
+
+    def list_releases(self, dataset: str, since: datetime | None) -> list[ReleaseRef]:
+        """GET /releases; every entry is checked before it becomes a ReleaseRef."""
+        params: dict[str, str] = {"dataset": dataset}
+        if since is not None:
+            params["since"] = since.isoformat()
+        what = f"/releases?dataset={dataset}"
+        try:
+            doc, _ = self._get("/releases", params, what)
+        except _NotFound:
+            raise ReleaseFetchError(f"{self.zone_code}: {what}: 404 not found") from None
+        except _Superseded:
+            raise ReleaseFetchError(f"{self.zone_code}: {what}: unexpected 409") from None
+        if doc.get("zone_code") != self.zone_code:
+            raise ReleaseRejected(
+                f"{self.zone_code}: {what}: the listing is of zone {doc.get('zone_code')!r}"
+            )
+        entries = doc.get("releases")
+        if not isinstance(entries, list):
+            raise ReleaseFetchError(f"{self.zone_code}: {what}: no 'releases' list")
+        refs = [self._parse_entry(dataset, e, i) for i, e in enumerate(entries)]
+        return sorted(refs, key=lambda r: (r.published_at, r.period))
+
+    def _parse_entry(self, dataset: str, entry: Any, i: int) -> ReleaseRef:
+        where = f"{self.zone_code}: /releases entry {i}"
+        if not isinstance(entry, dict):
+            raise ReleaseFetchError(f"{where}: not an object")
+        period, freq, rev = entry.get("period"), entry.get("frequency"), entry.get("revision")
+        # the period becomes part of file paths: only the shapes of zone-api.md get through
+        if not isinstance(period, str) or not PERIOD_TEXT.match(period):
+            raise ReleaseFetchError(f"{where}: period {period!r} is not a period string")
+        if freq not in ("M", "Q", "A"):
+            raise ReleaseFetchError(f"{where} ({period}): unknown frequency {freq!r}")
+        try:
+            parse_period(period, freq)
+        except PeriodError as exc:
+            raise ReleaseFetchError(f"{where}: {exc}") from None
+        if not isinstance(rev, int) or isinstance(rev, bool) or rev < 1:
+            raise ReleaseFetchError(
+                f"{where} ({period}): revision {rev!r} is not a positive integer"
+            )
+        try:
+            published = datetime.fromisoformat(str(entry.get("published_at")))
+        except ValueError:
+            raise ReleaseFetchError(f"{where} ({period}): published_at is not ISO 8601") from None
+        if published.tzinfo is None:
+            raise ReleaseFetchError(f"{where} ({period}): published_at has no UTC offset")
+        count = entry.get("record_count")
+        return ReleaseRef(
+            zone_code=self.zone_code,
+            dataset=dataset,
+            period=period,
+            frequency=freq,
+            revision=rev,
+            published_at=published,
+            record_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+        )
+
+    def read_release(self, ref: ReleaseRef, sink: PageSink) -> ReleaseRef:
+        """Page through /data/{dataset}; on 409 or a revision change start again at the latest."""
+        current = ref
+        for _ in range(self._http.max_restarts + 1):
+            sink.reset()
+            try:
+                self._read_pages(current, sink)
+                return current
+            except _Superseded as exc:
+                if exc.latest is None or exc.latest <= current.revision:
+                    raise ReleaseFetchError(
+                        f"{current.key}: 409 superseded without a newer latest_revision"
+                    ) from None
+                current = current.at_revision(exc.latest)
+        raise ReleaseFetchError(
+            f"{ref.key}: revised {self._http.max_restarts} times while being read; try later"
+        )
+
+    def _read_pages(self, ref: ReleaseRef, sink: PageSink) -> None:
+        cursor: str | None = None
+        seen: set[str] = set()
+        number = 0
+        while True:
+            number += 1
+            if number > self._http.max_pages:
+                raise ReleaseFetchError(f"{ref.key}: more than {self._http.max_pages} pages")
+            params: dict[str, Any] = {
+                "period": ref.period,
+                "revision": ref.revision,
+                "limit": self._http.page_size,
+            }
+            if cursor is not None:
+                params["cursor"] = cursor
+            what = f"{ref.key} page {number}"
+            try:
+                doc, nbytes = self._get(f"/data/{ref.dataset}", params, what)
+            except _NotFound:
+                raise ReleaseFetchError(
+                    f"{what}: 404 not found (the release may have been revised or withdrawn)"
+                ) from None
+            page = self._check_page(ref, doc, number, nbytes)
+            if page.revision != ref.revision:
+                # the release changed under us: the pages we have mix two revisions
+                raise _Superseded(page.revision if page.revision > ref.revision else None)
+            sink.write(page)
+            nxt = doc.get("next_cursor")
+            if nxt is None:
+                return
+            if not isinstance(nxt, str) or nxt in seen:
+                raise ReleaseFetchError(f"{what}: next_cursor repeats or is not a string")
+            seen.add(nxt)
+            cursor = nxt
+
+    def _check_page(self, ref: ReleaseRef, doc: dict[str, Any], number: int, nbytes: int) -> Page:
+        what = f"{ref.key} page {number}"
+        if doc.get("dataset") != ref.dataset or doc.get("period") != ref.period:
+            raise ReleaseRejected(
+                f"{what}: the page is of dataset {doc.get('dataset')!r} period"
+                f" {doc.get('period')!r}, not what was asked"
+            )
+        zone = doc.get("zone_code")
+        if number == 1 and zone != self.zone_code:
+            raise ReleaseRejected(f"{what}: the release is of zone {zone!r}, not {self.zone_code}")
+        records = doc.get("records")
+        if not isinstance(records, list):
+            raise ReleaseFetchError(f"{what}: no 'records' list")
+        revision = doc.get("revision")
+        if not isinstance(revision, int) or isinstance(revision, bool):
+            raise ReleaseFetchError(f"{what}: revision {revision!r} is not an integer")
+        return Page(
+            number=number,
+            zone_code=str(zone),
+            dataset=ref.dataset,
+            period=ref.period,
+            revision=revision,
+            records=records,
+            nbytes=nbytes,
+        )
+
+
+def _retry_after(value: str | None, fallback: float) -> float:
+    if value is None:
+        return fallback
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return fallback
+
+
+__all__ = ["ApiV1Adapter", "SourceError"]

@@ -1,0 +1,88 @@
+"""The run summary: per zone, what loaded, what failed and why; rendered for people."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from zonestats.models import ZoneOutcome
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one nightly run."""
+
+    zones: list[ZoneOutcome] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every zone was reached and every release loaded."""
+        return all(z.ok for z in self.zones)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all loaded, 1 some release failed or was rejected or a zone could not be reached."""
+        return 0 if self.ok else 1
+
+    def totals(self) -> dict[str, int]:
+        """Counts over all zones."""
+        rel = [r for z in self.zones for r in z.releases]
+        return {
+            "zones": len(self.zones),
+            "zones_failed": sum(1 for z in self.zones if z.error),
+            "loaded": sum(1 for r in rel if r.status == "loaded"),
+            "skipped": sum(1 for r in rel if r.status == "skipped"),
+            "failed": sum(1 for r in rel if r.status == "failed"),
+            "rejected": sum(1 for r in rel if r.status == "rejected"),
+            "received": sum(r.records_received for r in rel),
+            "records_loaded": sum(r.records_loaded for r in rel),
+            "quarantined": sum(r.records_quarantined for r in rel),
+            "warned": sum(r.records_warned for r in rel),
+        }
+
+    def failures(self) -> list[str]:
+        """One line per failed zone or failed/rejected release."""
+        lines = [f"{z.zone_code}: {z.error}" for z in self.zones if z.error]
+        lines += [
+            f"{r.key} {r.status}: {r.error}"
+            for z in self.zones
+            for r in z.releases
+            if r.status in ("failed", "rejected")
+        ]
+        return lines
+
+    def to_markdown(self) -> str:
+        """The run summary as a Markdown table, per zone (the Prefect artifact)."""
+        t = self.totals()
+        out = [
+            "# zonestats nightly run",
+            "",
+            f"{t['zones']} zones · {t['loaded']} releases loaded · {t['skipped']} already loaded · "
+            f"{t['failed']} failed · {t['rejected']} rejected · {t['received']} records received · "
+            f"{t['quarantined']} quarantined · {t['warned']} with warnings",
+            "",
+            "| zone | loaded | skipped | failed | rejected | received | loaded rows | quarantined | top rules | error |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        ]
+        for z in self.zones:
+            rules: dict[str, int] = {}
+            for r in z.releases:
+                for k, v in r.rules_broken.items():
+                    rules[k] = rules.get(k, 0) + v
+            top = ", ".join(
+                f"{k} ×{v}" for k, v in sorted(rules.items(), key=lambda kv: -kv[1])[:3]
+            )
+            errors = [z.error] if z.error else []
+            errors += [
+                f"{r.key.period} r{r.key.revision}: {r.error}" for r in z.releases if r.error
+            ]
+            err = "; ".join(e.replace("|", "/") for e in errors if e)[:300]
+            out.append(
+                f"| {z.zone_code} | {z.count('loaded')} | {z.count('skipped')} | {z.count('failed')} "
+                f"| {z.count('rejected')} | {sum(r.records_received for r in z.releases)} "
+                f"| {sum(r.records_loaded for r in z.releases)} "
+                f"| {sum(r.records_quarantined for r in z.releases)} | {top} | {err} |"
+            )
+        return "\n".join(out) + "\n"
