@@ -6,13 +6,22 @@ import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from tasks.extract import fetch_release, list_releases
-from tasks.load import begin_release, check_ledger, fail_release, load_release, prepare, watermark
+from tasks.load import (
+    begin_release,
+    drop_staging,
+    fail_release,
+    load_release,
+    pending,
+    prepare,
+    watermark,
+)
 from tasks.validate import validate_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
@@ -36,15 +45,15 @@ def _release(source: ZoneSource, config: AppConfig, ref: ReleaseRef) -> ReleaseO
     """Fetch, validate and load one release; any failure ends in the ledger, not in the zone."""
     wh = config.warehouse
     log = get_run_logger()
-    if check_ledger(wh, ref):
-        return ReleaseOutcome(key=ref.key, status="skipped")
     claimed = begin_release(wh, ref, str(flow_run.id))
     if claimed is None:
         return ReleaseOutcome(key=ref.key, status="skipped")
     load_id: str = claimed
     current = ref
+    staging: Path | None = None
     try:
         fetched = fetch_release(source, config.http, ref, wh.data_dir)
+        staging = fetched.spool.parent
         if fetched.ref.revision != ref.revision:
             # revised while we read it: this revision is superseded, the newer one is what we hold
             fail_release(
@@ -56,21 +65,22 @@ def _release(source: ZoneSource, config: AppConfig, ref: ReleaseRef) -> ReleaseO
             )
             current = fetched.ref
             claimed = begin_release(wh, current, str(flow_run.id))
-            if claimed is None:
+            if claimed is None:  # another run has loaded the newer revision meanwhile
+                drop_staging(staging)
                 return ReleaseOutcome(key=current.key, status="skipped")
             load_id = claimed
         validated = validate_release(fetched, shipped_catalog(), shipped_rules(), load_id)
         outcome: ReleaseOutcome = load_release(wh, validated, fetched.spool)
     except SourceError as exc:
         message = redact(str(exc))
-        fail_release(wh, current, load_id, exc.ledger_status, message)
+        fail_release(wh, current, load_id, exc.ledger_status, message, staging)
         log.error("%s %s: %s", current.key, exc.ledger_status, message)
         if isinstance(exc, ZoneAuthError):
             raise
         return ReleaseOutcome(key=current.key, status=exc.ledger_status, error=message)
     except Exception as exc:
         message = redact(f"{type(exc).__name__}: {exc}")
-        fail_release(wh, current, load_id, "failed", message)
+        fail_release(wh, current, load_id, "failed", message, staging)
         log.error("%s failed: %s", current.key, message)
         return ReleaseOutcome(key=current.key, status="failed", error=message)
     log.info(
@@ -97,8 +107,18 @@ def pull_zone(source: ZoneSource, config: AppConfig, dataset: str = "zone") -> Z
         outcome.error = redact(str(exc))
         log.error("%s", outcome.error)
         return outcome
-    log.info("%s: %d releases listed since %s", source.code, len(refs), since or "the beginning")
-    for ref in refs:
+    todo = pending(config.warehouse, refs)
+    log.info(
+        "%s: %d releases listed since %s, %d not loaded yet",
+        source.code,
+        len(refs),
+        since or "the beginning",
+        len(todo),
+    )
+    outcome.releases.extend(
+        ReleaseOutcome(key=r.key, status="skipped") for r in refs if r not in todo
+    )
+    for ref in todo:
         try:
             outcome.releases.append(_release(source, config, ref))
         except ZoneAuthError as exc:

@@ -10,7 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from warehouse.paths import release_file
-from warehouse.staging import RawSpool
+from warehouse.staging import RawSpool, discard
 from zonestats.config import HttpSettings, ZoneSource
 from zonestats.models import FetchedRelease, ReleaseRef
 from zonestats.sources import open_adapter
@@ -32,13 +32,14 @@ def receive_release(
     source: ZoneSource, http: HttpSettings, ref: ReleaseRef, data_dir: Path
 ) -> FetchedRelease:
     """Stream every page of a release into a spool on disk; memory holds one page at a time."""
-    spool_path = release_file(data_dir, "staging", ref.key) / f"{uuid.uuid4().hex}.jsonl"
+    # one directory per attempt: a concurrent or later attempt never touches this one's files
+    spool_path = release_file(data_dir, "staging", ref.key) / uuid.uuid4().hex / "pages.jsonl"
     adapter = open_adapter(source, http)
     try:
         with RawSpool(spool_path) as spool:
             actual = adapter.read_release(ref, spool)
     except BaseException:
-        spool_path.unlink(missing_ok=True)
+        discard(spool_path.parent)
         raise
     finally:
         adapter.close()

@@ -37,9 +37,12 @@ def zone_since(settings: WarehouseSettings, zone_code: str, dataset: str) -> dat
     return Warehouse(settings).watermark(zone_code, dataset)
 
 
-def already_loaded(settings: WarehouseSettings, ref: ReleaseRef) -> bool:
-    """True when the ledger has this release loaded at this revision or a later one."""
-    return Warehouse(settings).is_loaded(ref.key)
+def not_yet_loaded(settings: WarehouseSettings, refs: list[ReleaseRef]) -> list[ReleaseRef]:
+    """The listed releases the ledger does not have loaded at their revision (or a later one)."""
+    if not refs:
+        return []
+    loaded = Warehouse(settings).loaded_revisions(refs[0].zone_code, refs[0].dataset)
+    return [r for r in refs if loaded.get(r.period, 0) < r.revision]
 
 
 def start_release(
@@ -50,10 +53,15 @@ def start_release(
 
 
 def end_release(
-    settings: WarehouseSettings, ref: ReleaseRef, load_id: str, status: str, error: str
+    settings: WarehouseSettings,
+    ref: ReleaseRef,
+    load_id: str,
+    status: str,
+    error: str,
+    staging: Path | None = None,
 ) -> None:
-    """Record a failed or rejected attempt in the ledger."""
-    Warehouse(settings).finish_release(ref, load_id, status, error)
+    """Record a failed or rejected attempt in the ledger; drop its work files if any."""
+    Warehouse(settings).finish_release(ref, load_id, status, error, staging)
 
 
 def commit_release(
@@ -73,9 +81,15 @@ def commit_release(
     )
 
 
+def remove_staging(path: Path) -> None:
+    """Drop the work files of an attempt that ends without a load."""
+    discard(path)
+
+
+drop_staging = task(name="drop-staging", cache_policy=NO_CACHE)(remove_staging)
 prepare = task(name="prepare-warehouse", cache_policy=NO_CACHE)(prepare_warehouse)
 watermark = task(name="read-watermark", cache_policy=NO_CACHE)(zone_since)
-check_ledger = task(name="check-ledger", cache_policy=NO_CACHE)(already_loaded)
+pending = task(name="pending-releases", cache_policy=NO_CACHE)(not_yet_loaded)
 begin_release = task(
     name="begin-release",
     cache_policy=NO_CACHE,

@@ -13,6 +13,8 @@ from zonestats.catalog import Catalog
 
 # Full-width forms that Chinese office software produces in numbers.
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９，．－＋　", "0123456789,.-+ ")
+# powers of ten as exact doubles (a vectorized pow may be off by one ulp)
+_POW10 = np.array([10.0**i for i in range(16)])
 _MISSING_TEXT = ("", "-", "—", "--")
 _NUMBER = r"^[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+$"
 
@@ -25,8 +27,9 @@ def canonical_json(record: Any) -> str:
 def parse_values(values: pd.Series) -> pd.DataFrame:
     """Parse numbers given as JSON numbers or strings ("1,234.5", " 12 ", "", "-").
 
-    Returns columns ``number`` (float, NaN where missing or unparsable), ``missing`` (not
-    reported) and ``unparsable`` (reported but not a number), vectorized over the batch.
+    Returns ``number`` (float, NaN where missing or unparsable), ``missing`` (not reported),
+    ``unparsable`` (reported but not a number), and the decimal digits as ``mantissa`` × 10^-``scale``
+    so that unit conversion can stay exact; vectorized over the batch.
     """
     kinds = values.map(type)
     is_bool = kinds.eq(bool)
@@ -34,13 +37,27 @@ def parse_values(values: pd.Series) -> pd.DataFrame:
     text = values.astype("string").str.translate(_FULL_WIDTH).str.strip()
     missing = is_null | text.isin(_MISSING_TEXT).fillna(True).astype(bool)
     shaped = text.str.match(_NUMBER).fillna(False).astype(bool)
-    number = pd.to_numeric(text.str.replace(",", "", regex=False).where(shaped), errors="coerce")
-    number = number.astype("float64")
+    plain = text.str.replace(",", "", regex=False).where(shaped)
+    number = pd.to_numeric(plain, errors="coerce").astype("float64")
     finite = np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan))
     unparsable = ~missing & (is_bool | ~shaped | ~finite)
-    number = number.where(~unparsable & ~missing)
+    ok = ~unparsable & ~missing
+    number = number.where(ok)
+    # "3.5421" -> 35421 × 10^-4: integers convert between units without binary rounding
+    parts = plain.str.extract(r"^([+-]?)(\d*)(?:\.(\d*))?$")
+    frac = parts[2].fillna("")
+    digits = (parts[0].fillna("") + parts[1].fillna("") + frac).where(parts[1].notna())
+    mantissa = pd.to_numeric(digits, errors="coerce").astype("float64")
+    scale = frac.str.len().astype("float64")
+    exact = ok & mantissa.notna() & (mantissa.abs() < 2**53) & (scale <= 15)
     return pd.DataFrame(
-        {"number": number, "missing": missing & ~is_bool, "unparsable": unparsable},
+        {
+            "number": number,
+            "missing": missing & ~is_bool,
+            "unparsable": unparsable,
+            "mantissa": mantissa.where(exact, number),
+            "scale": scale.where(exact, 0.0),
+        },
         index=values.index,
     )
 
@@ -83,10 +100,12 @@ def zone_records_frame(
             "zone_code": zone_code,
             "period": period,
             "release_frequency": frequency,
-            "malformed": ~is_obj | indicator.isna(),
-            "indicator": indicator.str.strip(),
+            "malformed": ~is_obj | indicator.str.strip().replace("", pd.NA).isna(),
+            "indicator": indicator.str.strip().replace("", pd.NA),
             "value_text": body["value"].astype("string"),
             "number": parsed["number"],
+            "mantissa": parsed["mantissa"],
+            "scale": parsed["scale"],
             "value_missing": parsed["missing"],
             "value_unparsable": parsed["unparsable"],
             "unit": unit,
@@ -100,19 +119,21 @@ def zone_records_frame(
 
 def join_catalog(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.DataFrame:
     """Attach each row's catalog facts and convert its value to the canonical unit."""
-    inds = catalog.indicators_frame
-    inds = inds[inds["dataset"] == dataset].drop(columns="dataset")
-    units = catalog.units_frame
-    units = units[units["dataset"] == dataset].drop(columns="dataset")
-    allowed = units.groupby("indicator")["unit"].agg(lambda u: "、".join(u)).rename("allowed_units")
-    out = frame.merge(inds, on="indicator", how="left", validate="many_to_one")
-    out = out.merge(units, on=["indicator", "unit"], how="left", validate="many_to_one")
-    out = out.merge(allowed, left_on="indicator", right_index=True, how="left")
+    facts = catalog.lookup(dataset)
+    out = frame.copy()
+    for column, mapping in facts.by_indicator.items():
+        out[column] = out["indicator"].map(mapping)
+    unit_key = out["indicator"].fillna("") + "\x1f" + out["unit"].fillna("\x1e")
+    out["factor_num"] = unit_key.map(facts.factor_num)
+    out["factor_den"] = unit_key.map(facts.factor_den)
     out["known"] = out["canonical_unit"].notna()
     out["unit_ok"] = out["factor_num"].notna()
-    # exact factors: multiply by the numerator, then divide by the denominator (元 -> 万元 is /10000)
-    out["value"] = (
-        out["number"] * out["factor_num"].astype("float64") / out["factor_den"].astype("float64")
-    )
+    out["min"] = out["min"].astype("float64")
+    out["max"] = out["max"].astype("float64")
+    # exact arithmetic up to one final rounding: (digits × numerator) / (10^scale × denominator),
+    # so 12345 元 is 1.2345 万元 and 3.5421 万人 is 35421 人, not 35420.999…
+    num = out["mantissa"] * out["factor_num"].astype("float64")
+    power = _POW10[out["scale"].fillna(0).astype("int64").to_numpy()]
+    out["value"] = num / (power * out["factor_den"].astype("float64"))
     out["integer"] = out["integer"].astype("boolean").fillna(False).astype(bool)
-    return out.set_index(frame.index)
+    return out

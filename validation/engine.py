@@ -51,9 +51,22 @@ def build_schema(rules: RuleSet, dataset: str) -> pa.DataFrameSchema:
 
 # The columns the checks read; pandera reports every column of a failing row, so only these go in.
 CHECK_COLUMNS = [
-    "record_no", "page_zone", "zone_code", "malformed", "known", "ind_frequency",
-    "release_frequency", "unit_ok", "value_unparsable", "value_missing", "value", "min", "max",
-    "integer", "status", "conflict",
+    "record_no",
+    "page_zone",
+    "zone_code",
+    "malformed",
+    "known",
+    "ind_frequency",
+    "release_frequency",
+    "unit_ok",
+    "value_unparsable",
+    "value_missing",
+    "value",
+    "min",
+    "max",
+    "integer",
+    "status",
+    "conflict",
 ]
 
 
@@ -105,9 +118,14 @@ class Validator:
 
     def _page_failures(
         self, frame: pd.DataFrame, context: dict[str, Any]
-    ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-        """Hold out whole pages that fail a page rule: one quarantine row per page, key page:<n>."""
+    ) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.Index]:
+        """Hold out whole pages that fail a page rule: one quarantine row per page, key page:<n>.
+
+        Returns the frame without held-out pages, the page rows, and the index of the rows whose
+        page broke a warning-level page rule (they load, and count as warned).
+        """
         rows: list[dict[str, Any]] = []
+        warned = pd.Index([], dtype="int64")
         for rule in self.page_rules:
             failing = ~CHECKS[rule.id](frame)
             if not failing.any():
@@ -135,13 +153,15 @@ class Validator:
                 )
             if rule.severity == "error":
                 frame = frame[~failing]
-        return frame, rows
+            else:
+                warned = warned.union(frame.index[failing])
+        return frame, rows, warned
 
     def validate_batch(self, frame: pd.DataFrame, context: dict[str, Any]) -> BatchResult:
         """Split a normalized batch into good rows and quarantine rows, vectorized over the batch."""
-        frame, page_rows = self._page_failures(frame, context)
+        frame, page_rows, page_warned = self._page_failures(frame, context)
         page_errors = sum(r["_records"] for r in page_rows if r["_error"])
-        result = _validate_records(frame, self.schema, self.rules, context)
+        result = _validate_records(frame, self.schema, self.rules, context, page_warned)
         if not page_rows:
             return result
         pages = pd.DataFrame(page_rows)[QUARANTINE_COLUMNS]
@@ -158,6 +178,7 @@ def _validate_records(
     schema: pa.DataFrameSchema,
     rules: RuleSet,
     context: dict[str, Any],
+    also_warned: pd.Index | None = None,
 ) -> BatchResult:
     failed = failures(schema, frame)
     failed["severity"] = failed["rule"].map(lambda r: rules[r].severity)
@@ -205,5 +226,7 @@ def _validate_records(
         good=good,
         quarantine=q,
         errored_records=len(bad_idx),
-        warned_records=len(set(warn_idx) - set(bad_idx)),
+        warned_records=len(
+            (set(warn_idx) | set(also_warned if also_warned is not None else [])) - set(bad_idx)
+        ),
     )

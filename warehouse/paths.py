@@ -8,7 +8,7 @@ from pathlib import Path
 from zonestats.models import PERIOD_TEXT, ZONE_CODE, ReleaseKey
 
 PARQUET_TABLES = ("obs_zone", "obs_enterprise", "quarantine")
-_DATASET = re.compile(r"^[a-z]{1,16}$")
+_DATASET = re.compile(r"^[a-z]{1,16}\Z")
 
 
 class UnsafePathError(ValueError):

@@ -166,6 +166,17 @@ class Warehouse:
         with self.engine.connect() as conn:
             return bool(conn.execute(q).scalar_one())
 
+    def loaded_revisions(self, zone_code: str, dataset: str) -> dict[str, int]:
+        """The highest loaded revision of each period of a zone's dataset."""
+        c = schema.load_ledger.c
+        q = (
+            select(c.period, func.max(c.revision))
+            .where(c.zone_code == zone_code, c.dataset == dataset, c.status == "loaded")
+            .group_by(c.period)
+        )
+        with self.engine.connect() as conn:
+            return {period: int(rev) for period, rev in conn.execute(q)}
+
     def begin_release(self, ref: ReleaseRef, flow_run_id: str | None) -> str | None:
         """Mark a release running under a new load id; None when it is already loaded."""
         load_id = str(uuid.uuid4())
@@ -212,11 +223,14 @@ class Warehouse:
                 continue  # another run inserted the row between our select and insert
         raise LoadConflict(f"{ref.key}: could not claim the release in the ledger")
 
-    def finish_release(self, ref: ReleaseRef, load_id: str, status: str, error: str) -> None:
+    def finish_release(
+        self, ref: ReleaseRef, load_id: str, status: str, error: str, staging: Path | None = None
+    ) -> None:
         """Record that an attempt failed (try again) or was rejected (needs a person)."""
         if status not in ("failed", "rejected"):
             raise ValueError(status)
-        discard(release_file(self.data_dir, "staging", ref.key))
+        if staging is not None:
+            discard(staging)
         with self.engine.begin() as conn:
             conn.execute(
                 update(schema.load_ledger)

@@ -9,6 +9,7 @@ from fractions import Fraction
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -54,6 +55,15 @@ class Indicator:
 
 
 @dataclass(frozen=True)
+class DatasetLookup:
+    """The catalog of one dataset as plain mappings, for fast vectorized ``Series.map`` joins."""
+
+    by_indicator: dict[str, dict[str, Any]]  # column -> {indicator code -> value}
+    factor_num: dict[str, int]  # "code\x1funit" -> numerator of the factor to the canonical unit
+    factor_den: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The zones and indicators the province knows, loaded once and passed around."""
 
@@ -73,6 +83,29 @@ class Catalog:
         return [
             i.code for i in self.for_dataset(dataset) if i.frequency == frequency and i.mandatory
         ]
+
+    def lookup(self, dataset: str) -> DatasetLookup:
+        """Mappings of one dataset's catalog (computed once per dataset)."""
+        cache: dict[str, DatasetLookup] = self.__dict__.setdefault("_lookups", {})
+        if dataset not in cache:
+            inds = self.for_dataset(dataset)
+            columns: dict[str, dict[str, Any]] = {
+                "canonical_unit": {i.code: i.unit for i in inds},
+                "ind_frequency": {i.code: i.frequency for i in inds},
+                "basis": {i.code: i.basis for i in inds},
+                "min": {i.code: i.min for i in inds},
+                "max": {i.code: i.max for i in inds},
+                "integer": {i.code: i.integer for i in inds},
+                "mandatory": {i.code: i.mandatory for i in inds},
+                "allowed_units": {i.code: "、".join(i.unit_factors) for i in inds},
+            }
+            keys = {f"{i.code}\x1f{u}": f for i in inds for u, f in i.unit_factors.items()}
+            cache[dataset] = DatasetLookup(
+                by_indicator=columns,
+                factor_num={k: f.numerator for k, f in keys.items()},
+                factor_den={k: f.denominator for k, f in keys.items()},
+            )
+        return cache[dataset]
 
     @cached_property
     def units_frame(self) -> pd.DataFrame:
@@ -127,8 +160,13 @@ def _parse_alt_units(text: str, where: str) -> dict[str, Fraction]:
     return units
 
 
-def _optional_float(text: str) -> float | None:
-    return float(text) if text.strip() else None
+def _optional_float(text: str, where: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise CatalogError(f"{where}: bound {text!r} is not a number") from None
 
 
 def _flag(text: str, where: str) -> bool:
@@ -148,7 +186,10 @@ def parse_indicators(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], In
             raise CatalogError(f"{where}: unknown frequency {row['frequency']!r}")
         if row["basis"] not in BASES:
             raise CatalogError(f"{where}: unknown basis {row['basis']!r}")
-        factors = {row["unit"]: Fraction(1), **_parse_alt_units(row["alt_units"], where)}
+        alt = _parse_alt_units(row["alt_units"], where)
+        if row["unit"] in alt:
+            raise CatalogError(f"{where}: alt_units redefines the canonical unit {row['unit']}")
+        factors = {row["unit"]: Fraction(1), **alt}
         ind = Indicator(
             dataset=row["dataset"],
             code=row["code"],
@@ -157,8 +198,8 @@ def parse_indicators(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], In
             unit=row["unit"],
             frequency=row["frequency"],
             basis=row["basis"],
-            min=_optional_float(row["min"]),
-            max=_optional_float(row["max"]),
+            min=_optional_float(row["min"], where),
+            max=_optional_float(row["max"], where),
             mandatory=_flag(row["mandatory"], where),
             integer=_flag(row["integer"], where),
             unit_factors=factors,

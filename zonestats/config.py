@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -20,7 +21,7 @@ from zonestats.catalog import Catalog
 
 ADAPTERS = ("api-v1", "form-xlsx")
 DEFAULT_CONFIG_NAME = "zonestats.toml"
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class ConfigError(ValueError):
@@ -28,7 +29,8 @@ class ConfigError(ValueError):
 
     def __init__(self, key: str, message: str, source: str | None = None) -> None:
         where = f"{source}: " if source else ""
-        super().__init__(f"{where}{key}: {message}")
+        # one line, whatever a key or value from the file contains
+        super().__init__(" ".join(f"{where}{key}: {message}".splitlines()))
         self.key = key
 
 
@@ -138,9 +140,16 @@ def _typed(
 
 def _positive(table: Mapping[str, Any], key: str, prefix: str, src: str) -> float:
     value = _typed(table, key, (int, float), prefix, src)
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{prefix}{key}", f"must be positive, got {value!r}", src)
     return float(value)
+
+
+def _table(data: Mapping[str, Any], key: str, src: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, f"expected a [{key}] table", src)
+    return value
 
 
 def _parse_http(table: Mapping[str, Any], src: str) -> HttpSettings:
@@ -152,8 +161,9 @@ def _parse_http(table: Mapping[str, Any], src: str) -> HttpSettings:
         default = getattr(defaults, key)
         if isinstance(default, int):
             value = _typed(table, key, int, "http.", src)
-            if value < 1 and key != "max_restarts":
-                raise ConfigError(f"http.{key}", f"must be at least 1, got {value}", src)
+            least = 0 if key == "max_restarts" else 1
+            if value < least:
+                raise ConfigError(f"http.{key}", f"must be at least {least}, got {value}", src)
             values[key] = value
         else:
             values[key] = _positive(table, key, "http.", src)
@@ -226,16 +236,19 @@ def parse_config(
         if z.code in seen:
             raise ConfigError(f"zones[{z.code}].code", "configured twice", source)
         seen.add(z.code)
-    run_raw = data.get("run", {})
+    run_raw = _table(data, "run", source)
     _check_keys(run_raw, set(RunSettings.__dataclass_fields__), "run.", source)
-    run = replace(
-        RunSettings(),
-        **{k: int(_positive(run_raw, k, "run.", source)) for k in run_raw},
-    )
+    run_values: dict[str, int] = {}
+    for key in run_raw:
+        value = _typed(run_raw, key, int, "run.", source)
+        if value < 1:
+            raise ConfigError(f"run.{key}", f"must be at least 1, got {value}", source)
+        run_values[key] = value
+    run = replace(RunSettings(), **run_values)
     return AppConfig(
         warehouse=WarehouseSettings(url=SecretStr(url), data_dir=Path(data_dir)),
         zones=zones,
-        http=_parse_http(data.get("http", {}), source),
+        http=_parse_http(_table(data, "http", source), source),
         run=run,
         source_path=source,
     )

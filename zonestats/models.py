@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-ZONE_CODE = re.compile(r"^[A-Z]{2}[0-9]{2}$")
+# \Z, not $: a trailing newline must not pass; these values become parts of file paths.
+ZONE_CODE = re.compile(r"^[A-Z]{2}[0-9]{2}\Z")
 # Period strings of any frequency; the frequency-specific check is in zonestats.periods.
-PERIOD_TEXT = re.compile(r"^\d{4}(-(0[1-9]|1[0-2]|Q[1-4]))?$")
+PERIOD_TEXT = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2]|Q[1-4]))?\Z")
 
 
 def utc(dt: datetime) -> datetime:

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 import pandas as pd
 
 # There is no YYYY-01: January is reported together with February as 2026-02 (1–2月).
+# ASCII digits only and matched whole (\Z, not $): these strings end up in file names.
 PERIOD_PATTERNS = {
-    "M": r"^(?P<year>\d{4})-(?P<month>0[2-9]|1[0-2])$",
-    "Q": r"^(?P<year>\d{4})-Q(?P<quarter>[1-4])$",
-    "A": r"^(?P<year>\d{4})$",
+    "M": r"^(?P<year>[0-9]{4})-(?P<month>0[2-9]|1[0-2])\Z",
+    "Q": r"^(?P<year>[0-9]{4})-Q(?P<quarter>[1-4])\Z",
+    "A": r"^(?P<year>[0-9]{4})\Z",
 }
+YEAR_RANGE = (1990, 2100)
 _COMPILED = {f: re.compile(p) for f, p in PERIOD_PATTERNS.items()}
 
 
@@ -40,12 +42,14 @@ def parse_period(text: str, frequency: str) -> Period:
     pattern = _COMPILED.get(frequency)
     if pattern is None:
         raise PeriodError(f"unknown frequency {frequency!r}")
-    m = pattern.match(text) if isinstance(text, str) else None
+    if not isinstance(text, str):
+        raise PeriodError(f"period {text!r} is not a string")
+    m = pattern.match(text)
     if m is None:
         hint = " (January is reported with February as YYYY-02)" if text.endswith("-01") else ""
         raise PeriodError(f"period {text!r} is not a valid {frequency} period{hint}")
     year = int(m["year"])
-    if not 1990 <= year <= 2100:
+    if not YEAR_RANGE[0] <= year <= YEAR_RANGE[1]:
         raise PeriodError(f"period {text!r} has an implausible year")
     if frequency == "M":
         end = int(m["month"])
@@ -72,4 +76,5 @@ def valid_for_frequency(periods: pd.Series, frequencies: pd.Series) -> pd.Series
         rows = frequencies == freq
         if rows.any():
             ok[rows] = text[rows].str.match(pattern).fillna(False).astype(bool)
-    return ok
+    years = pd.to_numeric(text.str[:4], errors="coerce")
+    return ok & years.between(*YEAR_RANGE).fillna(False).astype(bool)

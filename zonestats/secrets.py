@@ -7,7 +7,7 @@ import threading
 from collections.abc import Mapping
 
 from zonestats.config import ZoneSource
-from zonestats.sources.base import SourceError
+from zonestats.errors import SourceError
 
 _MASK = "***"
 _known: set[str] = set()

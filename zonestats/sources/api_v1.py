@@ -212,22 +212,24 @@ class ApiV1Adapter:
     def read_release(self, ref: ReleaseRef, sink: PageSink) -> ReleaseRef:
         """Page through /data/{dataset}; on 409 or a revision change start again at the latest."""
         current = ref
+        ask: int | None = ref.revision
         for _ in range(self._http.max_restarts + 1):
             sink.reset()
             try:
-                self._read_pages(current, sink)
-                return current
+                return self._read_pages(current, ask, sink)
             except _Superseded as exc:
-                if exc.latest is None or exc.latest <= current.revision:
-                    raise ReleaseFetchError(
-                        f"{current.key}: 409 superseded without a newer latest_revision"
-                    ) from None
-                current = current.at_revision(exc.latest)
+                if exc.latest is not None and exc.latest > current.revision:
+                    current, ask = current.at_revision(exc.latest), exc.latest
+                else:
+                    # a page of another revision without a 409: ask for whatever is latest now
+                    # and take the revision its first page states
+                    ask = None
         raise ReleaseFetchError(
-            f"{ref.key}: revised {self._http.max_restarts} times while being read; try later"
+            f"{ref.key}: its revision changed {self._http.max_restarts + 1} times while being"
+            " read; try later"
         )
 
-    def _read_pages(self, ref: ReleaseRef, sink: PageSink) -> None:
+    def _read_pages(self, ref: ReleaseRef, ask: int | None, sink: PageSink) -> ReleaseRef:
         cursor: str | None = None
         seen: set[str] = set()
         number = 0
@@ -235,11 +237,9 @@ class ApiV1Adapter:
             number += 1
             if number > self._http.max_pages:
                 raise ReleaseFetchError(f"{ref.key}: more than {self._http.max_pages} pages")
-            params: dict[str, Any] = {
-                "period": ref.period,
-                "revision": ref.revision,
-                "limit": self._http.page_size,
-            }
+            params: dict[str, Any] = {"period": ref.period, "limit": self._http.page_size}
+            if ask is not None:
+                params["revision"] = ask
             if cursor is not None:
                 params["cursor"] = cursor
             what = f"{ref.key} page {number}"
@@ -250,13 +250,20 @@ class ApiV1Adapter:
                     f"{what}: 404 not found (the release may have been revised or withdrawn)"
                 ) from None
             page = self._check_page(ref, doc, number, nbytes)
+            if number == 1 and ask is None:
+                if page.revision < ref.revision:
+                    raise ReleaseFetchError(
+                        f"{what}: the latest revision served ({page.revision}) is older than the"
+                        f" one listed ({ref.revision})"
+                    )
+                ref = ref.at_revision(page.revision)
             if page.revision != ref.revision:
-                # the release changed under us: the pages we have mix two revisions
-                raise _Superseded(page.revision if page.revision > ref.revision else None)
+                # the pages would mix two revisions of the release
+                raise _Superseded(None)
             sink.write(page)
             nxt = doc.get("next_cursor")
             if nxt is None:
-                return
+                return ref
             if not isinstance(nxt, str) or nxt in seen:
                 raise ReleaseFetchError(f"{what}: next_cursor repeats or is not a string")
             seen.add(nxt)

@@ -6,6 +6,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from zonestats.errors import (
+    ReleaseFetchError,
+    ReleaseRejected,
+    SourceError,
+    ZoneAuthError,
+    ZoneUnavailable,
+)
+
+__all__ = [
+    "Page",
+    "PageSink",
+    "ReleaseFetchError",
+    "ReleaseRejected",
+    "SourceAdapter",
+    "SourceError",
+    "ZoneAuthError",
+    "ZoneUnavailable",
+]
+
 
 @dataclass(frozen=True)
 class Page:
@@ -28,31 +47,6 @@ class PageSink(Protocol):
 
     def write(self, page: Page) -> None:
         """Keep one page."""
-
-
-class SourceError(Exception):
-    """A zone's system did not deliver; the message names the zone and never holds a token."""
-
-    #: the ledger status a release ends in when this is raised while reading it
-    ledger_status = "failed"
-
-
-class ZoneAuthError(SourceError):
-    """401: the zone's token is wrong or expired; nothing of this zone can be read."""
-
-
-class ZoneUnavailable(SourceError):
-    """The zone's system kept failing (5xx, 429, timeouts, dropped connections) past the retries."""
-
-
-class ReleaseFetchError(SourceError):
-    """One release could not be read (404, body too large, endless paging, malformed JSON)."""
-
-
-class ReleaseRejected(SourceError):
-    """The release was received but is unusable as a whole (another zone's, another period's)."""
-
-    ledger_status = "rejected"
 
 
 class SourceAdapter(Protocol):

@@ -1,0 +1,32 @@
+"""The nightly deployment: 02:00 every day, Asia/Shanghai, one run at a time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.schedules import Cron
+
+NIGHTLY_CRON = "0 2 * * *"
+TIMEZONE = "Asia/Shanghai"
+
+
+def nightly_deployment(config_path: str | None = None) -> Any:
+    """The nightly flow as a deployment; the config is named by path, never inlined (no secrets)."""
+    from flows.nightly import nightly
+
+    return nightly.to_deployment(
+        name="nightly",
+        schedule=Cron(NIGHTLY_CRON, timezone=TIMEZONE),
+        parameters={"config_path": config_path} if config_path else {},
+        # a run that overlaps the previous one waits: never two nightly runs on the same zones
+        concurrency_limit=1,
+        description="Pull every enabled zone, validate, load SQL + Parquet (zonestats).",
+        tags=["zonestats", "nightly"],
+    )
+
+
+def serve(config_path: str | None = None) -> None:
+    """Serve the deployments from this process (one machine: scheduler + runner)."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(nightly_deployment(config_path))

@@ -1,0 +1,137 @@
+"""Shared fixtures: a Prefect harness per session, SQLite and PostgreSQL warehouses, the simulator."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+# Prefect reads its settings when first imported; these must be in place before any test module
+# imports it. PREFECT_HOME in a temp dir keeps the developer's own Prefect database out of tests.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="zonestats-prefect-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ["DO_NOT_TRACK"] = "1"
+os.environ["GX_ANALYTICS_ENABLED"] = "False"
+os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+os.environ.pop("PREFECT_API_URL", None)
+os.environ.pop("ZONESTATS_CONFIG", None)
+os.environ.pop("ZONESTATS_WAREHOUSE_URL", None)
+os.environ.pop("ZONESTATS_DATA_DIR", None)
+
+CST = timezone(timedelta(hours=8))
+# Early May: 2025 complete (its annual release is out on April 30) plus 2026's first releases —
+# every frequency, a year boundary and a few revisions, in ~19 releases a zone.
+AS_OF = datetime(2026, 5, 6, 9, 0, tzinfo=CST)
+START_YEAR = 2025
+PG_ADMIN = os.environ.get(
+    "ZONESTATS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness() -> Iterator[None]:
+    """One ephemeral Prefect server for the whole session (it takes ~12 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[object]:
+    """An engine on the server's maintenance database; a missing server fails, never skips."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {PG_ADMIN} ({type(exc).__name__}); "
+            "start it (.ci/run does) — the warehouse tests must run on PostgreSQL too"
+        )
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_admin: object) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    from sqlalchemy import text
+
+    from warehouse.store import _ENGINES
+
+    name = f"zonestats_test_{uuid.uuid4().hex[:12]}"
+    with pg_admin.connect() as conn:  # type: ignore[attr-defined]
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
+    with pg_admin.connect() as conn:  # type: ignore[attr-defined]
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on the embedded SQLite warehouse and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{(tmp_path / 'warehouse.db').as_posix()}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The zone simulator on a free loopback port, clock fixed, tokens in the environment."""
+    from zonesim import Simulator
+    from zonestats.runtime import shipped_catalog
+
+    sim = Simulator(seed=2026, as_of=AS_OF, start_year=START_YEAR).start()
+    for code in shipped_catalog().zones:
+        monkeypatch.setenv(sim.token_env(code), sim.token(code))
+    yield sim
+    sim.stop()
+
+
+@pytest.fixture
+def write_config() -> object:
+    """Write a zonestats.toml pointing the given zones at the simulator; return its path."""
+    return _write_config
+
+
+def _write_config(
+    path: Path,
+    sim: object,
+    warehouse_url: str,
+    data_dir: Path,
+    zones: list[str],
+    http: dict[str, object] | None = None,
+) -> Path:
+    """Write a zonestats.toml pointing the given zones at the simulator."""
+    http = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4, **(http or {})}
+    lines = [
+        "[warehouse]",
+        f'url = "{warehouse_url}"',
+        f'data_dir = "{data_dir.as_posix()}"',
+        "",
+        "[http]",
+    ]
+    lines += [f"{k} = {v!r}" for k, v in http.items()]
+    for code in zones:
+        lines += [
+            "",
+            "[[zones]]",
+            f'code = "{code}"',
+            'adapter = "api-v1"',
+            f'base_url = "{sim.base_url(code)}"',  # type: ignore[attr-defined]
+            f'token_env = "{sim.token_env(code)}"',  # type: ignore[attr-defined]
+        ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,19 @@
+"""The deployments carry the schedule and timezone the province runs on."""
+
+from __future__ import annotations
+
+import pytest
+
+from deployments.nightly import nightly_deployment
+
+
+@pytest.mark.prefect
+def test_nightly_runs_at_two_in_shanghai(prefect_harness: None) -> None:
+    dep = nightly_deployment("/etc/zonestats/zonestats.toml")
+    assert dep.name == "nightly"
+    assert dep.entrypoint.endswith("flows/nightly.py:nightly")
+    [schedule] = dep.schedules
+    assert schedule.schedule.cron == "0 2 * * *"
+    assert schedule.schedule.timezone == "Asia/Shanghai"
+    assert dep.parameters == {"config_path": "/etc/zonestats/zonestats.toml"}
+    assert dep.concurrency_limit == 1

@@ -1,0 +1,247 @@
+"""End to end: the nightly flow against the simulator, into SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from warehouse import schema
+from warehouse.paths import table_root
+from warehouse.store import Warehouse
+from zonestats.config import load_config
+from zonestats.runtime import shipped_catalog
+
+pytestmark = pytest.mark.prefect
+
+ZONES = ["TY01", "DT01", "CZ01"]
+
+
+def run(config: Path, zones: list[str] | None = None) -> tuple[Any, Any]:
+    """Run the nightly flow; return its final state and the run summary."""
+    from flows.nightly import RunFailed, nightly
+
+    state = nightly(config_path=str(config), zones=zones, return_state=True)
+    if state.is_completed():
+        return state, state.result()
+    exc = state.result(raise_on_failure=False)
+    assert isinstance(exc, RunFailed), exc
+    return state, exc.summary
+
+
+def canonical(value: Any, unit: str, indicator: str) -> float | None:
+    """The value in the catalog unit, computed independently of tasks.normalize."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "-")):
+        return None
+    number = Fraction(Decimal(str(value).replace(",", "").strip()))
+    factor = shipped_catalog().indicator("zone", indicator).unit_factors[unit]  # type: ignore[union-attr]
+    return float(number * factor)
+
+
+def expected_obs(sim: Any, zone: str) -> dict[tuple[str, str, int], float | None]:
+    out: dict[tuple[str, str, int], float | None] = {}
+    for rel in sim.releases(zone):
+        for rec in sim.records(zone, "zone", rel["period"], rel["revision"]):
+            key = (rec["indicator"], rel["period"], rel["revision"])
+            out[key] = canonical(rec.get("value"), rec["unit"], rec["indicator"])
+    return out
+
+
+def frame(wh: Warehouse, table: Any) -> pd.DataFrame:
+    with wh.connect() as conn:
+        return pd.DataFrame(
+            conn.execute(select(table)).mappings().all(), columns=[c.name for c in table.columns]
+        )
+
+
+@pytest.fixture
+def setup(
+    simulator: Any, warehouse_url: str, tmp_path: Path, write_config: Any
+) -> tuple[Any, Path, Warehouse]:
+    if warehouse_url.startswith("postgresql"):
+        # trust auth ignores the password: it is only there to prove it never leaks
+        warehouse_url = warehouse_url.replace("postgres@", "postgres:hunter2-pw@")
+    cfg = write_config(
+        tmp_path / "zonestats.toml",
+        simulator,
+        warehouse_url,
+        tmp_path / "data",
+        ZONES,
+        {"page_size": 7},
+    )
+    wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
+    return simulator, cfg, wh
+
+
+def test_nightly_loads_validates_and_reruns_idempotently(prefect_harness: None, setup: Any) -> None:
+    from zonesim import Faults
+
+    sim, cfg, wh = setup
+    sim.set_faults("DT01", Faults(bad_records=True))
+    state, summary = run(cfg)
+    assert state.is_completed(), summary.failures()
+    assert summary.exit_code == 0
+
+    ledger = frame(wh, schema.load_ledger)
+    for zone in ZONES:
+        listed = {(r["period"], r["revision"]) for r in sim.releases(zone)}
+        mine = ledger[ledger["zone_code"] == zone]
+        assert set(zip(mine["period"], mine["revision"], strict=True)) == listed
+    assert (ledger["status"] == "loaded").all()
+    assert (
+        ledger["records_received"] == ledger["records_loaded"] + ledger["records_quarantined"]
+    ).all()
+
+    obs = frame(wh, schema.obs_zone)
+    for zone in ("TY01", "CZ01"):
+        expected = expected_obs(sim, zone)
+        got = obs[obs["zone_code"] == zone]
+        actual = {
+            (r.indicator_code, r.period, r.revision): (None if pd.isna(r.value) else r.value)
+            for r in got.itertuples()
+        }
+        assert actual.keys() == expected.keys()
+        for key, value in expected.items():
+            assert (
+                actual[key] == pytest.approx(value, rel=1e-12, abs=1e-9)
+                if value is not None
+                else actual[key] is None
+            ), key
+
+    q = frame(wh, schema.quarantine)
+    assert set(q["zone_code"]) == {"DT01"}
+    assert (q["status"] == "open").all()
+    assert {
+        "indicator_unknown",
+        "unit_not_allowed",
+        "value_unparsable",
+        "value_below_min",
+        "value_not_integer",
+        "status_value_mismatch",
+        "status_invalid",
+        "duplicate_conflict",
+    } <= set(q["rule"])
+    dup = q[(q["rule"] == "duplicate_conflict") & (q["period"] == "2026-03")]
+    assert len(dup) == 2
+    assert set(dup["record_key"]) == {"revenue"}
+    dt01 = ledger[ledger["zone_code"] == "DT01"]
+    assert (
+        dt01["records_quarantined"].sum()
+        == q[q["severity"] == "error"].groupby(["period", "revision", "record_no"]).ngroups
+    )
+    # the verbatim repeat of fixed_asset_investment counts once and loads
+    oct_obs = obs[(obs["zone_code"] == "DT01") & (obs["period"] == "2026-03")]
+    assert (oct_obs["indicator_code"] == "fixed_asset_investment").sum() == 1
+
+    # Parquet read back equals SQL, through pandas and through DuckDB
+    cols = [
+        "zone_code",
+        "indicator_code",
+        "period",
+        "revision",
+        "value",
+        "unit",
+        "status",
+        "load_id",
+    ]
+    pq_obs = pd.read_parquet(table_root(wh.data_dir, "obs_zone"))
+    pq_obs["zone_code"] = pq_obs["zone_code"].astype(str)
+    key = ["zone_code", "indicator_code", "period", "revision"]
+    pd.testing.assert_frame_equal(
+        pq_obs[cols].sort_values(key).reset_index(drop=True),
+        obs[cols].sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
+    root = table_root(wh.data_dir, "obs_zone").as_posix()
+    n = duckdb.sql(
+        f"SELECT count(*) FROM read_parquet('{root}/*/*/*.parquet', hive_partitioning=true)"
+    ).fetchall()
+    assert n == [(len(obs),)]
+    pq_q = pd.read_parquet(table_root(wh.data_dir, "quarantine"))
+    assert sorted(pq_q["quarantine_id"]) == sorted(q["quarantine_id"])
+
+    # a second run finds nothing new: no rows, no attempts, no data requests
+    sim.clear_requests()
+    state, summary = run(cfg)
+    assert state.is_completed()
+    assert summary.totals()["loaded"] == 0
+    assert len(frame(wh, schema.obs_zone)) == len(obs)
+    assert len(frame(wh, schema.quarantine)) == len(q)
+    again = frame(wh, schema.load_ledger)
+    assert (again["attempts"] == 1).all()
+    assert not [r for r in sim.requests if "/data/" in r.path]
+
+
+def test_one_zone_failing_never_stops_the_others(
+    prefect_harness: None, setup: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from zonesim import Faults
+
+    sim, cfg, wh = setup
+    sim.set_faults("TY01", Faults(bad_token=True))
+    sim.set_faults("DT01", Faults(error_5xx=1000))
+    state, summary = run(cfg)
+    assert state.is_failed()
+    assert summary.exit_code == 1
+    by_zone = {z.zone_code: z for z in summary.zones}
+    assert "401" in (by_zone["TY01"].error or "")
+    assert "gave up" in (by_zone["DT01"].error or "")
+    assert by_zone["CZ01"].ok
+    assert by_zone["CZ01"].count("loaded") == len(sim.releases("CZ01"))
+    ledger = frame(wh, schema.load_ledger)
+    assert set(ledger["zone_code"]) == {"CZ01"}
+
+    # no token anywhere: tables, files, logs, the flow runs' parameters
+    tokens = [sim.token(z) for z in ZONES]
+    dumped = json.dumps(
+        [frame(wh, t).astype(str).to_dict("records") for t in schema.metadata.sorted_tables]
+    )
+    files = b"".join(p.read_bytes() for p in wh.data_dir.rglob("*") if p.is_file())
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        params = json.dumps([r.parameters for r in client.read_flow_runs()], default=str)
+        messages: list[str] = []
+        while batch := client.read_logs(limit=200, offset=len(messages)):
+            messages += [log.message for log in batch]
+        logs = "\n".join(messages)
+    out, err = capfd.readouterr()
+    logs += out + err
+    assert "TY01: the zone's system refused the token (401)" in logs  # the logs say what went wrong
+    for token in tokens:
+        assert token not in dumped
+        assert token.encode() not in files
+        assert token not in logs
+        assert token not in params
+    assert "hunter2-pw" not in params
+
+
+def test_transient_faults_are_ridden_out(prefect_harness: None, setup: Any) -> None:
+    from zonesim import Faults
+
+    sim, cfg, wh = setup
+    sim.set_faults("TY01", Faults(error_5xx=2, rate_limit=1, retry_after_s=0))
+    sim.set_faults("DT01", Faults(supersede_on_page=2))
+    sim.set_faults("CZ01", Faults(drop_connection=2, revision_drift_on_page=2))
+    state, summary = run(cfg)
+    assert state.is_completed(), summary.failures()
+    ledger = frame(wh, schema.load_ledger)
+    loaded = ledger[ledger["status"] == "loaded"]
+    for zone in ZONES:
+        listed = {(r["period"], r["revision"]) for r in sim.releases(zone)}
+        got = loaded[loaded["zone_code"] == zone]
+        assert set(zip(got["period"], got["revision"], strict=True)) == listed, zone
+    # the release revised while being read is loaded at its new revision; the old one is marked
+    superseded = ledger[(ledger["zone_code"] == "DT01") & (ledger["status"] == "failed")]
+    assert len(superseded) == 1
+    assert "superseded by revision" in superseded["last_error"].iloc[0]
+    assert (
+        loaded["records_received"] == loaded["records_loaded"] + loaded["records_quarantined"]
+    ).all()

@@ -1,0 +1,214 @@
+"""The warehouse on SQLite and PostgreSQL: one transaction per release, idempotent, Parquet = SQL."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from tasks.validate import check_release
+from warehouse import schema
+from warehouse.paths import UnsafePathError, release_file, table_root
+from warehouse.staging import RawSpool
+from warehouse.store import LoadConflict, Warehouse
+from zonestats.config import WarehouseSettings
+from zonestats.models import FetchedRelease, ReleaseKey, ReleaseRef, ValidatedRelease
+from zonestats.runtime import shipped_catalog, shipped_rules
+from zonestats.sources.base import Page
+
+T0 = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)
+
+GOOD = [
+    {"indicator": "revenue", "value": "1,234,567.8", "unit": "万元", "status": "A"},
+    {"indicator": "tax_revenue", "value": 123456, "unit": "元"},
+    {"indicator": "green_electricity", "value": None, "unit": "万千瓦时", "status": "M"},
+]
+BAD = [{"indicator": "energy_consumption", "value": "-5", "unit": "吨标准煤"}]
+
+
+def ref_for(period: str = "2026-10", revision: int = 1, published: datetime = T0) -> ReleaseRef:
+    return ReleaseRef("TY01", "zone", period, "M", revision, published, 4)
+
+
+def stage(
+    wh: Warehouse, ref: ReleaseRef, records: list[dict[str, object]]
+) -> tuple[ValidatedRelease, Path]:
+    """Begin the release in the ledger, spool its records and validate them, as a run does."""
+    load_id = wh.begin_release(ref, "flow-run-1")
+    assert load_id is not None
+    spool = release_file(wh.data_dir, "staging", ref.key) / "spool.jsonl"
+    with RawSpool(spool) as s:
+        s.write(Page(1, ref.zone_code, ref.dataset, ref.period, ref.revision, records, 100))
+    fetched = FetchedRelease(ref, spool, s.pages, s.records, s.sha256)
+    return check_release(fetched, shipped_catalog(), shipped_rules(), load_id), spool
+
+
+@pytest.fixture
+def wh(warehouse_url: str, tmp_path: Path) -> Warehouse:
+    w = Warehouse(WarehouseSettings(SecretStr(warehouse_url), tmp_path / "data"))
+    w.ensure_schema(shipped_catalog())
+    return w
+
+
+def count(wh: Warehouse, table: schema.Table) -> int:
+    with wh.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_reference_tables_written_once(wh: Warehouse) -> None:
+    wh.ensure_schema(shipped_catalog())  # a second call updates, never duplicates
+    assert count(wh, schema.dim_zone) == 11
+    assert count(wh, schema.dim_indicator) == 32
+
+
+def test_release_loads_reconciled_and_parquet_equals_sql(wh: Warehouse) -> None:
+    ref = ref_for()
+    validated, spool = stage(wh, ref, GOOD + BAD)
+    wh.load_release(validated, spool=spool)
+
+    ledger = wh.ledger().iloc[0]
+    assert ledger["status"] == "loaded"
+    assert (
+        ledger["records_received"],
+        ledger["records_loaded"],
+        ledger["records_quarantined"],
+    ) == (4, 3, 1)
+    assert ledger["records_received"] == ledger["records_loaded"] + ledger["records_quarantined"]
+    assert ledger["source_sha256"] == validated.sha256
+
+    with wh.connect() as conn:
+        sql = pd.DataFrame(conn.execute(select(schema.obs_zone)).mappings().all())
+        q = pd.DataFrame(conn.execute(select(schema.quarantine)).mappings().all())
+    values = dict(zip(sql["indicator_code"], sql["value"], strict=True))
+    assert values["revenue"] == pytest.approx(1234567.8)
+    assert values["tax_revenue"] == 12.3456  # 元 -> 万元, exact
+    assert pd.isna(values["green_electricity"])
+    assert q[["record_key", "rule", "severity", "status"]].values.tolist() == [
+        ["energy_consumption", "value_below_min", "error", "open"]
+    ]
+    assert "TY01" in q["message"][0]
+    assert "2026-10" in q["message"][0]
+
+    path = release_file(wh.data_dir, "obs_zone", ref.key)
+    assert path == wh.data_dir / "parquet/obs_zone/year=2026/zone_code=TY01/zone-2026-10-r1.parquet"
+    parquet = pd.read_parquet(table_root(wh.data_dir, "obs_zone"))
+    assert set(parquet.columns) == {c.name for c in schema.obs_zone.columns} | {"year"}
+    cols = ["indicator_code", "period", "revision", "value", "unit", "status", "load_id"]
+    left = parquet[cols].sort_values("indicator_code").reset_index(drop=True)
+    right = sql[cols].sort_values("indicator_code").reset_index(drop=True)
+    pd.testing.assert_frame_equal(left, right, check_dtype=False)
+    assert pq.read_table(release_file(wh.data_dir, "quarantine", ref.key)).num_rows == 1
+    assert release_file(wh.data_dir, "raw", ref.key).exists()  # the pages as received are kept
+    assert not list(wh.data_dir.rglob("*.tmp"))
+
+
+def test_loading_again_adds_nothing(wh: Warehouse) -> None:
+    ref = ref_for()
+    validated, spool = stage(wh, ref, GOOD)
+    wh.load_release(validated, spool=spool)
+    assert wh.begin_release(ref, "flow-run-2") is None
+    assert wh.is_loaded(ref.key)
+    with pytest.raises(LoadConflict):
+        wh.load_release(validated)  # the same validated release pushed twice
+    assert count(wh, schema.obs_zone) == 3
+    assert wh.ledger().iloc[0]["attempts"] == 1
+
+
+def test_release_is_all_in_or_all_out(wh: Warehouse) -> None:
+    ref = ref_for()
+    validated, spool = stage(wh, ref, GOOD + BAD)
+    # the same row twice in the staged observations breaks the primary key mid-load
+    frame = pd.read_parquet(validated.obs)
+    pd.concat([frame, frame.iloc[:1]]).to_parquet(validated.obs, index=False)
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        wh.load_release(validated, spool=spool)
+    assert count(wh, schema.obs_zone) == 0
+    assert count(wh, schema.quarantine) == 0
+    assert wh.ledger().iloc[0]["status"] == "running"
+    assert wh.watermark("TY01", "zone") is None
+    assert not (wh.data_dir / "parquet").exists() or not list((wh.data_dir / "parquet").rglob("*"))
+    wh.finish_release(ref, validated.load_id, "failed", "broke on purpose")
+    assert wh.ledger().iloc[0]["status"] == "failed"
+
+
+def test_a_run_that_lost_the_release_loads_nothing(wh: Warehouse) -> None:
+    ref = ref_for()
+    first, spool = stage(wh, ref, GOOD)
+    second, _ = stage(wh, ref, GOOD)  # another run began the same release afterwards
+    with pytest.raises(LoadConflict):
+        wh.load_release(first, spool=spool)
+    wh.load_release(second)
+    assert count(wh, schema.obs_zone) == 3
+    assert wh.ledger().iloc[0]["attempts"] == 2
+
+
+def test_revision_adds_rows_and_keeps_the_old_ones(wh: Warehouse) -> None:
+    r1 = ref_for()
+    v1, s1 = stage(wh, r1, GOOD)
+    wh.load_release(v1, spool=s1)
+    r2 = ref_for(revision=2, published=T0 + timedelta(days=7))
+    changed = [dict(GOOD[0], value="1,300,000"), *GOOD[1:]]
+    v2, s2 = stage(wh, r2, changed)
+    wh.load_release(v2, spool=s2)
+    with wh.connect() as conn:
+        rows = conn.execute(
+            select(schema.obs_zone.c.revision, schema.obs_zone.c.value)
+            .where(schema.obs_zone.c.indicator_code == "revenue")
+            .order_by(schema.obs_zone.c.revision)
+        ).all()
+    assert [tuple(r) for r in rows] == [(1, pytest.approx(1234567.8)), (2, 1300000.0)]
+    assert wh.watermark("TY01", "zone") == r2.published_at
+
+
+def test_watermark_never_passes_a_failed_release(wh: Warehouse) -> None:
+    early = ref_for("2026-09", published=T0)
+    late = ref_for("2026-10", published=T0 + timedelta(days=30))
+    lid = wh.begin_release(early, None)
+    assert lid is not None
+    wh.finish_release(early, lid, "failed", "HTTP 503")
+    v, s = stage(wh, late, GOOD)
+    wh.load_release(v, spool=s)
+    assert wh.watermark("TY01", "zone") is None  # the next run must list 2026-09 again
+    v, s = stage(wh, early, GOOD)
+    wh.load_release(v, spool=s)
+    assert wh.watermark("TY01", "zone") == early.published_at
+
+
+def test_failed_error_text_is_redacted_and_staging_cleared(
+    wh: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from zonestats.config import ZoneSource
+    from zonestats.secrets import resolve_token
+
+    monkeypatch.setenv("TOKEN_FOR_TEST", "s3cr3t-token-value")
+    resolve_token(ZoneSource("TY01", "api-v1", "http://x", "TOKEN_FOR_TEST"))
+    ref = ref_for()
+    validated, _ = stage(wh, ref, GOOD)
+    wh.finish_release(ref, validated.load_id, "failed", "boom with s3cr3t-token-value inside")
+    assert wh.ledger().iloc[0]["last_error"] == "boom with *** inside"
+    assert not release_file(wh.data_dir, "staging", ref.key).exists()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ReleaseKey("../etc", "zone", "2026-10", 1),
+        ReleaseKey("TY01", "zone", "2026-10/../../x", 1),
+        ReleaseKey("TY01", "../zone", "2026-10", 1),
+        ReleaseKey("TY01", "zone", "2026-10", 0),
+    ],
+)
+def test_paths_from_payload_values_are_validated(key: ReleaseKey, tmp_path: Path) -> None:
+    with pytest.raises(UnsafePathError):
+        release_file(tmp_path, "obs_zone", key)
+
+
+def test_validated_release_keeps_counts(wh: Warehouse) -> None:
+    validated, _ = stage(wh, ref_for(), GOOD + BAD + [GOOD[0]])  # a verbatim repeat counts once
+    assert dataclasses.astuple(validated)[4:8] == (4, 3, 1, 0)

@@ -1,0 +1,94 @@
+"""``zonesim``: serve every zone's api-v1 on one local port until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from datetime import date, datetime
+from types import FrameType
+
+from zonesim.schedule import CST, iso
+from zonesim.simulator import Simulator
+
+
+def _as_of(text: str) -> datetime:
+    # A bare date means the start of that day in Beijing; a time without offset is Beijing time.
+    try:
+        return datetime.combine(date.fromisoformat(text), datetime.min.time(), CST)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or date-time: {text!r}") from None
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM (e.g. from a process supervisor) stops as cleanly as Ctrl-C.
+    raise KeyboardInterrupt
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the command-line parser of ``zonesim``."""
+    parser = argparse.ArgumentParser(
+        prog="zonesim",
+        description="Simulate the 11 zones' online statistics systems (api-v1) on one local port.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
+    parser.add_argument("--seed", type=int, default=2026, help="data seed (default 2026)")
+    parser.add_argument(
+        "--as-of",
+        type=_as_of,
+        default=None,
+        help="simulated present, e.g. 2026-11-27 or 2026-11-27T12:00+08:00 (default: now)",
+    )
+    parser.add_argument(
+        "--start-year", type=int, default=None, help="first year served (default: as-of year - 2)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve until interrupted; print each zone's base URL, token variable and export lines."""
+    args = build_parser().parse_args(argv)
+    sim = Simulator(
+        seed=args.seed, as_of=args.as_of, start_year=args.start_year, host=args.host, port=args.port
+    )
+    try:
+        sim.start()
+    except OSError as exc:
+        print(f"zonesim: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    out = sys.stdout
+    print(
+        f"zonesim: seed {sim.seed}, as of {iso(sim.as_of)}, "
+        f"years {sim.start_year}..{sim.as_of.year}, listening on http://{sim.host}:{sim.port}",
+        file=out,
+    )
+    for zone in sim.zone_codes:
+        print(f"  {zone}  {sim.base_url(zone)}  token in ${Simulator.token_env(zone)}", file=out)
+    print("# simulator tokens (fake, for local use):", file=out)
+    for zone in sim.zone_codes:
+        print(f"export {Simulator.token_env(zone)}={sim.token(zone)}", file=out)
+    print(
+        f"# faults: curl -X POST http://{sim.host}:{sim.port}/_admin/faults/TY01 "
+        "-d '{\"error_5xx\": 2}'   clear: curl -X DELETE .../_admin/faults",
+        file=out,
+    )
+    out.flush()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,344 @@
+"""Faults a zone's system can be switched into, and the documented set of bad records.
+
+All faults are per zone, off by default and switchable at runtime (in process with
+``Simulator.set_faults`` or over HTTP with ``POST /_admin/faults/{zone}``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+from zonesim.model import Record
+
+
+@dataclass
+class Faults:
+    """The faults of one zone; counters count down as requests consume them."""
+
+    # The next N requests to the zone answer 503 with a non-JSON body.
+    error_5xx: int = 0
+    # The next N requests answer 429 {"error": "rate limited"} with Retry-After: retry_after_s.
+    rate_limit: int = 0
+    retry_after_s: int = 1
+    # Once: the first request of page n (n >= 2) of any release publishes a new revision of that
+    # release and answers 409 superseded.
+    supersede_on_page: int | None = None
+    # Once: page n answers with revision = the requested revision + 1 (records unchanged).
+    revision_drift_on_page: int | None = None
+    # Every time: page n carries another zone's zone_code.
+    foreign_zone_on_page: int | None = None
+    # Sleep this long before answering each request.
+    slow_s: float = 0.0
+    # Every request answers 401, even with the right token (a revoked token).
+    bad_token: bool = False
+    # The next N data pages send their headers with the full Content-Length, then half the body,
+    # then close the connection.
+    drop_connection: int = 0
+    # Data pages are padded with a long extra JSON field to at least this many bytes.
+    huge_body_bytes: int = 0
+    # Every release of the zone carries the BAD_RECORDS cases of its frequency.
+    bad_records: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject values that cannot describe a fault."""
+        for name in ("error_5xx", "rate_limit", "retry_after_s", "drop_connection"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.huge_body_bytes < 0 or self.slow_s < 0:
+            raise ValueError("huge_body_bytes and slow_s must be >= 0")
+        if self.supersede_on_page is not None and self.supersede_on_page < 2:
+            raise ValueError("supersede_on_page must be >= 2 (page 1 starts a release)")
+        for name in ("revision_drift_on_page", "foreign_zone_on_page"):
+            page = getattr(self, name)
+            if page is not None and page < 1:
+                raise ValueError(f"{name} must be >= 1")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Faults:
+        """Build Faults from a JSON object, checking names and types strictly."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
+        for name, value in data.items():
+            kind = str(known[name].type)
+            if kind == "bool":
+                ok = isinstance(value, bool)
+            elif kind == "float":
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            elif kind == "int":
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:  # int | None
+                ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+            if not ok:
+                raise ValueError(f"{name}: expected {kind}, got {value!r}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """What the faults make of a request before it reaches its endpoint."""
+
+    slow_s: float = 0.0
+    # 503, 429 or 401 to answer instead of serving the request; None: serve it.
+    status: int | None = None
+    retry_after_s: int = 1
+
+
+@dataclass(frozen=True)
+class PageFaults:
+    """What the faults do to one data page that is being served."""
+
+    revision_drift: bool = False
+    foreign_zone: bool = False
+
+
+class FaultBook:
+    """The live fault state of every zone, consumed atomically by concurrent request handlers."""
+
+    def __init__(self) -> None:
+        """Start with every zone healthy."""
+        self._lock = threading.Lock()
+        self._zones: dict[str, Faults] = {}
+
+    def set(self, zone_code: str, faults: Faults) -> None:
+        """Replace a zone's faults (copied: counters run down here, not in the caller's object)."""
+        with self._lock:
+            self._zones[zone_code] = replace(faults)
+
+    def clear(self, zone_code: str | None = None) -> None:
+        """Switch off the faults of one zone, or of every zone."""
+        with self._lock:
+            if zone_code is None:
+                self._zones.clear()
+            else:
+                self._zones.pop(zone_code, None)
+
+    def get(self, zone_code: str) -> Faults:
+        """Return a copy of a zone's remaining faults."""
+        with self._lock:
+            return replace(self._zones.get(zone_code, Faults()))
+
+    def all(self) -> dict[str, Faults]:
+        """Return copies of the faults of the zones that have any set."""
+        with self._lock:
+            return {zone: replace(f) for zone, f in self._zones.items()}
+
+    def gate(self, zone_code: str) -> Gate:
+        """Consume the per-request faults of a zone: 503 first, then 429, then a revoked token."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            if f is None:
+                return Gate()
+            status: int | None = None
+            if f.error_5xx > 0:
+                f.error_5xx -= 1
+                status = 503
+            elif f.rate_limit > 0:
+                f.rate_limit -= 1
+                status = 429
+            elif f.bad_token:
+                status = 401
+            return Gate(slow_s=f.slow_s, status=status, retry_after_s=f.retry_after_s)
+
+    def take_supersede(self, zone_code: str, page: int) -> bool:
+        """Whether this request of page ``page`` fires the one-shot supersede fault."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            if f is None or f.supersede_on_page is None or f.supersede_on_page != page:
+                return False
+            f.supersede_on_page = None
+            return True
+
+    def page_faults(self, zone_code: str, page: int) -> PageFaults:
+        """Consume the faults that alter the body of data page ``page``."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            if f is None:
+                return PageFaults()
+            drift = f.revision_drift_on_page == page
+            if drift:
+                f.revision_drift_on_page = None
+            return PageFaults(revision_drift=drift, foreign_zone=f.foreign_zone_on_page == page)
+
+    def take_drop(self, zone_code: str) -> bool:
+        """Whether this data page is to be cut off mid-body."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            if f is None or f.drop_connection <= 0:
+                return False
+            f.drop_connection -= 1
+            return True
+
+    def huge_body_bytes(self, zone_code: str) -> int:
+        """The size data pages of the zone are padded to (0: no padding)."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            return 0 if f is None else f.huge_body_bytes
+
+    def bad_records(self, zone_code: str) -> bool:
+        """Whether the zone's releases carry the bad records."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            return f is not None and f.bad_records
+
+
+@dataclass(frozen=True)
+class BadRecordCase:
+    """One bad (or tricky) record a release carries when the ``bad_records`` fault is on."""
+
+    indicator: str
+    # The rule id a validator should raise; None for a record that is not an error.
+    rule: str | None
+    problem: str
+    # "replace": the indicator's record is rewritten in place (added at the end when the zone
+    # did not report it); "append": a new record at the end; "conflict": a second copy of the
+    # record, with another value, at the end; "repeat": a word-for-word copy at the end.
+    action: str
+    value: str | None = None
+    unit: str | None = None
+    status: str | None = None
+
+
+# A replaced record that must keep a value but whose indicator was not reported gets this one.
+FALLBACK_VALUE = "100"
+
+# The documented bad records per dataset and frequency. Each case is built so that it breaks only
+# its own rule (a value override also resets the unit to the canonical one, so that "12.5" 万人
+# cannot turn into a valid integer). Validators may of course add consequences of their own,
+# e.g. a mandatory indicator left without a valid value, or a ytd series that goes down.
+# The appended records go at the end, the word-for-word repeat last, so that with a page size
+# smaller than the release the repeat lands on another page than its original.
+_DUPLICATE = "repeated word for word: not an error, counts once"
+_UNKNOWN = BadRecordCase(
+    "revenue_total_typo",
+    "indicator_unknown",
+    "an indicator code the catalog does not know",
+    "append",
+    value="1234.5",
+    unit="万元",
+)
+
+
+def _unit(code: str, unit: str) -> BadRecordCase:
+    return BadRecordCase(
+        code, "unit_not_allowed", f"unit {unit} is not a unit of {code}", "replace", unit=unit
+    )
+
+
+def _value(code: str, rule: str, value: str, why: str) -> BadRecordCase:
+    return BadRecordCase(code, rule, f"value {value!r} {why}", "replace", value=value)
+
+
+def _status(code: str, rule: str, status: str, why: str) -> BadRecordCase:
+    return BadRecordCase(code, rule, f"status {status!r} {why}", "replace", status=status)
+
+
+def _conflict(code: str, unit: str) -> BadRecordCase:
+    why = f"{code} a second time with value 999.9 {unit}: every copy is an error"
+    return BadRecordCase(code, "duplicate_conflict", why, "conflict", value="999.9", unit=unit)
+
+
+_NOT_NUMBER = "is not a number"
+_BELOW_MIN = "is below the catalog minimum 0"
+_NOT_INTEGER = "for an integer indicator"
+_M_WITH_VALUE = "(missing) with a value"
+_NOT_A_STATUS = "is not one of A, P, E, M"
+
+BAD_RECORDS: dict[str, dict[str, tuple[BadRecordCase, ...]]] = {
+    "zone": {
+        "M": (
+            _unit("tax_revenue", "美元"),
+            _value("profit_total", "value_unparsable", "12,3a", _NOT_NUMBER),
+            _value("energy_consumption", "value_below_min", "-5", _BELOW_MIN),
+            _value("above_scale_enterprises", "value_not_integer", "12.5", _NOT_INTEGER),
+            _status("green_electricity", "status_value_mismatch", "M", _M_WITH_VALUE),
+            _status("import_export", "status_invalid", "X", _NOT_A_STATUS),
+            _UNKNOWN,
+            _conflict("revenue", "万元"),
+            BadRecordCase("fixed_asset_investment", None, _DUPLICATE, "repeat"),
+        ),
+        "Q": (
+            _unit("rd_expenditure", "美元"),
+            _value("employees", "value_not_integer", "12.5", _NOT_INTEGER),
+            _value("co2_emissions", "value_below_min", "-5", _BELOW_MIN),
+            _UNKNOWN,
+            _conflict("leading_industry_revenue", "万元"),
+            BadRecordCase("industrial_value_added", None, _DUPLICATE, "repeat"),
+        ),
+        "A": (
+            _unit("planned_area", "英亩"),
+            _value("high_tech_enterprises", "value_not_integer", "12.5", _NOT_INTEGER),
+            _value("cod_emissions", "value_below_min", "-5", _BELOW_MIN),
+            _status("specialized_smes", "status_value_mismatch", "M", _M_WITH_VALUE),
+            _status("rd_platforms", "status_invalid", "X", _NOT_A_STATUS),
+            _UNKNOWN,
+            _conflict("industrial_land_area", "亩"),
+            BadRecordCase("developed_area", None, _DUPLICATE, "repeat"),
+        ),
+    }
+}
+
+
+def _not_reported(record: Record) -> bool:
+    value = record.get("value")
+    return value is None or (isinstance(value, str) and value.strip() in ("", "-"))
+
+
+def _replaced(case: BadRecordCase, original: Record | None, canonical_unit: str) -> Record:
+    record: Record = (
+        dict(original)
+        if original is not None
+        else {"indicator": case.indicator, "value": None, "unit": canonical_unit}
+    )
+    if case.value is not None:
+        record["value"] = case.value
+        record["unit"] = canonical_unit
+    elif _not_reported(record):
+        record["value"] = FALLBACK_VALUE
+        record["unit"] = canonical_unit
+    if case.unit is not None:
+        record["unit"] = case.unit
+    if case.status is not None:
+        record["status"] = case.status
+    elif record.get("status") == "M":
+        # The record now carries a value: keeping "M" would add a status_value_mismatch.
+        del record["status"]
+    return record
+
+
+def apply_bad_records(
+    dataset: str, frequency: str, records: list[Record], canonical_units: Mapping[str, str]
+) -> list[Record]:
+    """Return the records of a release with the BAD_RECORDS cases of its frequency worked in."""
+    out = [dict(r) for r in records]
+    tail: list[Record] = []
+
+    def find(code: str) -> int | None:
+        return next((i for i, r in enumerate(out) if r.get("indicator") == code), None)
+
+    for case in BAD_RECORDS.get(dataset, {}).get(frequency, ()):
+        at = find(case.indicator)
+        if case.action == "replace":
+            unit = canonical_units[case.indicator]
+            if at is None:
+                tail.append(_replaced(case, None, unit))
+            else:
+                out[at] = _replaced(case, out[at], unit)
+        elif case.action == "append":
+            tail.append({"indicator": case.indicator, "value": case.value, "unit": case.unit})
+        elif at is not None and case.action == "conflict":
+            twin = dict(out[at])
+            twin["value"] = case.value
+            twin["unit"] = case.unit
+            tail.append(twin)
+        elif at is not None and case.action == "repeat":
+            tail.append(dict(out[at]))
+    return out + tail
