@@ -6,26 +6,17 @@ import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from tasks.extract import fetch_release, list_releases
-from tasks.load import (
-    begin_release,
-    drop_staging,
-    fail_release,
-    load_release,
-    pending,
-    prepare,
-    watermark,
-)
-from tasks.validate import validate_release
+from tasks.extract import list_releases
+from tasks.load import pending, prepare, watermark
+from tasks.release import process_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
-from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import shipped_catalog, shipped_rules
+from zonestats.models import ReleaseOutcome, ZoneOutcome, utcnow
+from zonestats.runtime import shipped_catalog
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
 from zonestats.summary import RunSummary
@@ -39,59 +30,6 @@ class RunFailed(RuntimeError):
         more = f" (+{len(lines) - 5} more)" if len(lines) > 5 else ""
         super().__init__("; ".join(lines[:5]) + more)
         self.summary = summary
-
-
-def _release(source: ZoneSource, config: AppConfig, ref: ReleaseRef) -> ReleaseOutcome:
-    """Fetch, validate and load one release; any failure ends in the ledger, not in the zone."""
-    wh = config.warehouse
-    log = get_run_logger()
-    claimed = begin_release(wh, ref, str(flow_run.id))
-    if claimed is None:
-        return ReleaseOutcome(key=ref.key, status="skipped")
-    load_id: str = claimed
-    current = ref
-    staging: Path | None = None
-    try:
-        fetched = fetch_release(source, config.http, ref, wh.data_dir)
-        staging = fetched.spool.parent
-        if fetched.ref.revision != ref.revision:
-            # revised while we read it: this revision is superseded, the newer one is what we hold
-            fail_release(
-                wh,
-                ref,
-                load_id,
-                "failed",
-                f"superseded by revision {fetched.ref.revision} while being read",
-            )
-            current = fetched.ref
-            claimed = begin_release(wh, current, str(flow_run.id))
-            if claimed is None:  # another run has loaded the newer revision meanwhile
-                drop_staging(staging)
-                return ReleaseOutcome(key=current.key, status="skipped")
-            load_id = claimed
-        validated = validate_release(fetched, shipped_catalog(), shipped_rules(), load_id)
-        outcome: ReleaseOutcome = load_release(wh, validated, fetched.spool)
-    except SourceError as exc:
-        message = redact(str(exc))
-        fail_release(wh, current, load_id, exc.ledger_status, message, staging)
-        log.error("%s %s: %s", current.key, exc.ledger_status, message)
-        if isinstance(exc, ZoneAuthError):
-            raise
-        return ReleaseOutcome(key=current.key, status=exc.ledger_status, error=message)
-    except Exception as exc:
-        message = redact(f"{type(exc).__name__}: {exc}")
-        fail_release(wh, current, load_id, "failed", message, staging)
-        log.error("%s failed: %s", current.key, message)
-        return ReleaseOutcome(key=current.key, status="failed", error=message)
-    log.info(
-        "%s loaded: %d received, %d loaded, %d quarantined, %d with warnings",
-        current.key,
-        outcome.records_received,
-        outcome.records_loaded,
-        outcome.records_quarantined,
-        outcome.records_warned,
-    )
-    return outcome
 
 
 @flow(name="zone-pull", flow_run_name="pull-{source.code}", log_prints=False)
@@ -120,7 +58,7 @@ def pull_zone(source: ZoneSource, config: AppConfig, dataset: str = "zone") -> Z
     )
     for ref in todo:
         try:
-            outcome.releases.append(_release(source, config, ref))
+            outcome.releases.append(process_release(source, config, ref, str(flow_run.id)))
         except ZoneAuthError as exc:
             outcome.error = redact(str(exc))
             break
@@ -134,6 +72,15 @@ def _zone_or_error(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
         return result
     exc = state.result(raise_on_failure=False)
     return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow crashed: {exc}"))
+
+
+def _isolated(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
+    # even starting the subflow can fail (the orchestration API busy or down): that is this
+    # zone's failure, reported as such, never the others'
+    try:
+        return _zone_or_error(source, config)
+    except Exception as exc:
+        return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow could not run: {exc}"))
 
 
 @flow(name="nightly", log_prints=False)
@@ -151,7 +98,7 @@ def run_zones(config: AppConfig, zones: list[str] | None) -> RunSummary:
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run
         futures = [
-            pool.submit(contextvars.copy_context().run, _zone_or_error, s, config) for s in sources
+            pool.submit(contextvars.copy_context().run, _isolated, s, config) for s in sources
         ]
         summary.zones = [f.result() for f in futures]
     summary.finished_at = utcnow()

@@ -54,10 +54,5 @@ def receive_release(
 
 
 # Transient HTTP failures are retried inside the client (bounded, with backoff and Retry-After),
-# so these tasks do not retry again on top.
+# so the task does not retry again on top.
 list_releases = task(name="list-releases", cache_policy=NO_CACHE)(list_zone_releases)
-fetch_release = task(
-    name="fetch-release",
-    cache_policy=NO_CACHE,
-    task_run_name="fetch {ref.zone_code} {ref.dataset} {ref.period} r{ref.revision}",
-)(receive_release)

@@ -16,8 +16,8 @@ from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseOutcome, ReleaseRef, ValidatedRelease
 
 
-def _retry_on_db_hiccup(task: object, task_run: object, state: object) -> bool:
-    # only a dropped connection or a lock timeout is worth another try; a load is idempotent
+def retry_on_db_hiccup(task: object, task_run: object, state: object) -> bool:
+    """Retry only what a database hiccup (dropped connection, lock timeout) caused."""
     try:
         state.result()  # type: ignore[attr-defined]
     except OperationalError:
@@ -86,29 +86,6 @@ def remove_staging(path: Path) -> None:
     discard(path)
 
 
-drop_staging = task(name="drop-staging", cache_policy=NO_CACHE)(remove_staging)
 prepare = task(name="prepare-warehouse", cache_policy=NO_CACHE)(prepare_warehouse)
 watermark = task(name="read-watermark", cache_policy=NO_CACHE)(zone_since)
 pending = task(name="pending-releases", cache_policy=NO_CACHE)(not_yet_loaded)
-begin_release = task(
-    name="begin-release",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=_retry_on_db_hiccup,
-)(start_release)
-fail_release = task(
-    name="record-failure",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=_retry_on_db_hiccup,
-)(end_release)
-load_release = task(
-    name="load-release",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=_retry_on_db_hiccup,
-    task_run_name="load {validated.ref.zone_code} {validated.ref.period} r{validated.ref.revision}",
-)(commit_release)

@@ -10,8 +10,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from tasks.normalize import canonical_json, zone_records_frame
 from validation.engine import Validator
@@ -161,10 +159,3 @@ def check_release(
         sha256=fetched.sha256,
         rules_broken=dict(broken),
     )
-
-
-validate_release = task(
-    name="validate-release",
-    cache_policy=NO_CACHE,
-    task_run_name="validate {fetched.ref.zone_code} {fetched.ref.period} r{fetched.ref.revision}",
-)(check_release)

@@ -89,6 +89,23 @@ def test_nightly_loads_validates_and_reruns_idempotently(prefect_harness: None, 
     assert state.is_completed(), summary.failures()
     assert summary.exit_code == 0
 
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    with get_client(sync_client=True) as client:
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["nightly-summary"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id]),
+            ),
+        )
+    table_rows = [line for line in str(artifact.data).splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in table_rows[1:]] == ZONES  # header, then a row a zone
+
     ledger = frame(wh, schema.load_ledger)
     for zone in ZONES:
         listed = {(r["period"], r["revision"]) for r in sim.releases(zone)}

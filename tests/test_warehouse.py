@@ -42,7 +42,7 @@ def stage(
     """Begin the release in the ledger, spool its records and validate them, as a run does."""
     load_id = wh.begin_release(ref, "flow-run-1")
     assert load_id is not None
-    spool = release_file(wh.data_dir, "staging", ref.key) / "spool.jsonl"
+    spool = release_file(wh.data_dir, "staging", ref.key) / load_id / "pages.jsonl"
     with RawSpool(spool) as s:
         s.write(Page(1, ref.zone_code, ref.dataset, ref.period, ref.revision, records, 100))
     fetched = FetchedRelease(ref, spool, s.pages, s.records, s.sha256)
@@ -189,10 +189,12 @@ def test_failed_error_text_is_redacted_and_staging_cleared(
     monkeypatch.setenv("TOKEN_FOR_TEST", "s3cr3t-token-value")
     resolve_token(ZoneSource("TY01", "api-v1", "http://x", "TOKEN_FOR_TEST"))
     ref = ref_for()
-    validated, _ = stage(wh, ref, GOOD)
-    wh.finish_release(ref, validated.load_id, "failed", "boom with s3cr3t-token-value inside")
+    validated, spool = stage(wh, ref, GOOD)
+    wh.finish_release(
+        ref, validated.load_id, "failed", "boom with s3cr3t-token-value inside", spool.parent
+    )
     assert wh.ledger().iloc[0]["last_error"] == "boom with *** inside"
-    assert not release_file(wh.data_dir, "staging", ref.key).exists()
+    assert not spool.parent.exists()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,107 @@
+"""One release end to end — the unit of work, of retry and of the ledger.
+
+The steps are the functions of tasks.extract, tasks.validate and tasks.load; this task runs them
+in order for one release and makes sure that whatever happens ends in the ledger. One Prefect
+task per release (not per step) keeps the orchestration overhead per release small: a province
+has hundreds of small releases a night.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.extract import receive_release
+from tasks.load import (
+    commit_release,
+    end_release,
+    remove_staging,
+    retry_on_db_hiccup,
+    start_release,
+)
+from tasks.validate import check_release
+from zonestats.config import AppConfig, ZoneSource
+from zonestats.errors import SourceError, ZoneAuthError
+from zonestats.models import ReleaseOutcome, ReleaseRef
+from zonestats.runtime import shipped_catalog, shipped_rules
+from zonestats.secrets import redact
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    try:
+        return get_run_logger()
+    except Exception:
+        return logging.getLogger("zonestats")
+
+
+def run_release(
+    source: ZoneSource, config: AppConfig, ref: ReleaseRef, flow_run_id: str | None
+) -> ReleaseOutcome:
+    """Fetch, validate and load one release; any failure is recorded in the ledger and returned.
+
+    A refused token (ZoneAuthError) is re-raised after it is recorded: the zone's other releases
+    would be refused too.
+    """
+    wh = config.warehouse
+    log = _logger()
+    claimed = start_release(wh, ref, flow_run_id)
+    if claimed is None:
+        return ReleaseOutcome(key=ref.key, status="skipped")
+    load_id: str = claimed
+    current = ref
+    staging: Path | None = None
+    try:
+        fetched = receive_release(source, config.http, ref, wh.data_dir)
+        staging = fetched.spool.parent
+        if fetched.ref.revision != ref.revision:
+            # revised while we read it: the listed revision is superseded by the one we hold
+            end_release(
+                wh,
+                ref,
+                load_id,
+                "failed",
+                f"superseded by revision {fetched.ref.revision} while being read",
+            )
+            current = fetched.ref
+            claimed = start_release(wh, current, flow_run_id)
+            if claimed is None:  # another run has loaded the newer revision meanwhile
+                remove_staging(staging)
+                return ReleaseOutcome(key=current.key, status="skipped")
+            load_id = claimed
+        validated = check_release(fetched, shipped_catalog(), shipped_rules(), load_id)
+        outcome = commit_release(wh, validated, fetched.spool)
+    except SourceError as exc:
+        message = redact(str(exc))
+        end_release(wh, current, load_id, exc.ledger_status, message, staging)
+        log.error("%s %s: %s", current.key, exc.ledger_status, message)
+        if isinstance(exc, ZoneAuthError):
+            raise
+        return ReleaseOutcome(key=current.key, status=exc.ledger_status, error=message)
+    except Exception as exc:
+        message = redact(f"{type(exc).__name__}: {exc}")
+        end_release(wh, current, load_id, "failed", message, staging)
+        log.error("%s failed: %s", current.key, message)
+        return ReleaseOutcome(key=current.key, status="failed", error=message)
+    log.info(
+        "%s loaded: %d received, %d loaded, %d quarantined, %d with warnings",
+        current.key,
+        outcome.records_received,
+        outcome.records_loaded,
+        outcome.records_quarantined,
+        outcome.records_warned,
+    )
+    return outcome
+
+
+process_release = task(
+    name="process-release",
+    task_run_name="{ref.zone_code} {ref.dataset} {ref.period} r{ref.revision}",
+    cache_policy=NO_CACHE,
+    # a retry begins the release again under a new load id: safe, a load is all or nothing
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_on_db_hiccup,
+)(run_release)

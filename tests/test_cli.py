@@ -1,0 +1,106 @@
+"""The zonestats command: exit codes 0/1/2, one-line config errors, status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zonestats.cli import main
+
+
+def test_missing_config_is_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", "--config", str(tmp_path / "nope.toml")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1
+    assert "--config" in err
+    assert "nope.toml" in err
+
+
+def test_wrong_key_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "z.toml"
+    cfg.write_text(
+        '[warehouse]\nurl = "sqlite:///x.db"\ndata_dir = "d"\n[[zones]]\ncode = "TY01"\n'
+        'adapter = "api-v2"\nbase_url = "http://127.0.0.1:1/api/v1"\ntoken_env = "T"\n'
+    )
+    assert main(["status", "--config", str(cfg)]) == 2
+    assert "zones[TY01].adapter" in capsys.readouterr().err
+
+
+def test_unknown_zone_in_zones_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "z.toml"
+    cfg.write_text(f'[warehouse]\nurl = "sqlite:///{tmp_path}/w.db"\ndata_dir = "{tmp_path}"\n')
+    assert main(["run", "--zones", "XX99", "--config", str(cfg)]) == 2
+    assert "XX99" in capsys.readouterr().err
+
+
+def test_usage_error_exits_2() -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["run", "--no-such-flag"])
+    assert info.value.code == 2
+
+
+def test_config_from_environment_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "z.toml"
+    cfg.write_text(f'[warehouse]\nurl = "sqlite:///{tmp_path}/w.db"\ndata_dir = "{tmp_path}"\n')
+    monkeypatch.setenv("ZONESTATS_CONFIG", str(cfg))
+    assert main(["status"]) == 0
+    assert "no runs yet" in capsys.readouterr().out
+
+
+def test_console_script_reports_config_error(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("zonestats")
+    done = subprocess.run(
+        [str(exe), "run", "--config", str(tmp_path / "none.toml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("zonestats: config error: --config")
+
+
+@pytest.mark.prefect
+def test_run_exit_codes_and_status(
+    prefect_harness: None,
+    simulator: Any,
+    tmp_path: Path,
+    write_config: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from zonesim import Faults
+
+    cfg = write_config(
+        tmp_path / "z.toml",
+        simulator,
+        f"sqlite:///{tmp_path}/w.db",
+        tmp_path / "d",
+        ["TY01", "DT01"],
+    )
+    assert main(["run", "--zones", "TY01", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "TY01" in out
+    assert "DT01" not in out.split("zone  loaded")[-1]
+
+    simulator.set_faults("DT01", Faults(bad_token=True))
+    assert main(["run", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert "DT01: the zone's system refused the token (401)" in out
+    assert simulator.token("DT01") not in out
+
+    assert main(["status", "--zone", "TY01", "--config", str(cfg)]) == 0
+    status = capsys.readouterr().out
+    assert status.count("loaded") == len(simulator.releases("TY01")) + 1  # rows + header column
+    assert main(["status", "--failed", "--config", str(cfg)]) == 0
+    assert "no ledger rows match" in capsys.readouterr().out
