@@ -51,6 +51,10 @@ def run_release(
     if claimed is None:
         return ReleaseOutcome(key=ref.key, status="skipped")
     load_id: str = claimed
+    if ref.problem is not None:
+        end_release(wh, ref, load_id, "rejected", f"{ref.key}: {ref.problem}")
+        log.error("%s rejected: %s", ref.key, ref.problem)
+        return ReleaseOutcome(key=ref.key, status="rejected", error=ref.problem)
     current = ref
     staging: Path | None = None
     try:

@@ -206,3 +206,15 @@ def test_slow_server_times_out_and_is_retried(simulator: Any) -> None:
     with pytest.raises(ZoneUnavailable, match="ReadTimeout"):
         adapter(simulator, http=http).list_releases("zone", None)
     assert os.environ[simulator.token_env("TY01")]  # the token is still only in the environment
+
+
+def test_listing_entries_with_impossible_periods_are_flagged_not_fatal(simulator: Any) -> None:
+    from zonesim import Faults
+
+    simulator.set_faults("TY01", Faults(bad_listing=True))
+    refs = adapter(simulator).list_releases("zone", None)
+    bad = {r.period: r.problem for r in refs if r.problem}
+    assert len(refs) - len(bad) == len(simulator.releases("TY01"))
+    year = max(r["period"][:4] for r in simulator.releases("TY01"))
+    assert set(bad) == {f"{year}-01", f"{int(year) + 1}-Q1"}
+    assert "January is reported with February" in bad[f"{year}-01"]

@@ -204,16 +204,22 @@ def test_one_zone_failing_never_stops_the_others(
     sim, cfg, wh = setup
     sim.set_faults("TY01", Faults(bad_token=True))
     sim.set_faults("DT01", Faults(error_5xx=1000))
+    sim.set_faults("CZ01", Faults(bad_listing=True))
     state, summary = run(cfg)
     assert state.is_failed()
     assert summary.exit_code == 1
     by_zone = {z.zone_code: z for z in summary.zones}
     assert "401" in (by_zone["TY01"].error or "")
     assert "gave up" in (by_zone["DT01"].error or "")
-    assert by_zone["CZ01"].ok
+    # CZ01 loads everything it can; its two impossible listing entries wait for a person
+    assert by_zone["CZ01"].error is None
     assert by_zone["CZ01"].count("loaded") == len(sim.releases("CZ01"))
+    assert by_zone["CZ01"].count("rejected") == 2
     ledger = frame(wh, schema.load_ledger)
     assert set(ledger["zone_code"]) == {"CZ01"}
+    rejected = ledger[ledger["status"] == "rejected"]
+    assert sorted(rejected["period"].str[-3:]) == ["-01", "-Q1"]
+    assert rejected["last_error"].str.contains("CZ01").all()
 
     # no token anywhere: tables, files, logs, the flow runs' parameters
     tokens = [sim.token(z) for z in ZONES]

@@ -83,6 +83,25 @@ def releases(req: ZoneRequest) -> Response:
         for published, entry in req.sim.release_list(req.zone, dataset)
         if since is None or published >= since
     ]
+    if req.sim.faults(req.zone).bad_listing and listed:
+        year = max(entry["period"][:4] for entry in listed)
+        stamp = listed[-1]["published_at"]
+        listed += [
+            {
+                "period": f"{year}-01",
+                "frequency": "M",
+                "revision": 1,
+                "published_at": stamp,
+                "record_count": 1,
+            },
+            {
+                "period": f"{int(year) + 1}-Q1",
+                "frequency": "M",
+                "revision": 1,
+                "published_at": stamp,
+                "record_count": 1,
+            },
+        ]
     return Response(200, {"zone_code": req.zone, "dataset": dataset, "releases": listed})
 
 

@@ -41,6 +41,9 @@ class Faults:
     huge_body_bytes: int = 0
     # Every release of the zone carries the BAD_RECORDS cases of its frequency.
     bad_records: bool = False
+    # /releases also lists two entries no zone should publish: a monthly YYYY-01 (January is
+    # reported with February) and next year's Q1 labelled M; asking for their data gives 404.
+    bad_listing: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that cannot describe a fault."""

@@ -47,6 +47,7 @@ class ReleaseRef:
     revision: int
     published_at: datetime
     record_count: int | None = None
+    problem: str | None = None  # why the listing entry itself is unusable (the release is rejected)
 
     @property
     def key(self) -> ReleaseKey:
@@ -68,6 +69,7 @@ class ReleaseRef:
             revision,
             self.published_at,
             self.record_count,
+            self.problem,
         )
 
 

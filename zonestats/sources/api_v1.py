@@ -13,7 +13,7 @@ import requests
 
 from zonestats.config import HttpSettings, ZoneSource
 from zonestats.models import PERIOD_TEXT, ReleaseRef
-from zonestats.periods import PeriodError, parse_period
+from zonestats.periods import PeriodError, infer_frequency, parse_period
 from zonestats.secrets import redact
 from zonestats.sources.base import (
     Page,
@@ -182,12 +182,17 @@ class ApiV1Adapter:
         # the period becomes part of file paths: only the shapes of zone-api.md get through
         if not isinstance(period, str) or not PERIOD_TEXT.match(period):
             raise ReleaseFetchError(f"{where}: period {period!r} is not a period string")
+        # a period that does not fit its frequency (2026-01, a Q period listed as M) is still a
+        # release we can name: it goes to the ledger as rejected instead of failing the listing
+        problem: str | None = None
         if freq not in ("M", "Q", "A"):
-            raise ReleaseFetchError(f"{where} ({period}): unknown frequency {freq!r}")
-        try:
-            parse_period(period, freq)
-        except PeriodError as exc:
-            raise ReleaseFetchError(f"{where}: {exc}") from None
+            problem = f"unknown frequency {freq!r} in /releases"
+            freq = infer_frequency(period) or "?"
+        else:
+            try:
+                parse_period(period, freq)
+            except PeriodError as exc:
+                problem = f"/releases lists {exc}"
         if not isinstance(rev, int) or isinstance(rev, bool) or rev < 1:
             raise ReleaseFetchError(
                 f"{where} ({period}): revision {rev!r} is not a positive integer"
@@ -207,6 +212,7 @@ class ApiV1Adapter:
             revision=rev,
             published_at=published,
             record_count=count if isinstance(count, int) and not isinstance(count, bool) else None,
+            problem=problem,
         )
 
     def read_release(self, ref: ReleaseRef, sink: PageSink) -> ReleaseRef:
