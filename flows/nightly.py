@@ -32,23 +32,25 @@ class RunFailed(RuntimeError):
         self.summary = summary
 
 
-@flow(name="zone-pull", flow_run_name="pull-{source.code}", log_prints=False)
-def pull_zone(source: ZoneSource, config: AppConfig, dataset: str = "zone") -> ZoneOutcome:
-    """Pull one zone: list what was published since its watermark and load each release."""
+def _pull_dataset(
+    source: ZoneSource, config: AppConfig, dataset: str, outcome: ZoneOutcome
+) -> bool:
+    """List and load one dataset of a zone; False when the zone refused us (stop the zone)."""
     log = get_run_logger()
-    outcome = ZoneOutcome(zone_code=source.code)
     mark = watermark(config.warehouse, source.code, dataset)
     since = mark - timedelta(days=config.run.lookback_days) if mark else None
     try:
         refs = list_releases(source, config.http, dataset, since)
     except SourceError as exc:
-        outcome.error = redact(str(exc))
-        log.error("%s", outcome.error)
-        return outcome
+        message = redact(f"{dataset}: {exc}")
+        outcome.error = f"{outcome.error}; {message}" if outcome.error else message
+        log.error("%s", message)
+        return not isinstance(exc, ZoneAuthError)
     todo = pending(config.warehouse, refs)
     log.info(
-        "%s: %d releases listed since %s, %d not loaded yet",
+        "%s %s: %d releases listed since %s, %d not loaded yet",
         source.code,
+        dataset,
         len(refs),
         since or "the beginning",
         len(todo),
@@ -61,6 +63,16 @@ def pull_zone(source: ZoneSource, config: AppConfig, dataset: str = "zone") -> Z
             outcome.releases.append(process_release(source, config, ref, str(flow_run.id)))
         except ZoneAuthError as exc:
             outcome.error = redact(str(exc))
+            return False
+    return True
+
+
+@flow(name="zone-pull", flow_run_name="pull-{source.code}", log_prints=False)
+def pull_zone(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
+    """Pull one zone: each dataset it publishes (zone totals first), each release since its watermark."""
+    outcome = ZoneOutcome(zone_code=source.code)
+    for dataset in source.datasets:
+        if not _pull_dataset(source, config, dataset, outcome):
             break
     return outcome
 

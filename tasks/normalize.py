@@ -137,3 +137,100 @@ def join_catalog(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.Data
     out["value"] = num / (power * out["factor_den"].astype("float64"))
     out["integer"] = out["integer"].astype("boolean").fillna(False).astype(bool)
     return out
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Strings stripped; anything that is not a string becomes missing."""
+    return series.where(series.map(type).eq(str)).astype("string").str.strip().replace("", pd.NA)
+
+
+def enterprise_records_frames(
+    items: Sequence[tuple[int, str, Any]],
+    *,
+    first_record_no: int,
+    zone_code: str,
+    period: str,
+    frequency: str,
+    catalog: Catalog,
+    uscc_allow: frozenset[str] = frozenset(),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Turn enterprise records into a frame of enterprises and a long frame of their values.
+
+    The first frame has one row per enterprise received (the unit of the ledger's counts); the
+    second one row per (enterprise, reported indicator), units converted, catalog joined. A
+    missing key in ``values`` means not reported and makes no row.
+    """
+    n = len(items)
+    recs = [i[2] for i in items]
+    is_obj = pd.Series([isinstance(r, dict) for r in recs], dtype=bool)
+    body = pd.DataFrame.from_records(
+        [r if isinstance(r, dict) else {} for r in recs],
+        columns=["uscc", "name", "industry_code", "above_scale", "values", "units"],
+        nrows=n,
+    )
+    if len(body) < n:
+        body = body.reindex(range(n))
+    record_no = pd.RangeIndex(first_record_no, first_record_no + n).to_numpy()
+    uscc = _text(body["uscc"]).str.upper()
+    flag = body["above_scale"]
+    flag_kind = flag.map(type)
+    has_values = body["values"].map(type).eq(dict)
+    units_ok = body["units"].isna() | body["units"].map(type).eq(dict)
+    frame = pd.DataFrame(
+        {
+            "record_no": record_no,
+            "page": pd.Series([i[0] for i in items], dtype="int64"),
+            "page_zone": pd.Series([i[1] for i in items], dtype="string"),
+            "zone_code": zone_code,
+            "period": period,
+            "release_frequency": frequency,
+            "malformed": ~is_obj | uscc.isna() | ~has_values | ~units_ok,
+            "uscc": uscc,
+            "uscc_allowed": uscc.isin(list(uscc_allow)).fillna(False).astype(bool),
+            "name": _text(body["name"]),
+            "industry_code": _text(body["industry_code"]),
+            "above_scale": flag.where(flag_kind.eq(bool)).astype("boolean"),
+            "above_scale_ok": (flag_kind.eq(bool) | flag.isna()).astype(bool),
+            "above_scale_raw": flag.astype("string"),
+            "raw": [canonical_json(r) for r in recs],
+        }
+    )
+    frame["record_key"] = frame["uscc"].fillna("record:" + frame["record_no"].astype(str))
+    # one row per reported value; building it walks the nested JSON once, the checks stay vectorized
+    rows_no: list[int] = []
+    codes: list[Any] = []
+    raw_values: list[Any] = []
+    units: list[Any] = []
+    canonical = catalog.lookup("enterprise").by_indicator["canonical_unit"]
+    for no, vals, unit_map, ok in zip(
+        record_no, body["values"], body["units"], has_values & units_ok, strict=True
+    ):
+        if not ok:
+            continue
+        overrides = unit_map if isinstance(unit_map, dict) else {}
+        for code, value in vals.items():
+            rows_no.append(int(no))
+            codes.append(code)
+            raw_values.append(value)
+            units.append(overrides.get(code, canonical.get(code)))
+    parsed = parse_values(pd.Series(raw_values, dtype=object))
+    values = pd.DataFrame(
+        {
+            "record_no": pd.Series(rows_no, dtype="int64"),
+            "malformed": False,
+            "indicator": pd.Series(codes, dtype=object)
+            .where(lambda s: s.map(type).eq(str))
+            .astype("string"),
+            "value_text": pd.Series(raw_values, dtype=object).astype("string"),
+            "number": parsed["number"],
+            "mantissa": parsed["mantissa"],
+            "scale": parsed["scale"],
+            "value_missing": parsed["missing"],
+            "value_unparsable": parsed["unparsable"],
+            "unit": pd.Series(units, dtype=object)
+            .where(lambda s: s.map(type).eq(str))
+            .astype("string")
+            .str.strip(),
+        }
+    )
+    return frame, join_catalog(values, catalog, "enterprise")

@@ -26,7 +26,7 @@ from tasks.validate import check_release
 from zonestats.config import AppConfig, ZoneSource
 from zonestats.errors import SourceError, ZoneAuthError
 from zonestats.models import ReleaseOutcome, ReleaseRef
-from zonestats.runtime import shipped_catalog, shipped_rules
+from zonestats.runtime import rules_for, shipped_catalog
 from zonestats.secrets import redact
 
 
@@ -75,7 +75,13 @@ def run_release(
                 remove_staging(staging)
                 return ReleaseOutcome(key=current.key, status="skipped")
             load_id = claimed
-        validated = check_release(fetched, shipped_catalog(), shipped_rules(), load_id)
+        validated = check_release(
+            fetched,
+            shipped_catalog(),
+            rules_for(config),
+            load_id,
+            uscc_allow=config.validation.uscc_allow,
+        )
         outcome = commit_release(wh, validated, fetched.spool)
     except SourceError as exc:
         message = redact(str(exc))

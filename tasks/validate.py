@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
-from tasks.normalize import canonical_json, zone_records_frame
-from validation.engine import Validator
+from tasks.normalize import canonical_json, enterprise_records_frames, zone_records_frame
+from validation.engine import BatchResult, Validator
 from validation.registry import RuleSet
 from warehouse.staging import StagedWriter, iter_spool
 from zonestats.catalog import Catalog
@@ -21,6 +22,17 @@ from zonestats.models import FetchedRelease, ValidatedRelease
 BATCH_RECORDS = 20_000
 
 STAGED_OBS = {
+    "enterprise": pa.schema(
+        [
+            ("zone_code", pa.string()),
+            ("uscc", pa.string()),
+            ("period", pa.string()),
+            ("revision", pa.int32()),
+            ("indicator_code", pa.string()),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+        ]
+    ),
     "zone": pa.schema(
         [
             ("zone_code", pa.string()),
@@ -34,6 +46,16 @@ STAGED_OBS = {
         ]
     ),
 }
+STAGED_DIM = pa.schema(
+    [
+        ("uscc", pa.string()),
+        ("name", pa.string()),
+        ("industry_code", pa.string()),
+        ("zone_code", pa.string()),
+        ("above_scale", pa.bool_()),
+        ("period", pa.string()),
+    ]
+)
 STAGED_QUARANTINE = pa.schema(
     [
         ("record_no", pa.int32()),
@@ -84,27 +106,83 @@ def _batches(spool: Path) -> Iterator[list[tuple[int, str, Any]]]:
         yield batch
 
 
+def _zone_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    good = result.good
+    obs = pd.DataFrame(
+        {
+            "zone_code": ref.zone_code,
+            "indicator_code": good["indicator"].astype(str),
+            "period": ref.period,
+            "frequency": ref.frequency,
+            "revision": ref.revision,
+            "value": good["value"].astype("float64"),
+            "unit": good["canonical_unit"].astype(str),
+            "status": good["status"].astype(str),
+        }
+    )
+    return obs, None
+
+
+def _enterprise_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    good, values = result.good, result.good_values
+    assert values is not None
+    values = values[~values["value_missing"]]  # a value not reported is no observation
+    uscc = good.set_index("record_no")["uscc"]
+    obs = pd.DataFrame(
+        {
+            "zone_code": ref.zone_code,
+            "uscc": values["record_no"].map(uscc).astype(str),
+            "period": ref.period,
+            "revision": ref.revision,
+            "indicator_code": values["indicator"].astype(str),
+            "value": values["value"].astype("float64"),
+            "unit": values["canonical_unit"].astype(str),
+        }
+    )
+    dims = pd.DataFrame(
+        {
+            "uscc": good["uscc"].astype(str),
+            "name": good["name"],
+            "industry_code": good["industry_code"],
+            "zone_code": ref.zone_code,
+            "above_scale": good["above_scale"],
+            "period": ref.period,
+        }
+    )
+    return obs, dims
+
+
 def check_release(
-    fetched: FetchedRelease, catalog: Catalog, rules: RuleSet, load_id: str
+    fetched: FetchedRelease,
+    catalog: Catalog,
+    rules: RuleSet,
+    load_id: str,
+    uscc_allow: frozenset[str] = frozenset(),
 ) -> ValidatedRelease:
-    """Normalize and validate a fetched release; stage good rows and quarantine rows as Parquet."""
+    """Normalize and validate a fetched release batch by batch; stage what loads and what not.
+
+    Memory holds one batch of records (plus one digest per record for repeats and conflicts),
+    whatever the size of the release.
+    """
     ref = fetched.ref
     if ref.dataset not in STAGED_OBS:
-        raise NotImplementedError(f"dataset {ref.dataset!r} is not handled yet")
+        raise NotImplementedError(f"dataset {ref.dataset!r} is not handled")
+    enterprise = ref.dataset == "enterprise"
     validator = Validator(rules, ref.dataset)
     conflicts = conflicting_keys(fetched.spool, ref.dataset, ref.zone_code)
     context = {"zone": ref.zone_code, "period": ref.period, "revision": ref.revision}
     stage_dir = fetched.spool.parent
     obs_path = stage_dir / f"{load_id}.obs.parquet"
     q_path = stage_dir / f"{load_id}.quarantine.parquet"
+    dim_path = stage_dir / f"{load_id}.dim.parquet" if enterprise else None
     seen: set[bytes] = set()
     received = errored = warned = 0
     broken: Counter[str] = Counter()
     next_no = 1
-    with (
-        StagedWriter(obs_path, STAGED_OBS[ref.dataset]) as obs_w,
-        StagedWriter(q_path, STAGED_QUARANTINE) as q_w,
-    ):
+    with ExitStack() as stack:
+        obs_w = stack.enter_context(StagedWriter(obs_path, STAGED_OBS[ref.dataset]))
+        q_w = stack.enter_context(StagedWriter(q_path, STAGED_QUARANTINE))
+        dim_w = stack.enter_context(StagedWriter(dim_path, STAGED_DIM)) if dim_path else None
         for batch in _batches(fetched.spool):
             # a record repeated word for word (e.g. on two pages) is one record
             unique = []
@@ -116,36 +194,37 @@ def check_release(
                 if d not in seen:
                     seen.add(d)
                     unique.append(item)
-            frame = zone_records_frame(
-                unique,
-                first_record_no=next_no,
-                zone_code=ref.zone_code,
-                period=ref.period,
-                frequency=ref.frequency,
-                catalog=catalog,
-            )
-            next_no += len(unique)
+            first, next_no = next_no, next_no + len(unique)
+            if enterprise:
+                frame, values = enterprise_records_frames(
+                    unique,
+                    first_record_no=first,
+                    zone_code=ref.zone_code,
+                    period=ref.period,
+                    frequency=ref.frequency,
+                    catalog=catalog,
+                    uscc_allow=uscc_allow,
+                )
+            else:
+                frame = zone_records_frame(
+                    unique,
+                    first_record_no=first,
+                    zone_code=ref.zone_code,
+                    period=ref.period,
+                    frequency=ref.frequency,
+                    catalog=catalog,
+                )
+                values = None
             frame["conflict"] = frame["record_key"].isin(conflicts)
-            result = validator.validate_batch(frame, context)
+            result = validator.validate_batch(frame, context, values)
             received += len(frame)
             errored += result.errored_records
             warned += result.warned_records
             broken.update(result.quarantine["rule"].tolist())
-            good = result.good
-            obs_w.write(
-                pd.DataFrame(
-                    {
-                        "zone_code": ref.zone_code,
-                        "indicator_code": good["indicator"].astype(str),
-                        "period": ref.period,
-                        "frequency": ref.frequency,
-                        "revision": ref.revision,
-                        "value": good["value"].astype("float64"),
-                        "unit": good["canonical_unit"].astype(str),
-                        "status": good["status"].astype(str),
-                    }
-                )
-            )
+            obs, dims = (_enterprise_rows if enterprise else _zone_rows)(ref, result)
+            obs_w.write(obs)
+            if dim_w is not None and dims is not None:
+                dim_w.write(dims)
             q_w.write(result.quarantine)
     return ValidatedRelease(
         ref=ref,
@@ -158,4 +237,5 @@ def check_release(
         records_warned=warned,
         sha256=fetched.sha256,
         rules_broken=dict(broken),
+        dims=dim_path,
     )

@@ -113,6 +113,7 @@ def _write_config(
     data_dir: Path,
     zones: list[str],
     http: dict[str, object] | None = None,
+    datasets: tuple[str, ...] = ("zone",),
 ) -> Path:
     """Write a zonestats.toml pointing the given zones at the simulator."""
     http = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4, **(http or {})}
@@ -132,6 +133,7 @@ def _write_config(
             'adapter = "api-v1"',
             f'base_url = "{sim.base_url(code)}"',  # type: ignore[attr-defined]
             f'token_env = "{sim.token_env(code)}"',  # type: ignore[attr-defined]
+            f"datasets = {list(datasets)!r}",
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -214,3 +214,92 @@ def test_paths_from_payload_values_are_validated(key: ReleaseKey, tmp_path: Path
 def test_validated_release_keeps_counts(wh: Warehouse) -> None:
     validated, _ = stage(wh, ref_for(), GOOD + BAD + [GOOD[0]])  # a verbatim repeat counts once
     assert dataclasses.astuple(validated)[4:8] == (4, 3, 1, 0)
+
+
+ENTERPRISES = [
+    {
+        "uscc": "91350100M000100Y43",
+        "name": "山西示例新材料有限公司",
+        "industry_code": "C3011",
+        "above_scale": True,
+        "values": {
+            "revenue": "8,800.2",
+            "tax_revenue": "310.5",
+            "employees": "312",
+            "land_area": "8",
+        },
+        "units": {"land_area": "公顷"},
+    },
+    {
+        "uscc": "91440101MA5CJQ4N59",
+        "name": "示例装备制造有限公司",
+        "industry_code": "C3411",
+        "above_scale": False,
+        "values": {"revenue": 1200, "employees": "40"},
+    },
+    {
+        "uscc": "91350203M0001QAY9B",
+        "name": "校验码错误公司",
+        "industry_code": "C3011",
+        "above_scale": True,
+        "values": {"revenue": "10"},
+    },
+]
+
+
+def ent_ref(period: str, published: datetime = T0) -> ReleaseRef:
+    return ReleaseRef("TY01", "enterprise", period, "M", 1, published, 3)
+
+
+def test_enterprise_release_loads_observations_dims_and_quarantine(wh: Warehouse) -> None:
+    ref = ent_ref("2026-09")
+    validated, spool = stage(wh, ref, ENTERPRISES)
+    assert (
+        validated.records_received,
+        validated.records_loaded,
+        validated.records_quarantined,
+    ) == (3, 2, 1)
+    wh.load_release(validated, spool=spool)
+    with wh.connect() as conn:
+        obs = pd.DataFrame(conn.execute(select(schema.obs_enterprise)).mappings().all())
+        dims = pd.DataFrame(conn.execute(select(schema.dim_enterprise)).mappings().all())
+        q = pd.DataFrame(conn.execute(select(schema.quarantine)).mappings().all())
+    got = {(r.uscc, r.indicator_code): r.value for r in obs.itertuples()}
+    assert got == {
+        ("91350100M000100Y43", "revenue"): 8800.2,
+        ("91350100M000100Y43", "tax_revenue"): 310.5,
+        ("91350100M000100Y43", "employees"): 312.0,
+        ("91350100M000100Y43", "land_area"): 120.0,  # 8 公顷 = 120 亩
+        ("91440101MA5CJQ4N59", "revenue"): 1200.0,
+        ("91440101MA5CJQ4N59", "employees"): 40.0,
+    }
+    assert set(obs["unit"]) == {"万元", "人", "亩"}
+    assert q[["record_key", "rule", "severity"]].values.tolist() == [
+        ["91350203M0001QAY9B", "uscc_invalid", "error"]
+    ]
+    assert sorted(dims["uscc"]) == ["91350100M000100Y43", "91440101MA5CJQ4N59"]
+    assert set(dims["first_period"]) == {"2026-09"}
+    assert set(dims["last_period"]) == {"2026-09"}
+    path = release_file(wh.data_dir, "obs_enterprise", ref.key)
+    assert (
+        path
+        == wh.data_dir
+        / "parquet/obs_enterprise/year=2026/zone_code=TY01/enterprise-2026-09-r1.parquet"
+    )
+    assert pq.read_table(path).num_rows == 6
+
+
+def test_dim_enterprise_keeps_what_was_last_reported(wh: Warehouse) -> None:
+    renamed = [dict(ENTERPRISES[0], name="新名称有限公司", above_scale=False)]
+    for period, recs in (
+        ("2026-09", ENTERPRISES[:1]),
+        ("2026-10", renamed),
+        ("2026-08", ENTERPRISES[:1]),
+    ):
+        validated, spool = stage(wh, ent_ref(period), recs)
+        wh.load_release(validated, spool=spool)
+    with wh.connect() as conn:
+        row = conn.execute(select(schema.dim_enterprise)).mappings().one()
+    assert row["name"] == "新名称有限公司"  # a late-arriving older period does not undo it
+    assert row["above_scale"] is False
+    assert (row["first_period"], row["last_period"]) == ("2026-08", "2026-10")

@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from validation.codes import industry_code_valid, uscc_valid
+
 Check = Callable[[pd.DataFrame], pd.Series]
 
 CHECKS: dict[str, Check] = {}
@@ -105,3 +107,24 @@ def status_agrees(df: pd.DataFrame) -> pd.Series:
 def no_conflict(df: pd.DataFrame) -> pd.Series:
     """No other copy of this record key in the release has different content."""
     return ~df["conflict"]
+
+
+@check("uscc_invalid")
+def credit_code(df: pd.DataFrame) -> pd.Series:
+    """The unified social credit code is well formed with the right check character.
+
+    Codes on the configured allow-list (real codes known to fail the check) pass.
+    """
+    return df["malformed"] | uscc_valid(df["uscc"]) | df["uscc_allowed"]
+
+
+@check("industry_code_invalid")
+def industry_code(df: pd.DataFrame) -> pd.Series:
+    """The industry code is a GB/T 4754-2017 code whose division lies in its section."""
+    return df["malformed"] | industry_code_valid(df["industry_code"])
+
+
+@check("above_scale_invalid")
+def above_scale_flag(df: pd.DataFrame) -> pd.Series:
+    """The above-scale flag is a boolean (or absent)."""
+    return df["malformed"] | df["above_scale_ok"]

@@ -24,6 +24,7 @@ class Rule:
     severity: str
     level: str
     datasets: tuple[str, ...]
+    on: str  # "record" or "value": what one failure points at
     message_zh: str
     message_en: str
 
@@ -70,11 +71,15 @@ def parse_rules(doc: Mapping[str, Any], overrides: Mapping[str, str] | None = No
         for key in ("message_zh", "message_en"):
             if not isinstance(decl.get(key), str) or not decl[key]:
                 raise RuleError(f"rule {rule_id}: {key} is missing")
+        on = decl.get("on", "record")
+        if on not in ("record", "value"):
+            raise RuleError(f"rule {rule_id}: on {on!r} is not record or value")
         rules[rule_id] = Rule(
             id=rule_id,
             severity=severity,
             level=decl["level"],
             datasets=tuple(decl.get("datasets", ())),
+            on=on,
             message_zh=decl["message_zh"],
             message_en=decl["message_en"],
         )

@@ -61,21 +61,38 @@ SCHEMAS: dict[str, pa.Schema] = {
 }
 
 
-def write_temp(frame: pd.DataFrame, table: str, final: Path) -> Path:
-    """Write a frame beside its final path under a hidden name that readers skip; return it."""
-    schema = SCHEMAS[table]
-    final.parent.mkdir(parents=True, exist_ok=True)
-    # a leading dot: pyarrow and DuckDB's *.parquet globs never pick the file up half-written
-    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
-    for col in ("loaded_at", "created_at", "resolved_at"):
-        if col in frame.columns and col in schema.names:
-            frame[col] = pd.to_datetime(frame[col], utc=True)
-    arrow = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-    with tmp.open("wb") as fh:
-        pq.write_table(arrow, fh, compression="zstd")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return tmp
+class TempParquet:
+    """A Parquet file written batch by batch under a hidden temp name beside its final path."""
+
+    def __init__(self, table: str, final: Path) -> None:
+        self.schema = SCHEMAS[table]
+        self.final = final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append a batch (columns in the table's order; timestamps made UTC)."""
+        for col in ("loaded_at", "created_at", "resolved_at"):
+            if col in frame.columns and col in self.schema.names:
+                frame[col] = pd.to_datetime(frame[col], utc=True)
+        arrow = pa.Table.from_pandas(
+            frame[self.schema.names], schema=self.schema, preserve_index=False
+        )
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
+        self._writer.write_table(arrow)
+        self.rows += len(frame)
+
+    def close(self) -> Path | None:
+        """Finish the temp file; None when nothing was written (no file for an empty part)."""
+        if self._writer is None:
+            return None
+        self._writer.close()
+        with self.tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        return self.tmp
 
 
 def publish(tmp: Path, final: Path) -> None:

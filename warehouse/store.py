@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    case,
     create_engine,
     event,
     exists,
@@ -28,6 +29,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -344,13 +347,16 @@ class Warehouse:
                     batch["status"] = "open"
                     batch["created_at"] = now
                     bulk_insert(conn, schema.quarantine, batch)
+                if v.dims is not None:
+                    for batch in read_batches(v.dims):
+                        self._upsert_enterprises(conn, batch)
                 self._advance_watermark(conn, v.ref, v.load_id)
                 # Parquet is written from what this transaction holds, so the two never differ
                 for table_name, table in ((obs_name, obs_table), ("quarantine", schema.quarantine)):
-                    frame = self._rows_of_load(conn, table, v.load_id)
-                    if not frame.empty:
-                        final = release_file(self.data_dir, table_name, key)
-                        temps.append((parquet.write_temp(frame, table_name, final), final))
+                    final = release_file(self.data_dir, table_name, key)
+                    tmp = self._export(conn, table, table_name, v.load_id, final)
+                    if tmp is not None:
+                        temps.append((tmp, final))
             for tmp, final in temps:
                 parquet.publish(tmp, final)
         except BaseException:
@@ -361,9 +367,51 @@ class Warehouse:
             archive_spool(spool, release_file(self.data_dir, "raw", key))
 
     @staticmethod
-    def _rows_of_load(conn: Connection, table: Any, load_id: str) -> pd.DataFrame:
-        rows = conn.execute(select(table).where(table.c.load_id == load_id)).mappings().all()
-        return pd.DataFrame(rows, columns=[c.name for c in table.columns])
+    def _export(
+        conn: Connection, table: Any, table_name: str, load_id: str, final: Path
+    ) -> Path | None:
+        """Stream one load's rows of a table into a temp Parquet file (bounded memory)."""
+        out = parquet.TempParquet(table_name, final)
+        columns = [c.name for c in table.columns]
+        try:
+            result = conn.execution_options(yield_per=50_000).execute(
+                select(table).where(table.c.load_id == load_id)
+            )
+            for part in result.partitions():
+                out.write(pd.DataFrame(part, columns=columns))
+            return out.close()
+        except BaseException:
+            out.close()
+            parquet.discard_temp(out.tmp)
+            raise
+
+    @staticmethod
+    def _upsert_enterprises(conn: Connection, frame: pd.DataFrame) -> None:
+        """Keep dim_enterprise as last reported: newer periods win, first_period only moves back."""
+        if frame.empty:
+            return
+        t = schema.dim_enterprise
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(t)
+        new = stmt.excluded
+        newer = new.last_period >= t.c.last_period
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.c.uscc],
+            set_={
+                **{
+                    c: case((newer, new[c]), else_=t.c[c])
+                    for c in ("name", "industry_code", "zone_code", "above_scale", "last_period")
+                },
+                "first_period": case(
+                    (new.first_period < t.c.first_period, new.first_period), else_=t.c.first_period
+                ),
+            },
+        )
+        rows = frame.assign(first_period=frame["period"], last_period=frame["period"]).drop(
+            columns="period"
+        )
+        rows = rows.astype(object).where(rows.notna(), None)
+        conn.execute(stmt, rows.to_dict("records"))
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

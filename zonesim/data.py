@@ -25,7 +25,8 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from zonesim.model import Record
+from zonesim.faults import Faults, apply_bad_records
+from zonesim.model import ListRelease, Record, Release
 from zonesim.rng import stable_rng, stable_unit
 from zonestats.catalog import Catalog, Indicator, load_catalog
 from zonestats.periods import Period
@@ -485,6 +486,16 @@ class ZoneDataset:
     def records(self, seed: int, zone_code: str, period: Period, revision: int) -> list[Record]:
         """Return the records of one release as a well-behaved zone serves them."""
         return zone_records(seed, zone_code, period, revision)
+
+    def release(
+        self, seed: int, zone_code: str, period: Period, revision: int, faults: Faults
+    ) -> Release:
+        """Return the release as served, with the BAD_RECORDS cases under ``bad_records``."""
+        out = zone_records(seed, zone_code, period, revision)
+        if faults.bad_records:
+            units = {i.code: i.unit for i in catalog().for_dataset(DATASET)}
+            out = apply_bad_records(DATASET, period.frequency, out, units)
+        return ListRelease(out)
 
     def canonical_values(
         self, seed: int, zone_code: str, period: Period, revision: int

@@ -44,6 +44,13 @@ class Faults:
     # /releases also lists two entries no zone should publish: a monthly YYYY-01 (January is
     # reported with February) and next year's Q1 labelled M; asking for their data gives 404.
     bad_listing: bool = False
+    # Every enterprise release of the zone carries the BAD_ENTERPRISES cases (and its QY1 forms
+    # the cases a form can express).
+    bad_enterprises: bool = False
+    # Forms (form-xlsx) of the zone say 报告期 = the period before the one in the URL.
+    form_period_mismatch: bool = False
+    # Forms of the zone say 表号 = another form's number (YQ1 -> YQ2 -> YQ3 -> YQ1, QY1 -> YQ1).
+    form_number_mismatch: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that cannot describe a fault."""
@@ -191,6 +198,12 @@ class FaultBook:
         with self._lock:
             f = self._zones.get(zone_code)
             return f is not None and f.bad_records
+
+    def bad_enterprises(self, zone_code: str) -> bool:
+        """Whether the zone's enterprise releases carry the bad enterprises."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            return f is not None and f.bad_enterprises
 
 
 @dataclass(frozen=True)
@@ -345,3 +358,133 @@ def apply_bad_records(
         elif at is not None and case.action == "repeat":
             tail.append(dict(out[at]))
     return out + tail
+
+
+@dataclass(frozen=True)
+class BadEnterpriseCase:
+    """One bad (or tricky) enterprise record a release carries under the ``bad_enterprises``
+    fault. Each breaks only its own rule: the other fields of the record are valid."""
+
+    key: str
+    # The rule id a validator should raise; None for a record that is not an error.
+    rule: str | None
+    problem: str
+    # "append": a new enterprise after the release's own ones; "replace": one of the release's
+    # enterprises is changed in place; "conflict": a second copy of one of them with another
+    # revenue, appended; "repeat": a word-for-word copy of one of them, appended last.
+    action: str
+    # For "append": how the new enterprise's credit code is spoilt ("check_digit",
+    # "forbidden_letter", "short") or which industry code it carries.
+    uscc_defect: str | None = None
+    industry_code: str | None = None
+    # For "replace": values (strings, in the catalog unit) and units put into the record, and
+    # keys added to its values that the catalog does not know.
+    values: tuple[tuple[str, str], ...] = ()
+    units: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, str], ...] = ()
+    # Whether a QY1 form can carry the case (a form has one unit per column and no column for
+    # an unknown indicator); the others are left out of forms.
+    in_form: bool = True
+
+
+# The documented bad enterprises, in the order they appear: "replace" cases in place at the
+# positions bad_enterprise_positions() gives (spread over the release), then the "append" cases
+# after the release's own enterprises, the conflicting copy, and the word-for-word repeat last
+# (so that with pages smaller than the release it lands on another page than its original).
+BAD_ENTERPRISES: tuple[BadEnterpriseCase, ...] = (
+    BadEnterpriseCase(
+        "uscc_check_digit",
+        "uscc_invalid",
+        "the 18th character is not the check character of the first 17",
+        "append",
+        uscc_defect="check_digit",
+    ),
+    BadEnterpriseCase(
+        "uscc_forbidden_letter",
+        "uscc_invalid",
+        "the organization code contains O, a letter GB 32100 does not use",
+        "append",
+        uscc_defect="forbidden_letter",
+    ),
+    BadEnterpriseCase(
+        "uscc_wrong_length",
+        "uscc_invalid",
+        "17 characters instead of 18",
+        "append",
+        uscc_defect="short",
+    ),
+    BadEnterpriseCase(
+        "industry_division_outside_section",
+        "industry_code_invalid",
+        "A10: division 10 belongs to section B (采矿业), not A (01–05)",
+        "append",
+        industry_code="A10",
+    ),
+    BadEnterpriseCase(
+        "industry_no_section_letter",
+        "industry_code_invalid",
+        "3011: no section letter",
+        "append",
+        industry_code="3011",
+    ),
+    BadEnterpriseCase(
+        "industry_too_short",
+        "industry_code_invalid",
+        "C3: one digit after the section letter",
+        "append",
+        industry_code="C3",
+    ),
+    BadEnterpriseCase(
+        "unit_not_allowed",
+        "unit_not_allowed",
+        "revenue in 美元, not a unit of revenue",
+        "replace",
+        units=(("revenue", "美元"),),
+        in_form=False,
+    ),
+    BadEnterpriseCase(
+        "revenue_negative",
+        "value_below_min",
+        "revenue -5 is below the catalog minimum 0",
+        "replace",
+        values=(("revenue", "-5"),),
+    ),
+    BadEnterpriseCase(
+        "employees_not_integer",
+        "value_not_integer",
+        "employees 12.5 for an integer indicator",
+        "replace",
+        values=(("employees", "12.5"),),
+    ),
+    BadEnterpriseCase(
+        "indicator_unknown",
+        "indicator_unknown",
+        "values carries revenue_total_typo, a code the catalog does not know",
+        "replace",
+        extra=(("revenue_total_typo", "1234.5"),),
+        in_form=False,
+    ),
+    BadEnterpriseCase(
+        "duplicate_conflict",
+        "duplicate_conflict",
+        "the same enterprise a second time with another revenue: every copy is an error",
+        "conflict",
+    ),
+    BadEnterpriseCase(
+        "duplicate_verbatim",
+        None,
+        "the same enterprise repeated word for word: not an error, counts once",
+        "repeat",
+    ),
+)
+
+
+def bad_enterprise_positions(count: int) -> dict[str, int]:
+    """Return case key -> position (0-based, in a release of ``count`` enterprises) of the
+    enterprise each replace/conflict/repeat case works on: spread evenly, the repeated one first
+    (at 0, as far as possible from its copy at the end), then the conflicting one, then the
+    replaced ones in BAD_ENTERPRISES order."""
+    rank = {"repeat": 0, "conflict": 1, "replace": 2}
+    worked_on = [c for c in BAD_ENTERPRISES if c.action != "append"]
+    keyed = [c.key for c in sorted(worked_on, key=lambda c: rank[c.action])]
+    return {key: n * count // len(keyed) for n, key in enumerate(keyed)}

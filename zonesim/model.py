@@ -2,22 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from zonestats.periods import Period
+
+if TYPE_CHECKING:
+    from zonesim.faults import Faults
 
 # One record as it goes on the wire: a JSON object.
 Record = dict[str, Any]
 
 
+class Release(Protocol):
+    """The records of one release as served, generated on demand: a release of a large dataset
+    is never built whole just to serve one page of it."""
+
+    def __len__(self) -> int:
+        """Return how many records the release has."""
+        ...
+
+    def slice(self, start: int, stop: int) -> list[Record]:
+        """Return records start..stop-1 (clipped to the release), fresh copies."""
+        ...
+
+
+class ListRelease:
+    """A release small enough to be held as a list."""
+
+    def __init__(self, records: list[Record]) -> None:
+        """Wrap the records (not copied)."""
+        self._records = records
+
+    def __len__(self) -> int:
+        """Return how many records the release has."""
+        return len(self._records)
+
+    def slice(self, start: int, stop: int) -> list[Record]:
+        """Return records start..stop-1 as fresh copies."""
+        return [dict(r) for r in self._records[start:stop]]
+
+
 class DatasetModel(Protocol):
-    """A dataset of zone-api.md (``zone`` now, ``enterprise`` later) and its releases."""
+    """A dataset of zone-api.md (``zone``, ``enterprise``) and its releases."""
 
     name: str
     frequencies: tuple[str, ...]
 
     def records(self, seed: int, zone_code: str, period: Period, revision: int) -> list[Record]:
         """Return the records of one release exactly as a well-behaved zone would serve them."""
+        ...
+
+    def release(
+        self, seed: int, zone_code: str, period: Period, revision: int, faults: Faults
+    ) -> Release:
+        """Return one release as served by a zone with these faults (bad records worked in)."""
         ...
 
     def canonical_values(

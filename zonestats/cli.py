@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
-from zonestats.runtime import prefect_environment, shipped_catalog
+from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(args: argparse.Namespace) -> AppConfig:
     path = resolve_config_path(args.config, os.environ)
-    return load_config(path, shipped_catalog())
+    config = load_config(path, shipped_catalog())
+    rules_for(config)  # a severity override of an unknown rule is a config error, exit 2
+    return config
 
 
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:

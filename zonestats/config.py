@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from zonestats.catalog import Catalog
+from zonestats.catalog import DATASETS, Catalog
 
 ADAPTERS = ("api-v1", "form-xlsx")
 DEFAULT_CONFIG_NAME = "zonestats.toml"
@@ -60,6 +60,17 @@ class ZoneSource:
     token_env: str
     timeout_s: float | None = None
     enabled: bool = True
+    datasets: tuple[str, ...] = DATASETS  # what this zone publishes, pulled in this order
+
+
+@dataclass(frozen=True)
+class ValidationSettings:
+    """Local adjustments of the audit rules."""
+
+    # real credit codes known to fail the GB 32100 check (old registrations); they pass
+    uscc_allow: frozenset[str] = frozenset()
+    # rule id -> "error" | "warning", overriding validation/rules.toml
+    severity: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,7 @@ class AppConfig:
     zones: tuple[ZoneSource, ...]
     http: HttpSettings = field(default_factory=HttpSettings)
     run: RunSettings = field(default_factory=RunSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
     source_path: str | None = None
 
     def zone(self, code: str) -> ZoneSource:
@@ -198,6 +210,15 @@ def _parse_zone(i: int, table: Any, catalog: Catalog, src: str) -> ZoneSource:
         raise ConfigError(f"{prefix}token_env", "expected the name of an environment variable", src)
     timeout = _positive(table, "timeout_s", prefix, src) if "timeout_s" in table else None
     enabled = _typed(table, "enabled", bool, prefix, src) if "enabled" in table else True
+    datasets: tuple[str, ...] = DATASETS
+    if "datasets" in table:
+        listed = _typed(table, "datasets", list, prefix, src)
+        if not listed or any(d not in DATASETS for d in listed) or len(set(listed)) != len(listed):
+            raise ConfigError(
+                f"{prefix}datasets", f"expected a list of distinct {', '.join(DATASETS)}", src
+            )
+        # the zone dataset first: enterprise figures are checked against the zone's totals
+        datasets = tuple(d for d in DATASETS if d in listed)
     return ZoneSource(
         code=code,
         adapter=table["adapter"],
@@ -205,6 +226,7 @@ def _parse_zone(i: int, table: Any, catalog: Catalog, src: str) -> ZoneSource:
         token_env=table["token_env"],
         timeout_s=timeout,
         enabled=enabled,
+        datasets=datasets,
     )
 
 
@@ -212,7 +234,7 @@ def parse_config(
     data: Mapping[str, Any], catalog: Catalog, env: Mapping[str, str], source: str = "config"
 ) -> AppConfig:
     """Validate a parsed TOML document and apply the environment overrides."""
-    _check_keys(data, {"warehouse", "zones", "http", "run"}, "", source)
+    _check_keys(data, {"warehouse", "zones", "http", "run", "validation"}, "", source)
     wh = data.get("warehouse")
     if not isinstance(wh, Mapping):
         raise ConfigError("warehouse", "missing [warehouse] table", source)
@@ -250,7 +272,26 @@ def parse_config(
         zones=zones,
         http=_parse_http(_table(data, "http", source), source),
         run=run,
+        validation=_parse_validation(_table(data, "validation", source), source),
         source_path=source,
+    )
+
+
+def _parse_validation(table: Mapping[str, Any], src: str) -> ValidationSettings:
+    _check_keys(table, {"uscc_allow", "severity"}, "validation.", src)
+    allow = table.get("uscc_allow", [])
+    if not isinstance(allow, list) or not all(isinstance(c, str) for c in allow):
+        raise ConfigError("validation.uscc_allow", "expected a list of credit codes", src)
+    severity = table.get("severity", {})
+    if not isinstance(severity, Mapping) or not all(
+        v in ("error", "warning") for v in severity.values()
+    ):
+        raise ConfigError(
+            "validation.severity", 'expected a table of rule = "error" | "warning"', src
+        )
+    return ValidationSettings(
+        uscc_allow=frozenset(c.strip().upper() for c in allow),
+        severity=tuple(sorted(severity.items())),
     )
 
 

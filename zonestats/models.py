@@ -99,6 +99,7 @@ class ValidatedRelease:
     records_warned: int
     sha256: str
     rules_broken: dict[str, int] = field(default_factory=dict)
+    dims: Path | None = None  # enterprise dataset: the enterprises' reference rows, staged
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from validation.registry import RuleSet, load_rules
+from validation.registry import RuleError, RuleSet, load_rules
 from zonestats.catalog import Catalog, load_catalog
+from zonestats.config import AppConfig, ConfigError
 
 PREFECT_DEFAULTS = {
     # telemetry would try the internet and print ERROR tracebacks offline
@@ -30,7 +31,15 @@ def shipped_catalog() -> Catalog:
     return load_catalog()
 
 
-@lru_cache(maxsize=1)
-def shipped_rules() -> RuleSet:
-    """The audit rules shipped in validation/rules.toml, read once per process."""
-    return load_rules()
+@lru_cache(maxsize=8)
+def shipped_rules(severity: tuple[tuple[str, str], ...] = ()) -> RuleSet:
+    """The audit rules of validation/rules.toml with the config's severity overrides, read once."""
+    return load_rules(dict(severity))
+
+
+def rules_for(config: AppConfig) -> RuleSet:
+    """The rules in force for a config; an override naming no rule is a config error."""
+    try:
+        return shipped_rules(config.validation.severity)
+    except RuleError as exc:
+        raise ConfigError("validation.severity", str(exc), config.source_path) from None
