@@ -40,7 +40,7 @@ def _pull_dataset(
     mark = watermark(config.warehouse, source.code, dataset)
     since = mark - timedelta(days=config.run.lookback_days) if mark else None
     try:
-        refs = list_releases(source, config.http, dataset, since)
+        refs = list_releases(source, config.http, dataset, since, config.warehouse)
     except SourceError as exc:
         message = redact(f"{dataset}: {exc}")
         outcome.error = f"{outcome.error}; {message}" if outcome.error else message

@@ -11,16 +11,26 @@ from prefect.cache_policies import NO_CACHE
 
 from warehouse.paths import release_file
 from warehouse.staging import RawSpool, discard
-from zonestats.config import HttpSettings, ZoneSource
+from warehouse.store import Warehouse
+from zonestats.config import HttpSettings, WarehouseSettings, ZoneSource
+from zonestats.metrics import timed
 from zonestats.models import FetchedRelease, ReleaseRef
-from zonestats.sources import open_adapter
+from zonestats.sources import SourceAdapter, open_adapter
 
 
 def list_zone_releases(
-    source: ZoneSource, http: HttpSettings, dataset: str, since: datetime | None
+    source: ZoneSource,
+    http: HttpSettings,
+    dataset: str,
+    since: datetime | None,
+    warehouse: WarehouseSettings | None = None,
 ) -> list[ReleaseRef]:
-    """The releases a zone lists since a time, oldest published first."""
-    adapter = open_adapter(source, http)
+    """The releases a zone lists since a time, oldest published first.
+
+    File sources number revisions by the hashes the ledger has seen, so they read its history.
+    """
+    history = Warehouse(warehouse).release_history if warehouse is not None else None
+    adapter = open_adapter(source, http, history)
     try:
         refs: list[ReleaseRef] = adapter.list_releases(dataset, since)
         return refs
@@ -29,14 +39,21 @@ def list_zone_releases(
 
 
 def receive_release(
-    source: ZoneSource, http: HttpSettings, ref: ReleaseRef, data_dir: Path
+    source: ZoneSource,
+    http: HttpSettings,
+    ref: ReleaseRef,
+    data_dir: Path,
+    adapter: SourceAdapter | None = None,
 ) -> FetchedRelease:
-    """Stream every page of a release into a spool on disk; memory holds one page at a time."""
+    """Stream every page of a release into a spool on disk; memory holds one page at a time.
+
+    ``adapter`` replaces the configured one (an operator's file for a manual submission).
+    """
     # one directory per attempt: a concurrent or later attempt never touches this one's files
     spool_path = release_file(data_dir, "staging", ref.key) / uuid.uuid4().hex / "pages.jsonl"
-    adapter = open_adapter(source, http)
+    adapter = adapter or open_adapter(source, http)
     try:
-        with RawSpool(spool_path) as spool:
+        with RawSpool(spool_path) as spool, timed("fetch"):
             actual = adapter.read_release(ref, spool)
     except BaseException:
         discard(spool_path.parent)
@@ -48,7 +65,8 @@ def receive_release(
         spool=spool_path,
         pages=spool.pages,
         records_raw=spool.records,
-        sha256=spool.sha256,
+        # a file source is identified by the file's own hash; an API release by its records'
+        sha256=actual.source_sha256 or spool.sha256,
         restarts=0 if actual.revision == ref.revision else 1,
     )
 

@@ -28,6 +28,7 @@ from zonestats.errors import SourceError, ZoneAuthError
 from zonestats.models import ReleaseOutcome, ReleaseRef
 from zonestats.runtime import rules_for, shipped_catalog
 from zonestats.secrets import redact
+from zonestats.sources.base import SourceAdapter
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -38,7 +39,11 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 
 def run_release(
-    source: ZoneSource, config: AppConfig, ref: ReleaseRef, flow_run_id: str | None
+    source: ZoneSource,
+    config: AppConfig,
+    ref: ReleaseRef,
+    flow_run_id: str | None,
+    adapter: SourceAdapter | None = None,
 ) -> ReleaseOutcome:
     """Fetch, validate and load one release; any failure is recorded in the ledger and returned.
 
@@ -58,7 +63,7 @@ def run_release(
     current = ref
     staging: Path | None = None
     try:
-        fetched = receive_release(source, config.http, ref, wh.data_dir)
+        fetched = receive_release(source, config.http, ref, wh.data_dir, adapter)
         staging = fetched.spool.parent
         if fetched.ref.revision != ref.revision:
             # revised while we read it: the listed revision is superseded by the one we hold

@@ -17,6 +17,7 @@ from validation.engine import BatchResult, Validator
 from validation.registry import RuleSet
 from warehouse.staging import StagedWriter, iter_spool
 from zonestats.catalog import Catalog
+from zonestats.metrics import timed
 from zonestats.models import FetchedRelease, ValidatedRelease
 
 BATCH_RECORDS = 20_000
@@ -152,6 +153,35 @@ def _enterprise_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.Da
     return obs, dims
 
 
+def _normalize(
+    items: list[tuple[int, str, Any]],
+    first: int,
+    ref: Any,
+    catalog: Catalog,
+    uscc_allow: frozenset[str],
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The batch as typed frames: records, and for enterprises their values."""
+    if ref.dataset == "enterprise":
+        return enterprise_records_frames(
+            items,
+            first_record_no=first,
+            zone_code=ref.zone_code,
+            period=ref.period,
+            frequency=ref.frequency,
+            catalog=catalog,
+            uscc_allow=uscc_allow,
+        )
+    frame = zone_records_frame(
+        items,
+        first_record_no=first,
+        zone_code=ref.zone_code,
+        period=ref.period,
+        frequency=ref.frequency,
+        catalog=catalog,
+    )
+    return frame, None
+
+
 def check_release(
     fetched: FetchedRelease,
     catalog: Catalog,
@@ -195,28 +225,11 @@ def check_release(
                     seen.add(d)
                     unique.append(item)
             first, next_no = next_no, next_no + len(unique)
-            if enterprise:
-                frame, values = enterprise_records_frames(
-                    unique,
-                    first_record_no=first,
-                    zone_code=ref.zone_code,
-                    period=ref.period,
-                    frequency=ref.frequency,
-                    catalog=catalog,
-                    uscc_allow=uscc_allow,
-                )
-            else:
-                frame = zone_records_frame(
-                    unique,
-                    first_record_no=first,
-                    zone_code=ref.zone_code,
-                    period=ref.period,
-                    frequency=ref.frequency,
-                    catalog=catalog,
-                )
-                values = None
-            frame["conflict"] = frame["record_key"].isin(conflicts)
-            result = validator.validate_batch(frame, context, values)
+            with timed("normalize"):
+                frame, values = _normalize(unique, first, ref, catalog, uscc_allow)
+                frame["conflict"] = frame["record_key"].isin(conflicts)
+            with timed("validate"):
+                result = validator.validate_batch(frame, context, values)
             received += len(frame)
             errored += result.errored_records
             warned += result.warned_records

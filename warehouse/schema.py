@@ -143,6 +143,7 @@ load_ledger = Table(
     Column("records_quarantined", Integer),
     Column("records_warned", Integer),
     Column("source_sha256", String(64)),
+    Column("source", String(16)),  # api-v1 | form-xlsx | manual
     Column("published_at", _TS),
     Column("started_at", _TS, nullable=False),
     Column("finished_at", _TS),

@@ -40,6 +40,7 @@ from warehouse.paths import release_file
 from warehouse.staging import archive_spool, discard, read_batches
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
+from zonestats.metrics import timed
 from zonestats.models import ReleaseKey, ReleaseRef, ValidatedRelease, utc, utcnow
 from zonestats.secrets import redact
 
@@ -200,6 +201,8 @@ class Warehouse:
                         "last_error": None,
                         "published_at": utc(ref.published_at),
                         "frequency": ref.frequency,
+                        "source": ref.origin,
+                        "source_sha256": ref.source_sha256,
                     }
                     if row is None:
                         conn.execute(
@@ -264,7 +267,23 @@ class Warehouse:
             ).scalar_one_or_none()
         return utc(value) if value is not None else None
 
+    def release_history(
+        self, zone_code: str, dataset: str
+    ) -> dict[str, list[tuple[int, str | None]]]:
+        """Per period, the revisions the ledger has seen with the hash of what they were made of."""
+        c = schema.load_ledger.c
+        q = select(c.period, c.revision, c.source_sha256).where(
+            c.zone_code == zone_code, c.dataset == dataset
+        )
+        out: dict[str, list[tuple[int, str | None]]] = {}
+        with self.engine.connect() as conn:
+            for period, revision, sha in conn.execute(q):
+                out.setdefault(period, []).append((int(revision), sha))
+        return out
+
     def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
+        if ref.origin == "manual":
+            return  # an operator's file says nothing about what the zone's system has published
         led, later = schema.load_ledger, aliased(schema.load_ledger)
         superseded = exists().where(
             later.c.zone_code == led.c.zone_code,
@@ -334,29 +353,18 @@ class Warehouse:
                 ).rowcount
                 if claimed != 1:
                     raise LoadConflict(f"{key}: another run took over this release; nothing loaded")
-                for batch in read_batches(v.obs):
-                    batch["load_id"] = v.load_id
-                    batch["loaded_at"] = now
-                    bulk_insert(conn, obs_table, batch)
-                for batch in read_batches(v.quarantine):
-                    batch["load_id"] = v.load_id
-                    batch["zone_code"] = key.zone_code
-                    batch["dataset"] = key.dataset
-                    batch["period"] = key.period
-                    batch["revision"] = key.revision
-                    batch["status"] = "open"
-                    batch["created_at"] = now
-                    bulk_insert(conn, schema.quarantine, batch)
-                if v.dims is not None:
-                    for batch in read_batches(v.dims):
-                        self._upsert_enterprises(conn, batch)
-                self._advance_watermark(conn, v.ref, v.load_id)
+                with timed("load_sql"):
+                    self._insert_release(conn, v, now)
                 # Parquet is written from what this transaction holds, so the two never differ
-                for table_name, table in ((obs_name, obs_table), ("quarantine", schema.quarantine)):
-                    final = release_file(self.data_dir, table_name, key)
-                    tmp = self._export(conn, table, table_name, v.load_id, final)
-                    if tmp is not None:
-                        temps.append((tmp, final))
+                with timed("write_parquet"):
+                    for table_name, table in (
+                        (obs_name, obs_table),
+                        ("quarantine", schema.quarantine),
+                    ):
+                        final = release_file(self.data_dir, table_name, key)
+                        tmp = self._export(conn, table, table_name, v.load_id, final)
+                        if tmp is not None:
+                            temps.append((tmp, final))
             for tmp, final in temps:
                 parquet.publish(tmp, final)
         except BaseException:
@@ -365,6 +373,27 @@ class Warehouse:
             raise
         if spool is not None and spool.exists():
             archive_spool(spool, release_file(self.data_dir, "raw", key))
+
+    def _insert_release(self, conn: Connection, v: ValidatedRelease, now: datetime) -> None:
+        """Insert a release's observations, quarantine and enterprises; advance the watermark."""
+        key = v.ref.key
+        for batch in read_batches(v.obs):
+            batch["load_id"] = v.load_id
+            batch["loaded_at"] = now
+            bulk_insert(conn, schema.OBS_TABLES[key.dataset], batch)
+        for batch in read_batches(v.quarantine):
+            batch["load_id"] = v.load_id
+            batch["zone_code"] = key.zone_code
+            batch["dataset"] = key.dataset
+            batch["period"] = key.period
+            batch["revision"] = key.revision
+            batch["status"] = "open"
+            batch["created_at"] = now
+            bulk_insert(conn, schema.quarantine, batch)
+        if v.dims is not None:
+            for batch in read_batches(v.dims):
+                self._upsert_enterprises(conn, batch)
+        self._advance_watermark(conn, v.ref, v.load_id)
 
     @staticmethod
     def _export(

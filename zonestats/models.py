@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,6 +48,9 @@ class ReleaseRef:
     published_at: datetime
     record_count: int | None = None
     problem: str | None = None  # why the listing entry itself is unusable (the release is rejected)
+    origin: str = "api-v1"  # the adapter it came through, or "manual" for an operator's file
+    source_sha256: str | None = None  # the file's hash, where the source hands in files
+    form: str | None = None  # the report form (表号) of a file source
 
     @property
     def key(self) -> ReleaseKey:
@@ -61,16 +64,7 @@ class ReleaseRef:
 
     def at_revision(self, revision: int) -> ReleaseRef:
         """The same release at another revision (after a 409 or a revision change mid-paging)."""
-        return ReleaseRef(
-            self.zone_code,
-            self.dataset,
-            self.period,
-            self.frequency,
-            revision,
-            self.published_at,
-            self.record_count,
-            self.problem,
-        )
+        return replace(self, revision=revision)
 
 
 @dataclass(frozen=True)

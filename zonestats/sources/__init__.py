@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 from zonestats.config import HttpSettings, ZoneSource
 from zonestats.secrets import resolve_token
@@ -17,20 +17,31 @@ from zonestats.sources.base import (
     ZoneAuthError,
     ZoneUnavailable,
 )
+from zonestats.sources.form_xlsx import FormXlsxAdapter, HistoryLookup
 
-AdapterFactory = Callable[[ZoneSource, HttpSettings, str], SourceAdapter]
-
-ADAPTERS: dict[str, AdapterFactory] = {
+ADAPTERS: dict[str, Any] = {
     "api-v1": ApiV1Adapter,
+    "form-xlsx": FormXlsxAdapter,
 }
 
 
-def open_adapter(source: ZoneSource, http: HttpSettings) -> SourceAdapter:
-    """Build the adapter a zone's config names, with its token read from the environment."""
+def open_adapter(
+    source: ZoneSource, http: HttpSettings, history: HistoryLookup | None = None
+) -> SourceAdapter:
+    """Build the adapter a zone's config names, with its token read from the environment.
+
+    ``history`` tells adapters of file sources which file hashes the ledger has seen.
+    """
     factory = ADAPTERS.get(source.adapter)
     if factory is None:
-        raise SourceError(f"{source.code}: adapter {source.adapter!r} is not available yet")
-    return factory(source, http, resolve_token(source))
+        raise SourceError(f"{source.code}: adapter {source.adapter!r} is not available")
+    token = resolve_token(source)
+    adapter: SourceAdapter = (
+        factory(source, http, token, history=history)
+        if source.adapter == "form-xlsx"
+        else factory(source, http, token)
+    )
+    return adapter
 
 
 __all__ = [

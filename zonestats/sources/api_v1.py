@@ -2,153 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import random
-import time
-from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-import requests
-
-from zonestats.config import HttpSettings, ZoneSource
 from zonestats.models import PERIOD_TEXT, ReleaseRef
 from zonestats.periods import PeriodError, infer_frequency, parse_period
-from zonestats.secrets import redact
 from zonestats.sources.base import (
     Page,
     PageSink,
     ReleaseFetchError,
     ReleaseRejected,
     SourceError,
-    ZoneAuthError,
-    ZoneUnavailable,
 )
-
-_TRANSIENT_STATUS = {500, 502, 503, 504}
-_TRANSIENT_EXC = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
+from zonestats.sources.http import NotFound, Superseded, ZoneHttp
 
 
-class _Superseded(Exception):
-    def __init__(self, latest: int | None) -> None:
-        super().__init__(latest)
-        self.latest = latest
-
-
-class _NotFound(Exception):
-    pass
-
-
-class ApiV1Adapter:
+class ApiV1Adapter(ZoneHttp):
     """Reads one zone over api-v1 with timeouts, bounded retries, a body cap and paging checks."""
-
-    def __init__(
-        self,
-        source: ZoneSource,
-        http: HttpSettings,
-        token: str,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        session: requests.Session | None = None,
-    ) -> None:
-        self.zone_code = source.code
-        self._base = source.base_url
-        self._http = http
-        self._timeout = (http.connect_timeout_s, source.timeout_s or http.timeout_s)
-        self._max_body = int(http.max_body_mib * 1024 * 1024)
-        self._sleep = sleep
-        self._session = session or requests.Session()
-        # the token goes into the session's headers only; nothing we log or raise reads them
-        self._session.headers["Authorization"] = f"Bearer {token}"
-        self._session.headers["Accept"] = "application/json"
-
-    def close(self) -> None:
-        """Close the HTTP session."""
-        self._session.close()
-
-    # -- HTTP -------------------------------------------------------------------------------
-
-    def _backoff(self, attempt: int) -> float:
-        delay = min(self._http.backoff_max_s, self._http.backoff_base_s * 2 ** (attempt - 1))
-        return float(delay * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not crypto
-
-    def _read_body(self, resp: requests.Response, what: str) -> bytes:
-        declared = resp.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > self._max_body:
-            resp.close()
-            raise ReleaseFetchError(
-                f"{self.zone_code}: {what}: response of {int(declared)} bytes refused "
-                f"(cap {self._max_body} bytes, http.max_body_mib)"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in resp.iter_content(chunk_size=1 << 16):
-            size += len(chunk)
-            if size > self._max_body:
-                resp.close()
-                raise ReleaseFetchError(
-                    f"{self.zone_code}: {what}: response body over {self._max_body} bytes refused "
-                    "(http.max_body_mib)"
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def _get(self, path: str, params: Mapping[str, Any], what: str) -> tuple[dict[str, Any], int]:
-        """GET a JSON document, retrying what is transient; return it with its size in bytes."""
-        url = f"{self._base}{path}"
-        last = "no attempt made"
-        for attempt in range(1, self._http.max_attempts + 1):
-            try:
-                resp = self._session.get(url, params=params, timeout=self._timeout, stream=True)
-                status = resp.status_code
-                if status == 200:
-                    body = self._read_body(resp, what)
-                    try:
-                        doc = json.loads(body)
-                    except ValueError as exc:
-                        last = f"malformed JSON ({exc.__class__.__name__})"
-                        self._sleep(self._backoff(attempt))
-                        continue
-                    if not isinstance(doc, dict):
-                        raise ReleaseFetchError(f"{self.zone_code}: {what}: expected a JSON object")
-                    return doc, len(body)
-                body_text = self._read_body(resp, what).decode("utf-8", "replace")[:200]
-                if status == 401:
-                    raise ZoneAuthError(
-                        f"{self.zone_code}: the zone's system refused the token (401) — check the"
-                        " token in the environment variable this zone's token_env names"
-                    )
-                if status == 404:
-                    raise _NotFound(what)
-                if status == 409:
-                    try:
-                        latest = int(json.loads(body_text).get("latest_revision"))
-                    except (ValueError, TypeError, AttributeError):
-                        latest = None
-                    raise _Superseded(latest)
-                if status == 429:
-                    wait = _retry_after(resp.headers.get("Retry-After"), self._backoff(attempt))
-                    last = f"rate limited (429), waited {wait:.1f}s"
-                    self._sleep(min(wait, self._http.max_retry_after_s))
-                    continue
-                if status in _TRANSIENT_STATUS:
-                    last = f"HTTP {status}"
-                    self._sleep(self._backoff(attempt))
-                    continue
-                raise ReleaseFetchError(
-                    f"{self.zone_code}: {what}: unexpected HTTP {status}: {redact(body_text)!r}"
-                )
-            except _TRANSIENT_EXC as exc:
-                last = f"{exc.__class__.__name__}"
-                self._sleep(self._backoff(attempt))
-        raise ZoneUnavailable(
-            f"{self.zone_code}: {what}: gave up after {self._http.max_attempts} attempts ({last})"
-        )
 
     # -- releases ---------------------------------------------------------------------------
 
@@ -160,9 +30,9 @@ class ApiV1Adapter:
         what = f"/releases?dataset={dataset}"
         try:
             doc, _ = self._get("/releases", params, what)
-        except _NotFound:
+        except NotFound:
             raise ReleaseFetchError(f"{self.zone_code}: {what}: 404 not found") from None
-        except _Superseded:
+        except Superseded:
             raise ReleaseFetchError(f"{self.zone_code}: {what}: unexpected 409") from None
         if doc.get("zone_code") != self.zone_code:
             raise ReleaseRejected(
@@ -223,7 +93,7 @@ class ApiV1Adapter:
             sink.reset()
             try:
                 return self._read_pages(current, ask, sink)
-            except _Superseded as exc:
+            except Superseded as exc:
                 if exc.latest is not None and exc.latest > current.revision:
                     current, ask = current.at_revision(exc.latest), exc.latest
                 else:
@@ -251,7 +121,7 @@ class ApiV1Adapter:
             what = f"{ref.key} page {number}"
             try:
                 doc, nbytes = self._get(f"/data/{ref.dataset}", params, what)
-            except _NotFound:
+            except NotFound:
                 raise ReleaseFetchError(
                     f"{what}: 404 not found (the release may have been revised or withdrawn)"
                 ) from None
@@ -265,7 +135,7 @@ class ApiV1Adapter:
                 ref = ref.at_revision(page.revision)
             if page.revision != ref.revision:
                 # the pages would mix two revisions of the release
-                raise _Superseded(None)
+                raise Superseded(None)
             sink.write(page)
             nxt = doc.get("next_cursor")
             if nxt is None:
@@ -300,15 +170,6 @@ class ApiV1Adapter:
             records=records,
             nbytes=nbytes,
         )
-
-
-def _retry_after(value: str | None, fallback: float) -> float:
-    if value is None:
-        return fallback
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return fallback
 
 
 __all__ = ["ApiV1Adapter", "SourceError"]
