@@ -124,11 +124,12 @@ def _label_pattern(label: str) -> str:
 _LABEL_RE = re.compile(
     "(?P<label>" + "|".join(_label_pattern(lb) for lb in _ALL_LABELS) + r")\s*(?:[:：]|\Z)"
 )
-# The table ends at the footer, or at a note under it ("注：…", "说明：…").
+# The table ends at the footer, or at a note under it ("注：…", "说明：…"). A footer label must
+# stand alone (colon, space or end) so that an indicator named 填报人数 is not taken for one.
 _END_RE = re.compile(
-    r"\s*(?:"
+    r"\s*(?:(?:"
     + "|".join(_label_pattern(lb) for lb in _FOOTER_LABELS)
-    + r"|(?:注|说\s*明|备\s*注)\s*[:：])"
+    + r")(?:\s*[:：]|\s|\Z)|(?:注|说\s*明|备\s*注)\s*[:：])"
 )
 
 
@@ -222,7 +223,7 @@ def _check_archive(content: bytes) -> None:
         raise FormError("the file is empty")
     if content.startswith(b"\xd0\xcf\x11\xe0"):
         raise FormError("not an xlsx file: this is a legacy .xls (OLE2) workbook")
-    if content.lstrip()[:1] == b"<":
+    if content[:512].lstrip()[:1] == b"<":
         raise FormError("not an xlsx file: the content is HTML/XML text (an error page?)")
     try:
         with zipfile.ZipFile(BytesIO(content)) as archive:
@@ -262,8 +263,6 @@ def _first_sheet(content: bytes) -> Iterator[tuple[str, Iterator[tuple[int, Row]
             try:
                 for n, row in enumerate(ws.iter_rows(min_row=1, min_col=1, values_only=True), 1):
                     yield n, tuple(row)
-            except FormError:
-                raise
             except Exception as exc:  # a corrupt sheet part surfaces only while streaming
                 raise FormError(
                     f"sheet {title!r}: unreadable after row {n}: {type(exc).__name__}: {exc}"
@@ -341,11 +340,25 @@ def _read_header(
     )
 
 
-def _table_rows(rows: Iterator[tuple[int, Row]], footer: dict[str, str]) -> Iterator[Row]:
-    """The table's data rows: blank rows and a 栏次 row skipped, up to the footer (labels kept)."""
+def _trimmed(row: Row) -> Row:
+    end = len(row)
+    while end and _blank(row[end - 1]):
+        end -= 1
+    return row[:end]
+
+
+def _table_rows(
+    header: _Header, rows: Iterator[tuple[int, Row]], footer: dict[str, str]
+) -> Iterator[Row]:
+    """The table's data rows up to the footer (whose labels go to ``footer``).
+
+    Skipped: blank rows, a 栏次 row right under the header, and the header row repeated (forms
+    laid out for printing repeat it on every page).
+    """
     first = True
+    header_row = _trimmed(header.row)
     for _, row in rows:
-        if _is_blank_row(row):
+        if _is_blank_row(row) or _trimmed(row) == header_row:
             continue
         if _is_table_end(row):
             for label, value in _row_labels(row).items():
@@ -366,7 +379,7 @@ def _zone_records(
     code_col = _single(found, "代码", where)
     unit_col = _single(found, "计量单位", where)
     value_col = _single(found, "1-本期累计", where)
-    for row in _table_rows(rows, footer):
+    for row in _table_rows(header, rows, footer):
         code, unit, value = _cell(row, code_col), _cell(row, unit_col), _cell(row, value_col)
         if _blank(code) and _blank(unit) and _blank(value):
             continue  # a heading or note row (一、经济指标): nothing to report in it
@@ -432,7 +445,7 @@ def _enterprise_records(
     scale_col = _single(found, "是否规上", where)
     fixed = {uscc_col, name_col, industry_col, scale_col}
     columns, units = _indicator_columns(header, fixed, catalog, where)
-    for row in _table_rows(rows, footer):
+    for row in _table_rows(header, rows, footer):
         yield {
             "uscc": _ident(_cell(row, uscc_col)),
             "name": _ident(_cell(row, name_col)),
