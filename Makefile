@@ -33,5 +33,9 @@ pytest: $(STAMP)
 
 test: lint typecheck pytest
 
+# a measurement, not a test: SCALE=10 make bench for a bigger province
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py --scale $(or $(SCALE),1)
+
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

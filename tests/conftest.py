@@ -113,7 +113,8 @@ def _write_config(
     data_dir: Path,
     zones: list[str],
     http: dict[str, object] | None = None,
-    datasets: tuple[str, ...] = ("zone",),
+    datasets: tuple[str, ...] = ("zone", "enterprise"),
+    adapters: dict[str, str] | None = None,
 ) -> Path:
     """Write a zonestats.toml pointing the given zones at the simulator."""
     http = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4, **(http or {})}
@@ -130,7 +131,7 @@ def _write_config(
             "",
             "[[zones]]",
             f'code = "{code}"',
-            'adapter = "api-v1"',
+            f'adapter = "{(adapters or {}).get(code, "api-v1")}"',
             f'base_url = "{sim.base_url(code)}"',  # type: ignore[attr-defined]
             f'token_env = "{sim.token_env(code)}"',  # type: ignore[attr-defined]
             f"datasets = {list(datasets)!r}",

@@ -101,6 +101,7 @@ def test_run_exit_codes_and_status(
 
     assert main(["status", "--zone", "TY01", "--config", str(cfg)]) == 0
     status = capsys.readouterr().out
-    assert status.count("loaded") == len(simulator.releases("TY01")) + 1  # rows + header column
+    releases = len(simulator.releases("TY01")) + len(simulator.releases("TY01", "enterprise"))
+    assert status.count("loaded") == releases + 1  # rows + the records_loaded header
     assert main(["status", "--failed", "--config", str(cfg)]) == 0
     assert "no ledger rows match" in capsys.readouterr().out

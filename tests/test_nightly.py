@@ -21,7 +21,9 @@ from zonestats.runtime import shipped_catalog
 
 pytestmark = pytest.mark.prefect
 
-ZONES = ["TY01", "DT01", "CZ01"]
+ZONES = ["TY01", "DT01", "LL01"]  # over api-v1
+FORM_ZONE = "YQ01"  # over form-xlsx, as zones.csv has it
+FORMS = {"zone": ["YQ1", "YQ2", "YQ3"], "enterprise": ["QY1"]}
 
 
 def run(config: Path, zones: list[str] | None = None) -> tuple[Any, Any]:
@@ -75,15 +77,29 @@ def setup(
         tmp_path / "data",
         ZONES,
         {"page_size": 7},
+        # the transport tests need many pages, not many enterprises; the first test adds them
+        datasets=("zone",),
     )
     wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
     return simulator, cfg, wh
 
 
-def test_nightly_loads_validates_and_reruns_idempotently(prefect_harness: None, setup: Any) -> None:
+def test_nightly_loads_validates_and_reruns_idempotently(
+    prefect_harness: None, setup: Any, write_config: Any
+) -> None:
     from zonesim import Faults
 
     sim, cfg, wh = setup
+    url, data_dir = wh.settings.url.get_secret_value(), wh.data_dir
+    write_config(
+        cfg,
+        sim,
+        url,
+        data_dir,
+        [*ZONES, FORM_ZONE],
+        {"page_size": 200},
+        adapters={FORM_ZONE: "form-xlsx"},
+    )
     sim.set_faults("DT01", Faults(bad_records=True))
     state, summary = run(cfg)
     assert state.is_completed(), summary.failures()
@@ -104,20 +120,41 @@ def test_nightly_loads_validates_and_reruns_idempotently(prefect_harness: None, 
             ),
         )
     table_rows = [line for line in str(artifact.data).splitlines() if line.startswith("| ")]
-    assert [r.split("|")[1].strip() for r in table_rows[1:]] == ZONES  # header, then a row a zone
+    assert [r.split("|")[1].strip() for r in table_rows[1:]] == [*ZONES, FORM_ZONE]
 
     ledger = frame(wh, schema.load_ledger)
     for zone in ZONES:
-        listed = {(r["period"], r["revision"]) for r in sim.releases(zone)}
-        mine = ledger[ledger["zone_code"] == zone]
-        assert set(zip(mine["period"], mine["revision"], strict=True)) == listed
-    assert (ledger["status"] == "loaded").all()
+        for dataset in ("zone", "enterprise"):
+            listed = {(r["period"], r["revision"]) for r in sim.releases(zone, dataset)}
+            mine = ledger[(ledger["zone_code"] == zone) & (ledger["dataset"] == dataset)]
+            assert set(zip(mine["period"], mine["revision"], strict=True)) == listed, (
+                zone,
+                dataset,
+            )
+            assert set(mine["source"]) == {"api-v1"}
+    # the form zone: every form file loaded once, as revision 1, identified by its sha256
+    forms = ledger[ledger["zone_code"] == FORM_ZONE]
+    expected_files = {
+        (dataset, period, sim.form_sha256(FORM_ZONE, form, period))
+        for dataset, names in FORMS.items()
+        for form in names
+        for period in sim.form_periods(FORM_ZONE, form)
+    }
+    assert (
+        set(zip(forms["dataset"], forms["period"], forms["source_sha256"], strict=True))
+        == expected_files
+    )
+    assert set(forms["revision"]) == {1}
+    assert set(forms["source"]) == {"form-xlsx"}
+    assert (ledger["status"] == "loaded").all(), ledger[ledger["status"] != "loaded"][
+        "last_error"
+    ].tolist()
     assert (
         ledger["records_received"] == ledger["records_loaded"] + ledger["records_quarantined"]
     ).all()
 
     obs = frame(wh, schema.obs_zone)
-    for zone in ("TY01", "CZ01"):
+    for zone in ("TY01", "LL01"):
         expected = expected_obs(sim, zone)
         got = obs[obs["zone_code"] == zone]
         actual = {
@@ -131,6 +168,41 @@ def test_nightly_loads_validates_and_reruns_idempotently(prefect_harness: None, 
                 if value is not None
                 else actual[key] is None
             ), key
+
+    # enterprises: every value reported by a valid enterprise is an observation, in canonical units
+    ent = frame(wh, schema.obs_enterprise)
+    for rel in sim.releases("TY01", "enterprise"):
+        truth = sim.canonical_values("TY01", "enterprise", rel["period"], rel["revision"])
+        got = ent[(ent["zone_code"] == "TY01") & (ent["period"] == rel["period"])]
+        values = {(r.uscc, r.indicator_code): r.value for r in got.itertuples()}
+        want = {
+            (u, k): float(v) for u, vals in truth.items() for k, v in vals.items() if v is not None
+        }
+        assert values.keys() == want.keys(), rel["period"]
+        assert all(values[k] == pytest.approx(v, rel=1e-12) for k, v in want.items())
+    dims = frame(wh, schema.dim_enterprise)
+    assert set(dims["zone_code"]) == {*ZONES, FORM_ZONE}
+    ever = {
+        e["uscc"]
+        for rel in sim.releases("TY01", "enterprise")
+        for e in sim.enterprises("TY01", rel["period"], rel["revision"])
+    }
+    assert set(dims.loc[dims["zone_code"] == "TY01", "uscc"]) == ever
+    # the form zone's figures are those its files carry
+    yq = obs[(obs["zone_code"] == FORM_ZONE) & (obs["period"] == "2026-03")]
+    carried = {
+        r["indicator"]: canonical(r["value"], r["unit"], r["indicator"])
+        for r in sim.form_records(FORM_ZONE, "YQ1", "2026-03")
+    }
+    got_yq = {
+        k: (None if pd.isna(v) else v)
+        for k, v in zip(yq["indicator_code"], yq["value"], strict=True)
+    }
+    assert got_yq.keys() == carried.keys()
+    for k, v in carried.items():
+        assert got_yq[k] == (pytest.approx(v) if v is not None else None), k
+    blank = yq[yq["value"].isna()]
+    assert set(blank["status"]) <= {"M"}  # a blank cell of a form is "not reported"
 
     q = frame(wh, schema.quarantine)
     assert set(q["zone_code"]) == {"DT01"}
@@ -204,22 +276,22 @@ def test_one_zone_failing_never_stops_the_others(
     sim, cfg, wh = setup
     sim.set_faults("TY01", Faults(bad_token=True))
     sim.set_faults("DT01", Faults(error_5xx=1000))
-    sim.set_faults("CZ01", Faults(bad_listing=True))
+    sim.set_faults("LL01", Faults(bad_listing=True))
     state, summary = run(cfg)
     assert state.is_failed()
     assert summary.exit_code == 1
     by_zone = {z.zone_code: z for z in summary.zones}
     assert "401" in (by_zone["TY01"].error or "")
     assert "gave up" in (by_zone["DT01"].error or "")
-    # CZ01 loads everything it can; its two impossible listing entries wait for a person
-    assert by_zone["CZ01"].error is None
-    assert by_zone["CZ01"].count("loaded") == len(sim.releases("CZ01"))
-    assert by_zone["CZ01"].count("rejected") == 2
+    # LL01 loads everything it can; its two impossible listing entries wait for a person
+    assert by_zone["LL01"].error is None
+    assert by_zone["LL01"].count("loaded") == len(sim.releases("LL01"))
+    assert by_zone["LL01"].count("rejected") == 2
     ledger = frame(wh, schema.load_ledger)
-    assert set(ledger["zone_code"]) == {"CZ01"}
+    assert set(ledger["zone_code"]) == {"LL01"}
     rejected = ledger[ledger["status"] == "rejected"]
     assert sorted(rejected["period"].str[-3:]) == ["-01", "-Q1"]
-    assert rejected["last_error"].str.contains("CZ01").all()
+    assert rejected["last_error"].str.contains("LL01").all()
 
     # no token anywhere: tables, files, logs, the flow runs' parameters
     tokens = [sim.token(z) for z in ZONES]
@@ -252,7 +324,7 @@ def test_transient_faults_are_ridden_out(prefect_harness: None, setup: Any) -> N
     sim, cfg, wh = setup
     sim.set_faults("TY01", Faults(error_5xx=2, rate_limit=1, retry_after_s=0))
     sim.set_faults("DT01", Faults(supersede_on_page=2))
-    sim.set_faults("CZ01", Faults(drop_connection=2, revision_drift_on_page=2))
+    sim.set_faults("LL01", Faults(drop_connection=2, revision_drift_on_page=2))
     state, summary = run(cfg)
     assert state.is_completed(), summary.failures()
     ledger = frame(wh, schema.load_ledger)

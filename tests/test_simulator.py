@@ -341,7 +341,8 @@ def test_errors(sim: Simulator, http: requests.Session) -> None:
     not_found = (404, {"error": "not found"})
     for period in ("2026-01", "2026-11", "2026-13", "2023-05", "2026-Q4", "2026", "26-10", "x"):
         assert status(period=period) == not_found, period
-    assert status(endpoint="data/enterprise", period="2026-10") == not_found
+    assert status(endpoint="data/enterprise", period="2026-Q3") == not_found  # monthly only
+    assert status(endpoint="data/enterprise", period="2026-11") == not_found
     assert status(endpoint="data/nope", period="2026-10") == not_found
     assert status(endpoint="releases", dataset="nope") == not_found
     assert status(period="2026-10", revision=9) == not_found

@@ -67,7 +67,6 @@ class TempParquet:
     def __init__(self, table: str, final: Path) -> None:
         self.schema = SCHEMAS[table]
         self.final = final
-        final.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
         self._writer: pq.ParquetWriter | None = None
         self.rows = 0
@@ -81,6 +80,8 @@ class TempParquet:
             frame[self.schema.names], schema=self.schema, preserve_index=False
         )
         if self._writer is None:
+            # the partition directory appears with the first row, never for an empty part
+            self.final.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
         self._writer.write_table(arrow)
         self.rows += len(frame)

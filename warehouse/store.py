@@ -353,18 +353,20 @@ class Warehouse:
                 ).rowcount
                 if claimed != 1:
                     raise LoadConflict(f"{key}: another run took over this release; nothing loaded")
+                # the observations go to SQL and to Parquet batch by batch, the very same rows
+                obs_out = parquet.TempParquet(obs_name, release_file(self.data_dir, obs_name, key))
+                temps.append((obs_out.tmp, obs_out.final))
+                self._insert_observations(conn, v, now, obs_out)
                 with timed("load_sql"):
-                    self._insert_release(conn, v, now)
-                # Parquet is written from what this transaction holds, so the two never differ
+                    self._insert_rest(conn, v, now)
+                if obs_out.close() is None:
+                    temps.pop()
+                # quarantine ids are the database's: that file is written from what SQL holds
                 with timed("write_parquet"):
-                    for table_name, table in (
-                        (obs_name, obs_table),
-                        ("quarantine", schema.quarantine),
-                    ):
-                        final = release_file(self.data_dir, table_name, key)
-                        tmp = self._export(conn, table, table_name, v.load_id, final)
-                        if tmp is not None:
-                            temps.append((tmp, final))
+                    final = release_file(self.data_dir, "quarantine", key)
+                    tmp = self._export(conn, schema.quarantine, "quarantine", v.load_id, final)
+                    if tmp is not None:
+                        temps.append((tmp, final))
             for tmp, final in temps:
                 parquet.publish(tmp, final)
         except BaseException:
@@ -374,13 +376,22 @@ class Warehouse:
         if spool is not None and spool.exists():
             archive_spool(spool, release_file(self.data_dir, "raw", key))
 
-    def _insert_release(self, conn: Connection, v: ValidatedRelease, now: datetime) -> None:
-        """Insert a release's observations, quarantine and enterprises; advance the watermark."""
+    def _insert_observations(
+        self, conn: Connection, v: ValidatedRelease, now: datetime, obs_out: parquet.TempParquet
+    ) -> None:
+        """Insert a release's observations, and write the same rows into its Parquet file."""
         key = v.ref.key
         for batch in read_batches(v.obs):
             batch["load_id"] = v.load_id
             batch["loaded_at"] = now
-            bulk_insert(conn, schema.OBS_TABLES[key.dataset], batch)
+            with timed("load_sql"):
+                bulk_insert(conn, schema.OBS_TABLES[key.dataset], batch)
+            with timed("write_parquet"):
+                obs_out.write(batch)
+
+    def _insert_rest(self, conn: Connection, v: ValidatedRelease, now: datetime) -> None:
+        """Insert a release's quarantine rows and enterprises; advance the watermark."""
+        key = v.ref.key
         for batch in read_batches(v.quarantine):
             batch["load_id"] = v.load_id
             batch["zone_code"] = key.zone_code

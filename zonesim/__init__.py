@@ -1,10 +1,32 @@
-"""zonesim: a simulator of the zones' online statistics systems (api-v1 of zone-api.md).
+"""zonesim: a simulator of the zones' online statistics systems (zone-api.md): api-v1 with the
+``zone`` and ``enterprise`` datasets for every zone, and the xlsx forms of the form-xlsx zones.
 
 >>> with Simulator(seed=2026) as sim:  # doctest: +SKIP
 ...     sim.base_url("TY01"), sim.token("TY01")
 """
 
-from zonesim.faults import BAD_RECORDS, BadRecordCase, Faults
+from zonesim.faults import (
+    BAD_ENTERPRISES,
+    BAD_RECORDS,
+    BadEnterpriseCase,
+    BadRecordCase,
+    Faults,
+    bad_enterprise_positions,
+)
+from zonesim.forms import FORMS, QUIRKS, FormDocument, FormSpec
 from zonesim.simulator import RequestRecord, Simulator
 
-__all__ = ["BAD_RECORDS", "BadRecordCase", "Faults", "RequestRecord", "Simulator"]
+__all__ = [
+    "BAD_ENTERPRISES",
+    "BAD_RECORDS",
+    "FORMS",
+    "QUIRKS",
+    "BadEnterpriseCase",
+    "BadRecordCase",
+    "Faults",
+    "FormDocument",
+    "FormSpec",
+    "RequestRecord",
+    "Simulator",
+    "bad_enterprise_positions",
+]

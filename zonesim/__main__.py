@@ -1,4 +1,5 @@
-"""``zonesim``: serve every zone's api-v1 on one local port until Ctrl-C."""
+"""``zonesim``: serve every zone's api-v1 (and the form-xlsx zones' forms) on one local port
+until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the command-line parser of ``zonesim``."""
     parser = argparse.ArgumentParser(
         prog="zonesim",
-        description="Simulate the 11 zones' online statistics systems (api-v1) on one local port.",
+        description="Simulate the 11 zones' online statistics systems (api-v1, form-xlsx) on one "
+        "local port.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="port (default 8765; 0: any)")
@@ -48,15 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--start-year", type=int, default=None, help="first year served (default: as-of year - 2)"
     )
+    parser.add_argument(
+        "--enterprise-scale",
+        type=float,
+        default=1.0,
+        help="multiply every zone's number of enterprises (default 1: a few hundred to ~2,000)",
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until interrupted; print each zone's base URL, token variable and export lines."""
     args = build_parser().parse_args(argv)
-    sim = Simulator(
-        seed=args.seed, as_of=args.as_of, start_year=args.start_year, host=args.host, port=args.port
-    )
+    try:
+        sim = Simulator(
+            seed=args.seed,
+            as_of=args.as_of,
+            start_year=args.start_year,
+            host=args.host,
+            port=args.port,
+            enterprise_scale=args.enterprise_scale,
+        )
+    except ValueError as exc:
+        print(f"zonesim: {exc}", file=sys.stderr)
+        return 2
     try:
         sim.start()
     except OSError as exc:
@@ -69,7 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         file=out,
     )
     for zone in sim.zone_codes:
-        print(f"  {zone}  {sim.base_url(zone)}  token in ${Simulator.token_env(zone)}", file=out)
+        forms = "  (+ forms/{YQ1,YQ2,YQ3,QY1}/index.json)" if zone in sim.form_zones else ""
+        print(
+            f"  {zone}  {sim.base_url(zone)}  token in ${Simulator.token_env(zone)}{forms}",
+            file=out,
+        )
     print("# simulator tokens (fake, for local use):", file=out)
     for zone in sim.zone_codes:
         print(f"export {Simulator.token_env(zone)}={sim.token(zone)}", file=out)

@@ -1,4 +1,5 @@
-"""api-v1 of zone-api.md: ``GET /releases`` and ``GET /data/{dataset}`` of one zone."""
+"""api-v1 of zone-api.md: ``GET /releases`` and ``GET /data/{dataset}`` of one zone (datasets
+``zone`` and ``enterprise``)."""
 
 from __future__ import annotations
 
@@ -153,14 +154,15 @@ def data_page(req: ZoneRequest) -> Response:
         newest = sim.publish_revision(zone, dataset, period_text)
         return error(409, "superseded", latest_revision=newest)
 
-    records = sim.records(zone, dataset, period_text, revision)
+    # Only this page's records are generated: an enterprise release may be large.
+    release = sim.release(zone, dataset, period_text, revision)
     offset = cursor.offset if cursor else 0
-    if offset > len(records):
+    if offset > len(release):
         return error(400, "invalid cursor")
     end = offset + limit
     next_cursor = (
         Cursor(zone, dataset, period_text, revision, end, page + 1).encode()
-        if end < len(records)
+        if end < len(release)
         else None
     )
     faults = sim.fault_book.page_faults(zone, page)
@@ -173,7 +175,7 @@ def data_page(req: ZoneRequest) -> Response:
         "dataset": dataset,
         "period": period_text,
         "revision": revision + 1 if faults.revision_drift else revision,
-        "records": records[offset:end],
+        "records": release.slice(offset, end),
         "next_cursor": next_cursor,
     }
     return Response(

@@ -5,8 +5,8 @@ the window [lo, hi) of indices: newcomers take the next numbers at the start of 
 lowest numbers leave, so an enterprise keeps its credit code, name and industry from year to
 year, and a position in a release maps straight to an index. Every draw about enterprise i comes
 from a counter-based hash of (seed, zone, stream, i[, month]) (splitmix64, vectorized with
-numpy), so no figure depends on how many enterprises there are or on which page is asked for,
-and a release of 50,000 enterprises is a few numpy passes plus one dict per record served.
+numpy), so nothing depends on which page is asked for first, and a release of 50,000
+enterprises is a few numpy passes (cached per zone and month) plus one dict per record served.
 
 Figures: the ytd series of an enterprise is a share of the zone's own series of ``data`` (the
 same unrounded ytd level the zone dataset publishes): in month j it adds
@@ -40,7 +40,7 @@ from zonesim.faults import BAD_ENTERPRISES, BadEnterpriseCase, Faults, bad_enter
 from zonesim.industry import BASE_MIX, CLUSTERS
 from zonesim.model import Record
 from zonesim.rng import stable_rng
-from zonesim.uscc import ALPHABET, VALUES, make_uscc, org_check_char
+from zonesim.uscc import ALPHABET, VALUES, WEIGHTS
 from zonestats.catalog import Indicator
 from zonestats.periods import Period
 
@@ -53,12 +53,15 @@ SIZE_SIGMA = 1.1
 FLOW_COVERAGE = (0.70, 0.76)
 # Each enterprise's monthly increment is its share times u, u uniform in 1 ± SEASON_NOISE.
 SEASON_NOISE = 0.25
-# How many enterprise blocks (one zone-month each) stay cached.
-BLOCK_CACHE = 8
+# How many enterprise blocks (one zone-month each) stay cached: at most BLOCK_CACHE, and no more
+# than BLOCK_CACHE_ENTERPRISES enterprises in all (a 50,000-enterprise block holds ~30 MB).
+BLOCK_CACHE = 16
+BLOCK_CACHE_ENTERPRISES = 200_000
+# Pages are written from a vectorized wire view built this many positions at a time.
+WIRE_CHUNK = 4096
 
 Mantissa = tuple[int, int]  # (m, e): the value m × 10^e in the catalog unit
 
-_MASK = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 _C1 = 0xBF58476D1CE4E5B9
 _C2 = 0x94D049BB133111EB
@@ -81,7 +84,8 @@ _NAME_CHARS = (
     "华晋泰宏鑫瑞恒通源丰盛达兴昌远建新立正德佳博安中嘉隆润凯信祥亿联诚汇腾龙宇金海天科光明"
     "利和荣富晟弘益创智云峰煜骏磊鼎卓"
 )
-_SUFFIXES = (("有限公司", 0.7), ("股份有限公司", 0.15), ("有限责任公司", 0.15))
+_SUFFIXES = ("有限公司", "股份有限公司", "有限责任公司")
+_SUFFIX_CDF = (0.7, 0.85)
 _SERVICES = next(n for n, c in enumerate(CLUSTERS) if c.name == "services")
 
 
@@ -115,20 +119,10 @@ def _stream(*parts: object) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def _mix(z: int) -> int:
-    z = ((z ^ (z >> 30)) * _C1) & _MASK
-    z = ((z ^ (z >> 27)) * _C2) & _MASK
-    return z ^ (z >> 31)
-
-
-def uniform(stream: int, counter: int) -> float:
-    """Return a number in [0, 1) for one counter of a stream (splitmix64)."""
-    return (_mix((stream + counter * _GOLDEN) & _MASK) >> 11) * 2.0**-53
-
-
 def uniforms(stream: int, counters: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Vectorized uniform(): the same numbers for the same counters."""
-    # uint64 arithmetic wraps, which is exactly the & _MASK of the scalar version.
+    """Return numbers in [0, 1), one per counter of a stream (splitmix64 of stream + counter × γ):
+    the same counter always gives the same number."""
+    # uint64 arithmetic wraps modulo 2^64, as splitmix64 means it to.
     z = counters.astype(np.uint64) * np.uint64(_GOLDEN) + np.uint64(stream)
     z = (z ^ (z >> np.uint64(30))) * np.uint64(_C1)
     z = (z ^ (z >> np.uint64(27))) * np.uint64(_C2)
@@ -240,30 +234,127 @@ def _coverage(seed: int, zone_code: str, year: int) -> dict[str, float]:
     return out
 
 
-@dataclass(frozen=True)
-class _Block:
-    """Every enterprise of one zone and month, as plain lists indexed by position."""
-
-    lo: int
-    count: int
-    cluster: list[int]
-    above: list[bool]
-    style: list[int]
-    values: dict[str, list[int | None]]  # mantissa at the code's exponent; None: not reported
-    units: dict[str, list[str | None]]  # the alternative unit written on the wire, or None
-    biggest: int  # position of the enterprise with the largest revenue
-
-
 # Canonical exponent of each indicator's mantissa (land: hundredths of a hectare × 15 = 亩).
 _EXPONENT = {"employees": 0}
+_TEXT = np.dtypes.StringDType()
+# The fraction part fmt() writes for each number of hundredths: "", ".01" … ".1" … ".99".
+_CENTS = np.array(
+    ["" if n == 0 else f".{n // 10}" if n % 10 == 0 else f".{n:02d}" for n in range(100)],
+    dtype=_TEXT,
+)
 
 
 def _exponent(code: str) -> int:
     return _EXPONENT.get(code, -2)
 
 
+@cache
+def _code_exponents() -> tuple[tuple[str, int], ...]:
+    return tuple((code, _exponent(code)) for code in _codes())
+
+
+@dataclass
+class _Block:
+    """Every enterprise of one zone and month (revision 1, no faults), as numpy columns indexed
+    by position; the wire view is built once, when a page is first served."""
+
+    lo: int
+    count: int
+    cluster: npt.NDArray[np.int64]
+    above: list[bool]
+    style: npt.NDArray[np.int64]  # index into STYLES
+    mantissa: dict[str, npt.NDArray[np.int64]]  # at the code's exponent
+    present: dict[str, npt.NDArray[np.bool_]]  # optional indicators only
+    alt: dict[str, npt.NDArray[np.int64]]  # index into _ALT_UNITS[code], -1: catalog unit
+    biggest: int  # position of the enterprise with the largest revenue
+
+    # chunk number -> its wire view, built when a page first needs it
+    _wire: dict[int, _Wire] = field(default_factory=dict, repr=False)
+
+    def wire(self, chunk: int) -> _Wire:
+        """What the zone writes for positions chunk × WIRE_CHUNK onwards (a race at worst
+        builds a chunk twice, identically)."""
+        built = self._wire.get(chunk)
+        if built is None:
+            built = self._wire[chunk] = _wire(self, chunk * WIRE_CHUNK)
+        return built
+
+
+@dataclass(frozen=True)
+class _Wire:
+    """The wire view of a run of positions: per catalog code the values as written (None: not
+    reported), and the ``units`` object per position (None: every value in the catalog unit)."""
+
+    columns: list[list[Any]]
+    units: list[dict[str, str] | None]
+
+
+def _texts(mantissa: npt.NDArray[np.int64], exponent: int) -> npt.NDArray[Any]:
+    """Vectorized fmt() for non-negative mantissas at exponent 0 or -2."""
+    if exponent == 0:
+        return mantissa.astype(_TEXT)
+    return np.strings.add((mantissa // 100).astype(_TEXT), _CENTS[mantissa % 100])
+
+
+def _wire(block: _Block, start: int) -> _Wire:
+    run = slice(start, min(start + WIRE_CHUNK, block.count))
+    style = block.style[run]
+    columns = [_wire_column(block, code, run, style) for code in _codes()]
+    units: list[dict[str, str] | None] = [None] * len(style)
+    for code in _codes():  # catalog order, as render() writes units
+        alt = block.alt.get(code)
+        if alt is None:
+            continue
+        chosen = alt[run] >= 0
+        if code in block.present:
+            chosen &= block.present[code][run]
+        for n in np.flatnonzero(chosen).tolist():
+            entry = units[n]
+            if entry is None:
+                entry = units[n] = {}
+            entry[code] = _ALT_UNITS[code][alt[start + n]][0]
+    return _Wire(columns, units)
+
+
+def _wire_column(block: _Block, code: str, run: slice, style: npt.NDArray[np.int64]) -> list[Any]:
+    """Vectorized render() of one indicator over a run of positions (what the fast path serves;
+    tests check it equals render() of the same rows)."""
+    exponent = _exponent(code)
+    m = block.mantissa[code][run]
+    texts = _texts(m, exponent)
+    column = texts.astype(object)
+    number = style == STYLES.index("number")
+    if exponent == 0:
+        column[number] = m[number].astype(object)
+    else:
+        whole = (m // 100).astype(object)
+        # m / 100 is the double nearest the decimal: json prints it back as that decimal.
+        column[number] = np.where(m % 100 == 0, whole, (m / 100).astype(object))[number]
+    spaces = style == STYLES.index("spaces")
+    column[spaces] = np.strings.add(np.strings.add(" ", texts[spaces]), "  ").astype(object)
+    for n in np.flatnonzero(style == STYLES.index("thousands")).tolist():
+        whole_text, dot, frac = column[n].partition(".")
+        column[n] = f"{int(whole_text):,}{dot}{frac}"
+    alt = block.alt.get(code)
+    if alt is not None:
+        for n in np.flatnonzero(alt[run] >= 0).tolist():
+            unit = _ALT_UNITS[code][alt[run][n]][0]
+            value = convert((int(m[n]), exponent), _factors(code)[unit])
+            column[n] = _styled(value, STYLES[style[n]])
+    if code in block.present:
+        column[~block.present[code][run]] = None
+    out: list[Any] = column.tolist()
+    return out
+
+
 def _intensity(code: str) -> npt.NDArray[np.float64]:
     return np.array([c.intensity.get(code, 1.0) for c in CLUSTERS])
+
+
+def _alt_choices(u: npt.NDArray[np.float64], code: str) -> npt.NDArray[np.int64]:
+    cdf = np.cumsum([rate for _, rate in _ALT_UNITS[code]])
+    picked = np.searchsorted(cdf, u, side="right")
+    return np.where(picked < len(cdf), picked, -1).astype(np.int64)
 
 
 def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
@@ -281,14 +372,13 @@ def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: floa
     cdf = np.array(mix.cluster_cdf)
     cluster = np.minimum(
         np.searchsorted(cdf, uniforms(static("cluster"), idx), side="right"), len(CLUSTERS) - 1
-    )
-    above = score > mix.above_cut
+    ).astype(np.int64)
     size = np.exp(SIZE_SIGMA * score + 0.15 * _normals(yearly("size"), idx))
-    industrial = cluster != _SERVICES
+    above = score > mix.above_cut
     rd_share = np.array([c.rd_share for c in CLUSTERS])[cluster]
     energy_share = np.array([c.energy_share for c in CLUSTERS])[cluster]
     reports = {
-        "industrial_output": industrial & (uniforms(yearly("output"), idx) >= 0.05),
+        "industrial_output": (cluster != _SERVICES) & (uniforms(yearly("output"), idx) >= 0.05),
         "energy_consumption": above | (uniforms(yearly("energy"), idx) < energy_share),
         # Mandatory, but most small firms spend nothing on R&D: they report 0.
         "rd_expenditure": uniforms(yearly("rd"), idx) < rd_share,
@@ -297,65 +387,43 @@ def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: floa
     coverage = _coverage(seed, zone_code, year)
     counters = idx[:, None] * 12 + np.arange(12, dtype=np.int64)[None, :]
 
-    def weights(code: str) -> npt.NDArray[np.float64]:
+    def shares(code: str) -> npt.NDArray[np.float64]:
         w = size * _intensity(code)[cluster] * np.exp(0.3 * _normals(yearly("w:" + code), idx))
         mask = reports.get(code)
-        return w if mask is None else np.where(mask, w, 0.0)
-
-    values: dict[str, list[int | None]] = {}
-    for code in _flows():
-        w = weights(code)
+        if mask is not None:
+            w = np.where(mask, w, 0.0)
         total = float(w.sum())
+        result: npt.NDArray[np.float64] = w / total if total > 0 else w
+        return result
+
+    mantissa: dict[str, npt.NDArray[np.int64]] = {}
+    for code in _flows():
         increments = np.diff(np.concatenate(([0.0], np.array(targets[code]))))
         noise = 1 - SEASON_NOISE + 2 * SEASON_NOISE * uniforms(yearly("season:" + code), counters)
         # The full-year cumsum, whatever the month: month m's figure is then computed exactly
         # as it is when month m+1 is asked for, and float addition of non-negative terms never
         # decreases, so the ytd series stays monotone after rounding too.
         cum = np.cumsum(noise * increments[None, :], axis=1)[:, month - 1]
-        share = w / total if total > 0 else w
-        mantissa = np.floor(coverage[code] * share * cum * 100 + 0.5).astype(np.int64).tolist()
-        present = (
-            reports[code].tolist() if code in ("industrial_output", "energy_consumption") else None
-        )
-        values[code] = (
-            mantissa
-            if present is None
-            else [m if p else None for m, p in zip(mantissa, present, strict=True)]
-        )
-    w = weights("employees")
+        ytd = coverage[code] * shares(code) * cum
+        mantissa[code] = np.floor(ytd * 100 + 0.5).astype(np.int64)
     drift = 1 + 0.04 * (uniforms(yearly("staff"), idx * 12 + month - 1) - 0.5)
-    staff = coverage["employees"] * targets["employees"][month - 1] * w / w.sum() * drift
-    values["employees"] = np.maximum(1, np.floor(staff + 0.5)).astype(np.int64).tolist()
-    w = weights("land_area")
-    hectares = coverage["land_area"] * targets["land_area"][0] / 15 * w / w.sum()
-    hundredths = np.maximum(1, np.floor(hectares * 100 + 0.5)).astype(np.int64)
-    values["land_area"] = (hundredths * 15).tolist()
-
-    units: dict[str, list[str | None]] = {}
-    for code, choices in _ALT_UNITS.items():
-        u = uniforms(yearly("unit:" + code), idx).tolist()
-        picked: list[str | None] = []
-        for x in u:
-            unit: str | None = None
-            acc = 0.0
-            for name, rate in choices:
-                acc += rate
-                if x < acc:
-                    unit = name
-                    break
-            picked.append(unit)
-        units[code] = picked
-    style = np.searchsorted(np.array(_STYLE_CDF), uniforms(yearly("style"), idx), side="right")
-    revenue = np.array(values["revenue"], dtype=np.int64)
+    staff = coverage["employees"] * targets["employees"][month - 1] * shares("employees") * drift
+    mantissa["employees"] = np.maximum(1, np.floor(staff + 0.5)).astype(np.int64)
+    hectares = coverage["land_area"] * targets["land_area"][0] / 15 * shares("land_area")
+    # Whole hundredths of a hectare, so that 公顷 and 平方米 render the 亩 value exactly.
+    mantissa["land_area"] = np.maximum(1, np.floor(hectares * 100 + 0.5)).astype(np.int64) * 15
     return _Block(
         lo=lo,
         count=hi - lo,
-        cluster=cluster.tolist(),
+        cluster=cluster,
         above=above.tolist(),
-        style=style.tolist(),
-        values=values,
-        units=units,
-        biggest=int(np.argmax(revenue)),
+        style=np.searchsorted(
+            np.array(_STYLE_CDF), uniforms(yearly("style"), idx), side="right"
+        ).astype(np.int64),
+        mantissa=mantissa,
+        present={c: reports[c] for c in ("industrial_output", "energy_consumption")},
+        alt={c: _alt_choices(uniforms(yearly("unit:" + c), idx), c) for c in _ALT_UNITS},
+        biggest=int(np.argmax(mantissa["revenue"])),
     )
 
 
@@ -363,8 +431,9 @@ class _BlockCache:
     """A small LRU of blocks: a release is paged many times, but a benchmark walks many zones,
     so only the last few stay in memory."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, enterprises: int) -> None:
         self._size = size
+        self._enterprises = enterprises
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[int, str, int, int, float], _Block] = OrderedDict()
 
@@ -377,12 +446,15 @@ class _BlockCache:
         block = _compute_block(seed, zone_code, year, month, scale)
         with self._lock:
             self._items[key] = block
-            while len(self._items) > self._size:
+            while len(self._items) > 1 and (
+                len(self._items) > self._size
+                or sum(b.count for b in self._items.values()) > self._enterprises
+            ):
                 self._items.popitem(last=False)
         return block
 
 
-_BLOCKS = _BlockCache(BLOCK_CACHE)
+_BLOCKS = _BlockCache(BLOCK_CACHE, BLOCK_CACHE_ENTERPRISES)
 
 
 # ---- one enterprise ----------------------------------------------------------------------------
@@ -417,67 +489,116 @@ class EnterpriseRow:
         return out
 
 
-def _org_code(mix: _ZoneMix, index: int, old_style: bool) -> str:
+_CODEPOINTS = np.array([ord(ch) for ch in ALPHABET], dtype=np.uint32)
+# GB 11714 values of the code characters (letters A=10 … Z=35), by alphabet index.
+_ORG_VALUES = np.array([int(ch, 36) for ch in ALPHABET], dtype=np.int64)
+_ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
+_WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
+
+
+def _usccs(mix: _ZoneMix, indices: npt.NDArray[np.int64], old: npt.NDArray[np.bool_]) -> list[str]:
+    """Valid credit codes of enterprises, one-to-one with their indices (vectorized).
+
+    The organization code (GB 11714: 8 characters and a check) is an affine map of the index
+    modulo 31^6 (new "MA…" codes) or 10^8 (old all-digit codes), a bijection for a coprime factor.
+    Characters are handled as alphabet indices, which are also their GB 32100 values.
+    """
     a6, b6, a8, b8 = mix.org
-    if old_style:
-        # A pre-2015 organization code: 8 digits.
-        body = f"{(a8 * index + b8) % 10**8:08d}"
-    else:
-        # Codes assigned since 2015 start with MA.
-        v = (a6 * index + b6) % 31**6
-        chars = []
-        for _ in range(6):
-            v, rest = divmod(v, 31)
-            chars.append(ALPHABET[rest])
-        body = "MA" + "".join(reversed(chars))
-    return body + org_check_char(body)
+    n = len(indices)
+    body = np.empty((n, 8), dtype=np.int64)
+    body[:, 0], body[:, 1] = VALUES["M"], VALUES["A"]
+    v = (a6 * indices + b6) % 31**6
+    for k in range(7, 1, -1):
+        v, body[:, k] = np.divmod(v, 31)
+    digits = np.empty((n, 8), dtype=np.int64)
+    d = (a8 * indices + b8) % 10**8
+    for k in range(7, -1, -1):
+        d, digits[:, k] = np.divmod(d, 10)
+    body = np.where(old[:, None], digits, body)
+    org_check = 11 - (_ORG_VALUES[body] * _ORG_WEIGHTS).sum(axis=1) % 11
+    org_check = np.where(org_check == 10, VALUES["X"], np.where(org_check == 11, 0, org_check))
+    head = np.array([VALUES[ch] for ch in "91" + mix.region], dtype=np.int64)
+    first17 = np.concatenate([np.broadcast_to(head, (n, 8)), body, org_check[:, None]], axis=1)
+    check = (31 - (first17 * _WEIGHTS).sum(axis=1) % 31) % 31
+    codes = np.concatenate([first17, check[:, None]], axis=1)
+    text = np.ascontiguousarray(_CODEPOINTS[codes]).view("<U18").ravel()
+    out: list[str] = text.tolist()
+    return out
 
 
-def _identity(seed: int, zone_code: str, index: int, cluster: int) -> tuple[str, str, str]:
-    """Return (uscc, name, industry_code) of enterprise ``index`` (the same in every year)."""
+@cache
+def _cluster_table() -> tuple[npt.NDArray[Any], ...]:
+    """Flattened per-cluster vocabularies: (word offsets, word counts, words, code offsets, code
+    counts, 4-, 3- and 2-digit codes)."""
+    words = [w for c in CLUSTERS for w in c.name_words]
+    codes = [k for c in CLUSTERS for k in c.codes]
+    word_counts = np.array([len(c.name_words) for c in CLUSTERS])
+    code_counts = np.array([len(c.codes) for c in CLUSTERS])
+    return (
+        np.concatenate(([0], np.cumsum(word_counts)[:-1])),
+        word_counts,
+        np.array(words),
+        np.concatenate(([0], np.cumsum(code_counts)[:-1])),
+        code_counts,
+        np.array(codes),
+        np.array([k[:4] for k in codes]),
+        np.array([k[:3] for k in codes]),
+    )
+
+
+@dataclass(frozen=True)
+class _Identities:
+    """What does not change from year to year, for a run of enterprises."""
+
+    uscc: list[str]
+    name: list[str]
+    industry_code: list[str]
+
+
+def _identities(
+    seed: int, zone_code: str, indices: npt.NDArray[np.int64], clusters: npt.NDArray[np.int64]
+) -> _Identities:
+    """Return credit codes, names and industry codes of enterprises (vectorized)."""
     mix = _zone_mix(seed, zone_code)
     stream = _stream(seed, zone_code, DATASET, "identity")
-    u = [uniform(stream, index * 8 + k) for k in range(7)]
-    uscc = make_uscc(mix.region, _org_code(mix, index, u[0] < 0.25))
-    group = CLUSTERS[cluster]
-    prefix = "山西" if u[1] < 0.6 else mix.city
-    brand = _NAME_CHARS[int(u[2] * len(_NAME_CHARS))] + _NAME_CHARS[int(u[3] * len(_NAME_CHARS))]
-    word = group.name_words[int(u[4] * len(group.name_words))]
-    acc, suffix = 0.0, _SUFFIXES[0][0]
-    for text, rate in _SUFFIXES:
-        acc += rate
-        if u[5] < acc:
-            suffix = text
-            break
-    code = group.codes[int(u[6] * len(group.codes))]
+    u = uniforms(stream, indices[:, None] * 8 + np.arange(8, dtype=np.int64)[None, :])
+    word_at, word_n, words, code_at, code_n, codes4, codes3, codes2 = _cluster_table()
+    chars = np.array(list(_NAME_CHARS))
+    first = (u[:, 2] * len(chars)).astype(np.int64)
+    # The second character of the firm's brand differs from the first.
+    second = (u[:, 3] * (len(chars) - 1)).astype(np.int64)
+    second += second >= first
+    name = np.strings.add(np.where(u[:, 1] < 0.6, "山西", mix.city), chars[first])
+    name = np.strings.add(name, chars[second])
+    name = np.strings.add(name, words[word_at[clusters] + (u[:, 4] * word_n[clusters]).astype(int)])
+    suffix = np.searchsorted(np.array(_SUFFIX_CDF), u[:, 5], side="right")
+    name = np.strings.add(name, np.array(_SUFFIXES)[suffix])
+    klass = code_at[clusters] + (u[:, 6] * code_n[clusters]).astype(int)
     # A few systems record the 3-digit group (中类) or only the division (大类).
-    coarse = uniform(stream, index * 8 + 7)
-    if coarse < 0.02:
-        code = code[:3]
-    elif coarse < 0.07:
-        code = code[:4]
-    return uscc, f"{prefix}{brand}{word}{suffix}", code
+    code = np.where(
+        u[:, 7] < 0.02, codes2[klass], np.where(u[:, 7] < 0.07, codes3[klass], codes4[klass])
+    )
+    return _Identities(_usccs(mix, indices, u[:, 0] < 0.25), name.tolist(), code.tolist())
 
 
-def _body_row(seed: int, zone_code: str, block: _Block, position: int) -> EnterpriseRow:
-    index = block.lo + position
-    uscc, name, industry = _identity(seed, zone_code, index, block.cluster[position])
+def _body_row(block: _Block, position: int, ids: _Identities, n: int) -> EnterpriseRow:
+    """The row of the enterprise at ``position``, whose identity is entry n of ids."""
     values: dict[str, Mantissa] = {}
     units: dict[str, str] = {}
-    for code in _codes():
-        m = block.values[code][position]
-        if m is None:
+    for code, exponent in _code_exponents():
+        present = block.present.get(code)
+        if present is not None and not present[position]:
             continue
-        values[code] = (m, _exponent(code))
-        unit = block.units[code][position] if code in block.units else None
-        if unit is not None:
-            units[code] = unit
+        values[code] = (int(block.mantissa[code][position]), exponent)
+        alt = block.alt.get(code)
+        if alt is not None and alt[position] >= 0:
+            units[code] = _ALT_UNITS[code][alt[position]][0]
     return EnterpriseRow(
-        uscc=uscc,
-        name=name,
-        industry_code=industry,
+        uscc=ids.uscc[n],
+        name=ids.name[n],
+        industry_code=ids.industry_code[n],
         above_scale=block.above[position],
-        style=STYLES[block.style[position]],
+        style=STYLES[int(block.style[position])],
         values=values,
         units=units,
     )
@@ -496,29 +617,44 @@ def fmt(mantissa: int, exponent: int) -> str:
     return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
 
 
+@cache
+def _scaling(factor: Fraction) -> tuple[int, int, int]:
+    """(multiplier, divisor, shift) such that a canonical m × 10^e is m × multiplier / divisor ×
+    10^(e - shift) in the unit of this factor: the powers of 2 and 5 of the factor's numerator
+    become a shift, what is left (3 for the areas) must divide m."""
+    p, q = factor.numerator, factor.denominator
+    twos = fives = 0
+    while p % 2 == 0:
+        p, twos = p // 2, twos + 1
+    while p % 5 == 0:
+        p, fives = p // 5, fives + 1
+    shift = max(twos, fives)
+    return q * 10**shift // (2**twos * 5**fives), p, shift
+
+
 def convert(value: Mantissa, factor: Fraction) -> Mantissa:
     """Express a canonical value in a unit whose factor (unit -> canonical) is given, exactly."""
     if factor == 1:
         return value
     m, e = value
-    exact = Fraction(m) * Fraction(10) ** e / factor
-    den = exact.denominator
-    for k in range(0, 24):
-        if 10**k % den == 0:
-            return (exact.numerator * (10**k // den), -k)
-    raise ValueError(f"{exact} has no finite decimal expansion")  # not for catalog factors
+    multiplier, divisor, shift = _scaling(factor)
+    scaled = m * multiplier
+    if scaled % divisor:
+        raise ValueError(f"{fmt(m, e)} has no finite decimal expansion at factor {factor}")
+    return (scaled // divisor, e - shift)
 
 
 def _styled(value: Mantissa, style: str) -> Any:
     text = fmt(*value)
+    if style == "plain":
+        return text
     if style == "number":
+        # A float prints back as the shortest text that round-trips: the same decimal.
         return float(text) if "." in text else int(text)
     if style == "thousands":
         whole, dot, frac = text.partition(".")
         return f"{int(whole):,}{dot}{frac}"
-    if style == "spaces":
-        return f" {text}  "
-    return text
+    return f" {text}  "
 
 
 def render(row: EnterpriseRow) -> Record:
@@ -631,17 +767,30 @@ class EnterpriseRelease:
             self.seed, self.zone_code, self.period.year, self.period.end_month, self.scale
         )
 
-    def _clean_row(self, block: _Block, position: int) -> EnterpriseRow:
-        row = _body_row(self.seed, self.zone_code, block, position)
-        changes = _nudges(
-            self.seed, self.zone_code, self.period.text, self.revision, block.count, block.biggest
-        ).get(position)
-        if changes:
-            _nudged(row, changes)
-        return row
+    def _ids(self, block: _Block, positions: range) -> _Identities:
+        indices = np.arange(block.lo + positions.start, block.lo + positions.stop, dtype=np.int64)
+        return _identities(
+            self.seed, self.zone_code, indices, block.cluster[positions.start : positions.stop]
+        )
 
-    def _row(self, block: _Block, position: int) -> EnterpriseRow:
-        row = self._clean_row(block, position)
+    def _nudges(self, block: _Block) -> dict[int, dict[str, float]]:
+        return _nudges(
+            self.seed, self.zone_code, self.period.text, self.revision, block.count, block.biggest
+        )
+
+    def _clean_rows(self, block: _Block, positions: range) -> list[EnterpriseRow]:
+        nudges = self._nudges(block)
+        ids = self._ids(block, positions)
+        rows = []
+        for n, position in enumerate(positions):
+            row = _body_row(block, position, ids, n)
+            changes = nudges.get(position)
+            if changes:
+                _nudged(row, changes)
+            rows.append(row)
+        return rows
+
+    def _worked(self, row: EnterpriseRow, position: int) -> EnterpriseRow:
         case = self._at.get(position)
         if case is not None and case.action == "replace":
             for code, text in case.values:
@@ -653,6 +802,10 @@ class EnterpriseRelease:
             row.extra.update(case.extra)
         return row
 
+    def _row(self, block: _Block, position: int) -> EnterpriseRow:
+        (row,) = self._clean_rows(block, range(position, position + 1))
+        return self._worked(row, position)
+
     def _tail_row(self, block: _Block, n: int) -> EnterpriseRow:
         case = self._tail[n]
         if case.action == "repeat":
@@ -663,31 +816,77 @@ class EnterpriseRelease:
             twin.values["revenue"] = (m + max(1, m // 10), e)
             return twin
         position = (2 * n + 1) * self.count // 13
-        base = self._clean_row(block, position)
-        index = self.hi + 1_000_000 + n  # outside every year's window: a code no one else has
-        uscc, name, _ = _identity(self.seed, self.zone_code, index, block.cluster[position])
+        (base,) = self._clean_rows(block, range(position, position + 1))
+        # An index outside every year's window: a credit code no other enterprise has.
+        index = np.array([self.hi + 1_000_000 + n], dtype=np.int64)
+        ids = _identities(self.seed, self.zone_code, index, block.cluster[position : position + 1])
         return replace(
             base,
-            uscc=_spoil(uscc, case.uscc_defect),
-            name=name,
+            uscc=_spoil(ids.uscc[0], case.uscc_defect),
+            name=ids.name[0],
             industry_code=case.industry_code or base.industry_code,
-            values=dict(base.values),
-            units=dict(base.units),
         )
 
     def rows(self, start: int, stop: int) -> list[EnterpriseRow]:
         """Return the rows at positions start..stop-1 (clipped to the release)."""
-        stop = min(stop, len(self))
+        start, stop = max(0, start), min(stop, len(self))
         if start >= stop:
             return []
         block = self._block()
-        out = [self._row(block, p) for p in range(start, min(stop, self.count))]
+        body = range(start, min(stop, self.count))
+        out = [
+            self._worked(row, p) for row, p in zip(self._clean_rows(block, body), body, strict=True)
+        ]
         out += [self._tail_row(block, p - self.count) for p in range(max(start, self.count), stop)]
         return out
 
     def slice(self, start: int, stop: int) -> list[Record]:
-        """Return the wire records at positions start..stop-1."""
-        return [render(row) for row in self.rows(start, stop)]
+        """Return the wire records at positions start..stop-1 (clipped to the release)."""
+        start, stop = max(0, start), min(stop, len(self))
+        if start >= stop:
+            return []
+        block = self._block()
+        body = range(start, min(stop, self.count))
+        ids = self._ids(block, body)
+        special = set(self._nudges(block)) | set(self._at)
+        codes = _codes()
+        above = block.above
+        out: list[Record] = []
+        # The fast path reads the block's vectorized wire view; the few enterprises a revision
+        # or a bad case changes go through EnterpriseRow and render() instead.
+        for chunk in range(body.start // WIRE_CHUNK, -(-body.stop // WIRE_CHUNK)):
+            wire = block.wire(chunk)
+            base = chunk * WIRE_CHUNK
+            run = range(max(body.start, base), min(body.stop, base + WIRE_CHUNK))
+            by_position = zip(
+                *(column[run.start - base : run.stop - base] for column in wire.columns),
+                strict=True,
+            )
+            for position, values in zip(run, by_position, strict=True):
+                if position in special:
+                    out.append(render(self._row(block, position)))
+                    continue
+                n = position - body.start
+                record: Record = {
+                    "uscc": ids.uscc[n],
+                    "name": ids.name[n],
+                    "industry_code": ids.industry_code[n],
+                    "above_scale": above[position],
+                    "values": (
+                        dict(zip(codes, values, strict=True))
+                        if None not in values
+                        else {c: v for c, v in zip(codes, values, strict=True) if v is not None}
+                    ),
+                }
+                unit = wire.units[position - base]
+                if unit is not None:
+                    record["units"] = dict(unit)
+                out.append(record)
+        out += [
+            render(self._tail_row(block, p - self.count))
+            for p in range(max(start, self.count), stop)
+        ]
+        return out
 
 
 class EnterpriseDataset:

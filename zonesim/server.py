@@ -1,8 +1,8 @@
 """The HTTP side: one ThreadingHTTPServer for every zone, plus loopback admin endpoints.
 
 Paths: ``/{zone}/...`` goes through the zone's faults and bearer-token check, then to the first
-route of ZONE_ROUTES that matches; ``/_admin/...`` changes the simulator at runtime. New
-endpoints (e.g. the xlsx forms of form-xlsx) plug in by adding their module's routes to
+route of ZONE_ROUTES that matches (api-v1, then the xlsx forms of form-xlsx); ``/_admin/...``
+changes the simulator at runtime. New endpoints plug in by adding their module's routes to
 ZONE_ROUTES.
 """
 
@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from zonesim import api_v1
+from zonesim import api_v1, forms
 from zonesim.faults import Faults
 from zonesim.routing import JSON, Response, ZoneRequest, ZoneRoute, error, not_found
 from zonesim.schedule import iso
@@ -30,7 +30,7 @@ from zonesim.simulator import RequestRecord, Simulator
 
 log = logging.getLogger("zonesim")
 
-ZONE_ROUTES: tuple[ZoneRoute, ...] = (*api_v1.ROUTES,)
+ZONE_ROUTES: tuple[ZoneRoute, ...] = (*api_v1.ROUTES, *forms.ROUTES)
 LOOPBACK = ("127.0.0.1", "::1")
 # What a reverse proxy in front of a struggling zone system answers: HTML, not JSON.
 UNAVAILABLE_BODY = (

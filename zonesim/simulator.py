@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
-from zonesim import data
-from zonesim.faults import FaultBook, Faults, apply_bad_records
-from zonesim.model import DatasetModel, Record
+from zonesim import data, forms
+from zonesim.enterprise import EnterpriseDataset, EnterpriseRow
+from zonesim.faults import FaultBook, Faults
+from zonesim.model import DatasetModel, Record, Release
 from zonesim.schedule import (
     CST,
     FREQUENCY_ORDER,
@@ -37,6 +39,9 @@ class RequestRecord:
 
 
 MAX_REQUESTS_KEPT = 100_000
+# Form files kept in memory (bytes), and sha256 digests (small: many more).
+FORM_FILES_KEPT = 32
+FORM_DIGESTS_KEPT = 4096
 
 
 def _token(seed: int, zone_code: str) -> str:
@@ -44,11 +49,13 @@ def _token(seed: int, zone_code: str) -> str:
 
 
 class Simulator:
-    """A fake of the zones' online statistics systems, serving api-v1 of zone-api.md over HTTP.
+    """A fake of the zones' online statistics systems, serving zone-api.md over HTTP: api-v1
+    (datasets ``zone`` and ``enterprise``) for every zone, and form-xlsx for the zones whose
+    adapter is ``form-xlsx``.
 
     One port serves every zone of the registry under ``/{zone}/api/v1``. Everything served is a
-    deterministic function of ``seed``, ``as_of`` and what was done through this object (forced
-    revisions, faults).
+    deterministic function of ``seed``, ``as_of``, ``enterprise_scale`` and what was done through
+    this object (forced revisions, faults).
     """
 
     def __init__(
@@ -58,8 +65,10 @@ class Simulator:
         start_year: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        enterprise_scale: float = 1.0,
     ) -> None:
-        """Set up the simulated zones; nothing listens until start()."""
+        """Set up the simulated zones; nothing listens until start(). ``enterprise_scale``
+        multiplies every zone's number of enterprises (a few hundred to ~2,000 at 1)."""
         self.seed = seed
         self.catalog = data.catalog()
         self.zone_codes: tuple[str, ...] = tuple(self.catalog.zones)
@@ -68,7 +77,15 @@ class Simulator:
         self.start_year = start_year if start_year is not None else self._as_of.year - 2
         self.host = host
         self._port = port
-        self._datasets: dict[str, DatasetModel] = {"zone": data.ZoneDataset()}
+        self._enterprise = EnterpriseDataset(enterprise_scale)
+        self.enterprise_scale = enterprise_scale
+        self._datasets: dict[str, DatasetModel] = {
+            "zone": data.ZoneDataset(),
+            "enterprise": self._enterprise,
+        }
+        self.form_zones: tuple[str, ...] = forms.form_zones(self.catalog)
+        self._form_files: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._form_digests: OrderedDict[tuple[Any, ...], str] = OrderedDict()
         # (zone, dataset, period) -> revisions forced by publish_revision, in order
         self._forced: dict[tuple[str, str, str], Timeline] = {}
         # Bounded so that a simulator left running under a benchmark does not grow without end.
@@ -263,7 +280,7 @@ class Simulator:
                     "frequency": period.frequency,
                     "revision": revision,
                     "published_at": iso(published),
-                    "record_count": len(self.records(zone_code, dataset, period.text, revision)),
+                    "record_count": self.record_count(zone_code, dataset, period.text, revision),
                 },
             )
             for published, _, period, revision in rows
@@ -273,8 +290,8 @@ class Simulator:
         """Ground truth: what /releases would list now (without since), oldest first."""
         return [entry for _, entry in self.release_list(zone_code, dataset)]
 
-    def records(self, zone_code: str, dataset: str, period: str, revision: int) -> list[Record]:
-        """Ground truth: exactly the records served for a release, bad records included."""
+    def release(self, zone_code: str, dataset: str, period: str, revision: int) -> Release:
+        """Return one release as served now (faults included), generated page by page."""
         model = self._datasets.get(dataset)
         if model is None:
             raise KeyError(f"unknown dataset {dataset!r}")
@@ -283,17 +300,39 @@ class Simulator:
             known = [n for n, _ in self._timeline(self._zone(zone_code), dataset, resolved)]
         if revision not in known:
             raise KeyError(f"{zone_code} {dataset} {period} has no revision {revision}")
-        out = model.records(self.seed, zone_code, resolved, revision)
-        if self.fault_book.bad_records(zone_code):
-            units = {i.code: i.unit for i in self.catalog.for_dataset(dataset)}
-            out = apply_bad_records(dataset, resolved.frequency, out, units)
-        return out
+        return model.release(self.seed, zone_code, resolved, revision, self.faults(zone_code))
+
+    def record_count(self, zone_code: str, dataset: str, period: str, revision: int) -> int:
+        """Return how many records a release has as served now."""
+        return len(self.release(zone_code, dataset, period, revision))
+
+    def record_slice(
+        self, zone_code: str, dataset: str, period: str, revision: int, start: int, stop: int
+    ) -> list[Record]:
+        """Return records start..stop-1 of a release as served now (what one page carries)."""
+        return self.release(zone_code, dataset, period, revision).slice(start, stop)
+
+    def records(self, zone_code: str, dataset: str, period: str, revision: int) -> list[Record]:
+        """Ground truth: exactly the records served for a release, bad records included."""
+        release = self.release(zone_code, dataset, period, revision)
+        return release.slice(0, len(release))
+
+    def enterprises(self, zone_code: str, period: str, revision: int) -> list[Record]:
+        """Ground truth: exactly the enterprise records served for a release (bad ones included
+        under the bad_enterprises fault), in the order served."""
+        return self.records(zone_code, "enterprise", period, revision)
+
+    def enterprise_count(self, zone_code: str, period: str) -> int:
+        """Return how many enterprises a zone has in a month (without injected bad records)."""
+        resolved = self._period("enterprise", period)
+        return self._enterprise.count(self.seed, self._zone(zone_code), resolved.year)
 
     def canonical_values(
         self, zone_code: str, dataset: str, period: str, revision: int
     ) -> dict[str, Any]:
-        """Ground truth behind records(), before faults: indicator → Decimal in the catalog unit
-        (None: not reported; an indicator without a record is left out)."""
+        """Ground truth behind records(), before faults. zone: indicator → Decimal in the
+        catalog unit (None: not reported; an indicator without a record is left out);
+        enterprise: uscc → indicator → Decimal (indicators not reported are left out)."""
         model = self._datasets.get(dataset)
         if model is None:
             raise KeyError(f"unknown dataset {dataset!r}")
@@ -321,3 +360,130 @@ class Simulator:
                 raise ValueError(f"published_at {iso(when)} is before revision {number - 1}")
             self._forced[key] = [*forced, (number, when)]
         return number
+
+    # ---- form-xlsx -------------------------------------------------------------------------
+
+    def _form_release(self, zone_code: str, form: str, period: str) -> tuple[Period, Timeline]:
+        """The period of a form and the visible timeline of its release; KeyError when the zone
+        has no forms, the form or period does not exist or nothing is published yet."""
+        if self._zone(zone_code) not in self.form_zones:
+            raise KeyError(f"{zone_code} publishes no forms")
+        spec = forms.FORMS.get(form)
+        if spec is None:
+            raise KeyError(f"unknown form {form!r}")
+        resolved = self.resolve_period(spec.dataset, period)
+        if resolved is None or resolved.frequency != spec.frequency:
+            raise KeyError(f"form {form} has no period {period!r}")
+        with self._lock:
+            visible = [
+                rv
+                for rv in self._timeline(zone_code, spec.dataset, resolved)
+                if rv[1] <= self._as_of
+            ]
+        if not visible:
+            raise KeyError(f"{zone_code} {form} {period} is not published at {iso(self.as_of)}")
+        return resolved, visible
+
+    def _form_key(self, zone_code: str, form: str, period: str) -> tuple[Any, ...]:
+        resolved, visible = self._form_release(zone_code, form, period)
+        faults = self.faults(zone_code)
+        revision, published = visible[-1]
+        return (
+            zone_code,
+            form,
+            resolved.text,
+            revision,
+            published,
+            visible[0][1],
+            faults.form_period_mismatch,
+            faults.form_number_mismatch,
+            faults.bad_enterprises and forms.FORMS[form].dataset == "enterprise",
+        )
+
+    def form_document(self, zone_code: str, form: str, period: str) -> forms.FormDocument:
+        """Ground truth: the layout of a form file as served now (quirks, rows, records)."""
+        resolved, visible = self._form_release(zone_code, form, period)
+        (revision, published), created = visible[-1], visible[0][1]
+        return forms.build(
+            self, zone_code, form, resolved, revision, published, created, self.faults(zone_code)
+        )
+
+    def form_bytes(self, zone_code: str, form: str, period: str) -> bytes:
+        """Ground truth: the exact bytes of ``{base}/forms/{form}/{period}.xlsx`` now."""
+        key = self._form_key(zone_code, form, period)
+        with self._lock:
+            cached = self._form_files.get(key)
+            if cached is not None:
+                self._form_files.move_to_end(key)
+                return cached
+        document = self.form_document(zone_code, form, period)
+        body = document.to_bytes(self.catalog.zones[zone_code].name_zh)
+        with self._lock:
+            self._form_files[key] = body
+            while len(self._form_files) > FORM_FILES_KEPT:
+                self._form_files.popitem(last=False)
+            self._form_digests[key] = hashlib.sha256(body).hexdigest()
+            while len(self._form_digests) > FORM_DIGESTS_KEPT:
+                self._form_digests.popitem(last=False)
+        return body
+
+    def form_sha256(self, zone_code: str, form: str, period: str) -> str:
+        """Return the sha256 (hex) of the form file served now."""
+        key = self._form_key(zone_code, form, period)
+        with self._lock:
+            digest = self._form_digests.get(key)
+        return digest or hashlib.sha256(self.form_bytes(zone_code, form, period)).hexdigest()
+
+    def form_records(self, zone_code: str, form: str, period: str) -> list[Record]:
+        """Ground truth: what a form file carries, in api-v1 record shapes. Zone forms:
+        {indicator, value, unit}, one per row (value None for a blank cell); QY1: the enterprise
+        records. Values are plain decimal strings in the unit of their row or column (``units``
+        names a QY1 column not in the catalog unit); codes without the trailing spaces."""
+        return [dict(r) for r in self.form_document(zone_code, form, period).records]
+
+    def form_quirks(self, zone_code: str, form: str, period: str) -> frozenset[str]:
+        """Return the quirks of a form file (see zonesim.forms for where each one goes)."""
+        resolved, _ = self._form_release(zone_code, form, period)
+        return forms.quirks(self.form_zones.index(zone_code), form, resolved)
+
+    def form_periods(self, zone_code: str, form: str) -> list[str]:
+        """Return the periods of a form published now, oldest first."""
+        if self._zone(zone_code) not in self.form_zones or form not in forms.FORMS:
+            raise KeyError(f"{zone_code} has no form {form!r}")
+        spec = forms.FORMS[form]
+        out: list[str] = []
+        for year in range(self.start_year, self.as_of.year + 1):
+            for period in periods_of_year(year, (spec.frequency,)):
+                if self._latest(zone_code, spec.dataset, period) is not None:
+                    out.append(period.text)
+        return out
+
+    def form_index(self, zone_code: str, form: str) -> dict[str, Any]:
+        """Ground truth: ``{base}/forms/{form}/index.json`` now."""
+        entries = []
+        for period in self.form_periods(zone_code, form):
+            _, visible = self._form_release(zone_code, form, period)
+            entries.append(
+                {
+                    "period": period,
+                    "updated_at": iso(visible[-1][1]),
+                    "sha256": self.form_sha256(zone_code, form, period),
+                }
+            )
+        return {"form": form, "periods": entries}
+
+    def year_before(self, zone_code: str, period: Period) -> dict[str, Decimal]:
+        """Revision 1 of the same period a year earlier (上年同期 of the forms, informative)."""
+        earlier = parse_period(
+            period.text.replace(str(period.year), str(period.year - 1), 1), period.frequency
+        )
+        return dict(data.base_values(self.seed, zone_code, earlier))
+
+    def form_enterprise_rows(
+        self, zone_code: str, period: Period, revision: int
+    ) -> list[EnterpriseRow]:
+        """The enterprises a QY1 form lists (with the bad cases a form can carry, if on)."""
+        release = self._enterprise.form_release(
+            self.seed, zone_code, period, revision, self.faults(zone_code)
+        )
+        return release.rows(0, len(release))

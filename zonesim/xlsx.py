@@ -13,7 +13,7 @@ import io
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from xml.sax.saxutils import escape
 
@@ -83,14 +83,14 @@ def _number(value: int | float | Decimal) -> str:
     return str(value)
 
 
-def _cell(ref: str, value: Cell, style: int) -> str:
+def _cell(ref: str, value: str | int | float | Decimal, style: int) -> str:
     s = f' s="{style}"' if style else ""
     if isinstance(value, str):
         # Without xml:space="preserve" Excel drops leading and trailing spaces.
         space = ' xml:space="preserve"' if value != value.strip() else ""
         return f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{escape(value)}</t></is></c>'
     assert not isinstance(value, bool)  # a bool would need t="b"; the forms write 是/否
-    return f'<c r="{ref}"{s}><v>{_number(value)}</v></c>'  # type: ignore[arg-type]
+    return f'<c r="{ref}"{s}><v>{_number(value)}</v></c>'
 
 
 def _sheet_xml(sheet: Sheet) -> str:
@@ -123,7 +123,7 @@ def _sheet_xml(sheet: Sheet) -> str:
 
 
 def _w3c(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_xlsx(
@@ -213,7 +213,7 @@ def write_xlsx(
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, text in parts:
             # A fixed entry date and mode: zipfile would otherwise stamp the current time.
-            info = zipfile.ZipInfo(name, date_time=stamp)  # type: ignore[arg-type]
+            info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o600 << 16
             archive.writestr(info, text.encode("utf-8"))

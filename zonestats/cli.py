@@ -248,11 +248,11 @@ def simulator_config(sim: Any, data_dir: Path) -> str:
         f'data_dir = "{data_dir.as_posix()}"',
         "",
     ]
-    for code in catalog.zones:
+    for code, zone in catalog.zones.items():
         lines += [
             "[[zones]]",
             f'code = "{code}"',
-            'adapter = "api-v1"',
+            f'adapter = "{zone.adapter}"',  # as zones.csv says each zone hands in its data
             f'base_url = "{sim.base_url(code)}"',
             f'token_env = "{sim.token_env(code)}"',
             "",

@@ -64,10 +64,19 @@ def pages_of_form(content: bytes, ref: ReleaseRef, sink: PageSink) -> None:
             f" ({parsed.period or 'not a ' + ref.frequency + ' period'}), but it was published"
             f" for {ref.period}"
         )
+    records = parsed.records
+    if ref.dataset == "zone":
+        # a form has no status column: a blank figure is how a form says "not reported" (M)
+        records = [
+            {**r, "status": "M"} if _blank(r.get("value")) and "status" not in r else r
+            for r in records
+        ]
     sink.reset()
-    sink.write(
-        Page(1, ref.zone_code, ref.dataset, ref.period, ref.revision, parsed.records, len(content))
-    )
+    sink.write(Page(1, ref.zone_code, ref.dataset, ref.period, ref.revision, records, len(content)))
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() in ("", "-", "—"))
 
 
 class FormXlsxAdapter(ZoneHttp):
