@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+from helpers.sinks import Collect
 
 from zonestats.config import HttpSettings, ZoneSource
 from zonestats.models import ReleaseRef
@@ -17,28 +18,8 @@ from zonestats.sources import (
     ZoneUnavailable,
     open_adapter,
 )
-from zonestats.sources.base import Page
 
 FAST = HttpSettings(backoff_base_s=0.01, backoff_max_s=0.02, max_attempts=4, page_size=5)
-
-
-class Collect:
-    """A PageSink that keeps pages in memory, counting restarts."""
-
-    def __init__(self) -> None:
-        self.pages: list[Page] = []
-        self.resets = 0
-
-    def reset(self) -> None:
-        self.pages = []
-        self.resets += 1
-
-    def write(self, page: Page) -> None:
-        self.pages.append(page)
-
-    @property
-    def records(self) -> list[Any]:
-        return [r for p in self.pages for r in p.records]
 
 
 def source(sim: Any, zone: str = "TY01") -> ZoneSource:
