@@ -62,6 +62,20 @@ def parse_values(values: pd.Series) -> pd.DataFrame:
     )
 
 
+def _records_body(
+    items: Sequence[tuple[int, str, Any]], columns: list[str]
+) -> tuple[list[Any], pd.Series, pd.DataFrame]:
+    """The records, which of them are objects, and their fields as columns (one row each)."""
+    recs = [i[2] for i in items]
+    is_obj = pd.Series([isinstance(r, dict) for r in recs], dtype=bool)
+    body = pd.DataFrame.from_records(
+        [r if isinstance(r, dict) else {} for r in recs], columns=columns, nrows=len(recs)
+    )
+    if len(body) < len(recs):  # from_records of an empty list of dicts gives no rows
+        body = body.reindex(range(len(recs)))
+    return recs, is_obj, body
+
+
 def zone_records_frame(
     items: Sequence[tuple[int, str, Any]],
     *,
@@ -79,15 +93,7 @@ def zone_records_frame(
     n = len(items)
     pages = pd.Series([i[0] for i in items], dtype="int64")
     page_zone = pd.Series([i[1] for i in items], dtype="string")
-    recs = [i[2] for i in items]
-    is_obj = pd.Series([isinstance(r, dict) for r in recs], dtype=bool)
-    body = pd.DataFrame.from_records(
-        [r if isinstance(r, dict) else {} for r in recs],
-        columns=["indicator", "value", "unit", "status"],
-        nrows=n,
-    )
-    if len(body) < n:  # from_records of an empty list of dicts gives no rows
-        body = body.reindex(range(n))
+    recs, is_obj, body = _records_body(items, ["indicator", "value", "unit", "status"])
     indicator = body["indicator"].where(body["indicator"].map(type).eq(str)).astype("string")
     unit = body["unit"].where(body["unit"].map(type).eq(str)).astype("string").str.strip()
     status = body["status"].astype("string").str.strip().fillna("A")
@@ -161,15 +167,9 @@ def enterprise_records_frames(
     missing key in ``values`` means not reported and makes no row.
     """
     n = len(items)
-    recs = [i[2] for i in items]
-    is_obj = pd.Series([isinstance(r, dict) for r in recs], dtype=bool)
-    body = pd.DataFrame.from_records(
-        [r if isinstance(r, dict) else {} for r in recs],
-        columns=["uscc", "name", "industry_code", "above_scale", "values", "units"],
-        nrows=n,
+    recs, is_obj, body = _records_body(
+        items, ["uscc", "name", "industry_code", "above_scale", "values", "units"]
     )
-    if len(body) < n:
-        body = body.reindex(range(n))
     record_no = pd.RangeIndex(first_record_no, first_record_no + n).to_numpy()
     uscc = _text(body["uscc"]).str.upper()
     flag = body["above_scale"]

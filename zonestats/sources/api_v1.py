@@ -13,6 +13,7 @@ from zonestats.sources.base import (
     ReleaseFetchError,
     ReleaseRejected,
     SourceError,
+    listed_time,
 )
 from zonestats.sources.http import NotFound, Superseded, ZoneHttp
 
@@ -67,12 +68,7 @@ class ApiV1Adapter(ZoneHttp):
             raise ReleaseFetchError(
                 f"{where} ({period}): revision {rev!r} is not a positive integer"
             )
-        try:
-            published = datetime.fromisoformat(str(entry.get("published_at")))
-        except ValueError:
-            raise ReleaseFetchError(f"{where} ({period}): published_at is not ISO 8601") from None
-        if published.tzinfo is None:
-            raise ReleaseFetchError(f"{where} ({period}): published_at has no UTC offset")
+        published = listed_time(entry, "published_at", f"{where} ({period})")
         count = entry.get("record_count")
         return ReleaseRef(
             zone_code=self.zone_code,

@@ -49,6 +49,17 @@ class PageSink(Protocol):
         """Keep one page."""
 
 
+def listed_time(entry: dict[str, Any], field: str, where: str) -> datetime:
+    """A listing's ISO 8601 time with its UTC offset; anything else fails the listing."""
+    try:
+        moment = datetime.fromisoformat(str(entry.get(field)))
+    except ValueError:
+        raise ReleaseFetchError(f"{where}: {field} is not ISO 8601") from None
+    if moment.tzinfo is None:
+        raise ReleaseFetchError(f"{where}: {field} has no UTC offset")
+    return moment
+
+
 class SourceAdapter(Protocol):
     """How the product reads one zone's releases, whatever the vendor's system."""
 

@@ -17,7 +17,7 @@ from zonestats.config import HttpSettings, ZoneSource
 from zonestats.errors import ReleaseFetchError, ReleaseRejected
 from zonestats.models import PERIOD_TEXT, ReleaseRef
 from zonestats.periods import PeriodError, parse_period
-from zonestats.sources.base import Page, PageSink
+from zonestats.sources.base import Page, PageSink, listed_time
 from zonestats.sources.http import NotFound, Superseded, ZoneHttp
 from zonestats.sources.xlsx_forms import FORMS, FormError, parse_form
 
@@ -125,12 +125,7 @@ class FormXlsxAdapter(ZoneHttp):
             raise ReleaseFetchError(f"{where}: period {period!r} is not a period string")
         if not isinstance(sha, str) or not _SHA256.match(sha.lower()):
             raise ReleaseFetchError(f"{where} ({period}): sha256 {sha!r} is not a hex digest")
-        try:
-            updated = datetime.fromisoformat(str(entry.get("updated_at")))
-        except ValueError:
-            raise ReleaseFetchError(f"{where} ({period}): updated_at is not ISO 8601") from None
-        if updated.tzinfo is None:
-            raise ReleaseFetchError(f"{where} ({period}): updated_at has no UTC offset")
+        updated = listed_time(entry, "updated_at", f"{where} ({period})")
         problem = None
         try:
             parse_period(period, frequency)
