@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +106,8 @@ def test_run_exit_codes_and_status(
     assert status.count("loaded") == releases + 1  # rows + the records_loaded header
     assert main(["status", "--failed", "--config", str(cfg)]) == 0
     assert "no ledger rows match" in capsys.readouterr().out
+    period = simulator.releases("TY01")[-1]["period"]
+    assert main(["status", "--json", "--zone", "TY01", "--period", period, "--config", str(cfg)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {(r["zone_code"], r["period"], r["status"]) for r in rows} == {("TY01", period, "loaded")}
+    assert all(r["records_received"] == r["records_loaded"] + r["records_quarantined"] for r in rows)

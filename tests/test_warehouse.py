@@ -303,3 +303,29 @@ def test_dim_enterprise_keeps_what_was_last_reported(wh: Warehouse) -> None:
     assert row["name"] == "新名称有限公司"  # a late-arriving older period does not undo it
     assert row["above_scale"] is False
     assert (row["first_period"], row["last_period"]) == ("2026-08", "2026-10")
+
+
+def test_current_view_shows_the_latest_loaded_revision(wh: Warehouse) -> None:
+    from sqlalchemy import text
+
+    v1, s1 = stage(wh, ref_for(), GOOD)
+    wh.load_release(v1, spool=s1)
+    with wh.connect() as conn:
+        before = conn.execute(
+            text("SELECT revision, value FROM obs_zone_current WHERE indicator_code = 'revenue'")
+        ).all()
+    assert [tuple(r) for r in before] == [(1, pytest.approx(1234567.8))]
+    r2 = ref_for(revision=2, published=T0 + timedelta(days=7))
+    v2, s2 = stage(wh, r2, [dict(GOOD[0], value="1,300,000"), *GOOD[1:]])
+    wh.load_release(v2, spool=s2)
+    # a third revision that only began (not loaded) must not show
+    assert wh.begin_release(ref_for(revision=3, published=T0 + timedelta(days=9)), None)
+    with wh.connect() as conn:
+        after = conn.execute(
+            text("SELECT revision, value FROM obs_zone_current WHERE indicator_code = 'revenue'")
+        ).all()
+        n_all = conn.execute(text("SELECT count(*) FROM obs_zone")).scalar_one()
+        n_current = conn.execute(text("SELECT count(*) FROM obs_zone_current")).scalar_one()
+    assert [tuple(r) for r in after] == [(2, 1300000.0)]
+    assert (n_all, n_current) == (6, 3)
+    wh.ensure_schema(shipped_catalog())  # views already there: nothing breaks, nothing doubles

@@ -163,3 +163,22 @@ watermark = Table(
 )
 
 OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}
+
+
+def _current_view(obs: str, dataset: str) -> str:
+    # the latest loaded revision of each release; portable SQL, the same on SQLite and PostgreSQL
+    return (
+        f"CREATE VIEW {obs}_current AS "
+        f"SELECT o.* FROM {obs} o JOIN ("
+        f"SELECT zone_code, period, MAX(revision) AS revision FROM load_ledger "
+        f"WHERE dataset = '{dataset}' AND status = 'loaded' GROUP BY zone_code, period"
+        f") cur ON o.zone_code = cur.zone_code AND o.period = cur.period "
+        f"AND o.revision = cur.revision"
+    )
+
+
+#: view name -> CREATE VIEW statement (created after the tables, dropped before them)
+VIEWS: dict[str, str] = {
+    "obs_zone_current": _current_view("obs_zone", "zone"),
+    "obs_enterprise_current": _current_view("obs_enterprise", "enterprise"),
+}

@@ -26,6 +26,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    inspect,
     select,
     update,
 )
@@ -102,6 +103,11 @@ class Warehouse:
     def ensure_schema(self, catalog: Catalog) -> None:
         """Create missing tables and write the zone registry and the indicator catalog."""
         schema.metadata.create_all(self.engine)
+        existing = set(inspect(self.engine).get_view_names())
+        with self.engine.begin() as conn:
+            for name, ddl in schema.VIEWS.items():
+                if name not in existing:
+                    conn.exec_driver_sql(ddl)
         zones = [
             {
                 "zone_code": z.zone_code,

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="show the load ledger")
     status.add_argument("--zone", help="only this zone")
     status.add_argument("--failed", action="store_true", help="only failed or rejected releases")
+    status.add_argument("--period", help="only this period, e.g. 2026-10")
+    status.add_argument("--json", action="store_true", help="one JSON object per line, for scripts")
     _add_config(status)
 
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
@@ -154,6 +156,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     frame = wh.ledger(zone=args.zone)
     if args.failed:
         frame = frame[frame["status"].isin(["failed", "rejected"])]
+    if args.period:
+        frame = frame[frame["period"] == args.period]
+    if args.json:
+        print(
+            frame.to_json(orient="records", lines=True, date_format="iso", force_ascii=False),
+            end="",
+        )
+        return EXIT_OK
     rows = frame.assign(
         finished_at=frame["finished_at"].astype(str).str[:19],
         last_error=frame["last_error"].fillna("").astype(str).str[:70],
