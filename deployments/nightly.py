@@ -25,8 +25,20 @@ def nightly_deployment(config_path: str | None = None) -> Any:
     )
 
 
+def rerun_deployment(config_path: str | None = None) -> Any:
+    """The rerun flow as a deployment with no schedule: the UI's Run button asks for the reason."""
+    from flows.rerun import rerun
+
+    return rerun.to_deployment(
+        name="rerun",
+        parameters={"config_path": config_path} if config_path else {},
+        description="Re-attempt the ledger's failed releases (reason and operator recorded).",
+        tags=["zonestats", "operations"],
+    )
+
+
 def serve(config_path: str | None = None) -> None:
     """Serve the deployments from this process (one machine: scheduler + runner)."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(nightly_deployment(config_path))
+    prefect_serve(nightly_deployment(config_path), rerun_deployment(config_path))

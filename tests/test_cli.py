@@ -107,7 +107,13 @@ def test_run_exit_codes_and_status(
     assert main(["status", "--failed", "--config", str(cfg)]) == 0
     assert "no ledger rows match" in capsys.readouterr().out
     period = simulator.releases("TY01")[-1]["period"]
-    assert main(["status", "--json", "--zone", "TY01", "--period", period, "--config", str(cfg)]) == 0
+    assert (
+        main(["status", "--json", "--zone", "TY01", "--period", period, "--config", str(cfg)]) == 0
+    )
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert {(r["zone_code"], r["period"], r["status"]) for r in rows} == {("TY01", period, "loaded")}
-    assert all(r["records_received"] == r["records_loaded"] + r["records_quarantined"] for r in rows)
+    assert {(r["zone_code"], r["period"], r["status"]) for r in rows} == {
+        ("TY01", period, "loaded")
+    }
+    assert all(
+        r["records_received"] == r["records_loaded"] + r["records_quarantined"] for r in rows
+    )

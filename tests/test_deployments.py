@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.nightly import nightly_deployment
+from deployments.nightly import nightly_deployment, rerun_deployment
 
 
 @pytest.mark.prefect
@@ -17,3 +17,12 @@ def test_nightly_runs_at_two_in_shanghai(prefect_harness: None) -> None:
     assert schedule.schedule.timezone == "Asia/Shanghai"
     assert dep.parameters == {"config_path": "/etc/zonestats/zonestats.toml"}
     assert dep.concurrency_limit == 1
+
+
+@pytest.mark.prefect
+def test_rerun_is_a_deployment_without_schedule(prefect_harness: None) -> None:
+    dep = rerun_deployment("/etc/zonestats/zonestats.toml")
+    assert dep.name == "rerun"
+    assert dep.entrypoint.endswith("flows/rerun.py:rerun")
+    assert not dep.schedules
+    assert {"reason", "operator"} <= set(dep._parameter_openapi_schema.required)

@@ -162,6 +162,17 @@ watermark = Table(
     PrimaryKeyConstraint("zone_code", "dataset"),
 )
 
+operator_action = Table(
+    "operator_action",
+    metadata,
+    Column("action_id", _ID, primary_key=True, autoincrement=True),
+    Column("action", String(32), nullable=False),  # rerun | backfill | accept | fix
+    Column("operator", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON: what it selected
+    Column("at", _TS, nullable=False),
+)
+
 OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}
 
 

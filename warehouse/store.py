@@ -48,6 +48,13 @@ from zonestats.secrets import redact
 LEDGER_STATUSES = ("loaded", "failed", "rejected", "running")
 
 
+def form_for(dataset: str, frequency: str) -> str | None:
+    """The report form (表号) that carries a dataset at a frequency."""
+    from zonestats.sources.xlsx_forms import FORMS
+
+    return next((f for f, (ds, fr) in FORMS.items() if ds == dataset and fr == frequency), None)
+
+
 class LoadConflict(RuntimeError):
     """Another run took over or finished this release while this one was loading it."""
 
@@ -272,6 +279,53 @@ class Warehouse:
                 select(t.c.published_at).where(t.c.zone_code == zone_code, t.c.dataset == dataset)
             ).scalar_one_or_none()
         return utc(value) if value is not None else None
+
+    def failed_releases(
+        self, zone: str | None = None, dataset: str | None = None, period: str | None = None
+    ) -> list[ReleaseRef]:
+        """The ledger's failed releases (only those), not superseded by a loaded revision."""
+        led, later = schema.load_ledger, aliased(schema.load_ledger)
+        superseded = exists().where(
+            later.c.zone_code == led.c.zone_code,
+            later.c.dataset == led.c.dataset,
+            later.c.period == led.c.period,
+            later.c.revision >= led.c.revision,
+            later.c.status == "loaded",
+        )
+        q = select(led).where(led.c.status == "failed", ~superseded)
+        for column, value in (("zone_code", zone), ("dataset", dataset), ("period", period)):
+            if value:
+                q = q.where(led.c[column] == value)
+        q = q.order_by(led.c.zone_code, led.c.dataset, led.c.published_at, led.c.period)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            ReleaseRef(
+                zone_code=r["zone_code"],
+                dataset=r["dataset"],
+                period=r["period"],
+                frequency=r["frequency"],
+                revision=r["revision"],
+                published_at=utc(r["published_at"]) if r["published_at"] else utcnow(),
+                origin=r["source"] or "api-v1",
+                source_sha256=r["source_sha256"],
+                form=form_for(r["dataset"], r["frequency"]) if r["source"] != "api-v1" else None,
+            )
+            for r in rows
+        ]
+
+    def record_action(self, action: str, operator: str, reason: str, details: str) -> None:
+        """Audit an operator's action: who, when, why, on what."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(schema.operator_action).values(
+                    action=action,
+                    operator=operator,
+                    reason=reason,
+                    details=details,
+                    at=utcnow(),
+                )
+            )
 
     def release_history(
         self, zone_code: str, dataset: str

@@ -49,6 +49,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="one JSON object per line, for scripts")
     _add_config(status)
 
+    rerun = sub.add_parser("rerun", help="re-attempt the ledger's failed releases")
+    rerun.add_argument(
+        "--failed", action="store_true", required=True, help="the failed releases (required)"
+    )
+    rerun.add_argument("--zone", help="only this zone")
+    rerun.add_argument("--dataset", choices=["zone", "enterprise"], help="only this dataset")
+    rerun.add_argument("--period", help="only this period")
+    rerun.add_argument("--reason", required=True, help="why (recorded with your user name)")
+    rerun.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_config(rerun)
+
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--seed", type=int, default=2026)
@@ -248,6 +259,46 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return EXIT_OK if outcome.status == "loaded" else EXIT_FAILED
 
 
+def cmd_rerun(args: argparse.Namespace) -> int:
+    """Re-attempt failed releases (the rerun flow); --dry-run only prints what it would do."""
+    import getpass
+
+    config = _load(args)
+    from warehouse.store import Warehouse
+
+    plan = Warehouse(config.warehouse).failed_releases(args.zone, args.dataset, args.period)
+    for ref in plan:
+        print(f"  would retry {ref.key} ({ref.origin})" if args.dry_run else f"  retry {ref.key}")
+    if args.dry_run or not plan:
+        print(
+            f"{len(plan)} failed releases match; {'nothing changed (dry run)' if args.dry_run else 'nothing to do'}"
+        )
+        return EXIT_OK
+    prefect_environment()
+    from flows.nightly import RunFailed
+    from flows.rerun import rerun
+
+    state = rerun(
+        reason=args.reason,
+        operator=getpass.getuser(),
+        zone=args.zone,
+        dataset=args.dataset,
+        period=args.period,
+        config_path=config.source_path,
+        return_state=True,
+    )
+    if state.is_completed():
+        summary = state.result()
+    else:
+        exc = state.result(raise_on_failure=False)
+        if not isinstance(exc, RunFailed):
+            print(f"zonestats: the rerun crashed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        summary = exc.summary
+    _print_summary(summary)
+    return int(summary.exit_code)
+
+
 def simulator_config(sim: Any, data_dir: Path) -> str:
     """A config file pointing every zone at the simulator (tokens stay in the environment)."""
     catalog = shipped_catalog()
@@ -341,6 +392,7 @@ COMMANDS = {
     "run": cmd_run,
     "status": cmd_status,
     "submit": cmd_submit,
+    "rerun": cmd_rerun,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
