@@ -124,23 +124,10 @@ def _print_summary(summary: Any) -> None:
         print(f"  ✗ {line}")
 
 
-def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
-    """Run the nightly flow in this process; exit 0 all loaded, 1 something failed."""
-    config = config or _load(args)
-    zones = (
-        [z.strip() for z in args.zones.split(",") if z.strip()]
-        if getattr(args, "zones", None)
-        else None
-    )
-    config.select(zones)  # unknown zone codes are a usage error before anything starts
-    prefect_environment()
-    from flows.nightly import RunFailed, nightly
+def _report(state: Any) -> int:
+    """Print a finished run's summary and turn it into the exit code (a crash is 1 as well)."""
+    from flows.nightly import RunFailed
 
-    print(
-        f"zonestats: running nightly for {', '.join(z.code for z in config.select(zones))}",
-        flush=True,
-    )
-    state = nightly(config_path=config.source_path, zones=zones, return_state=True)
     if state.is_completed():
         summary = state.result()
     else:
@@ -151,6 +138,26 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
         summary = exc.summary
     _print_summary(summary)
     return int(summary.exit_code)
+
+
+def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
+    """Run the nightly flow in this process; exit 0 all loaded, 1 something failed."""
+    config = config or _load(args)
+    zones = (
+        [z.strip() for z in args.zones.split(",") if z.strip()]
+        if getattr(args, "zones", None)
+        else None
+    )
+    config.select(zones)  # unknown zone codes are a usage error before anything starts
+    prefect_environment()
+    from flows.nightly import nightly
+
+    print(
+        f"zonestats: running nightly for {', '.join(z.code for z in config.select(zones))}",
+        flush=True,
+    )
+    state = nightly(config_path=config.source_path, zones=zones, return_state=True)
+    return _report(state)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -275,7 +282,6 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     prefect_environment()
-    from flows.nightly import RunFailed
     from flows.rerun import rerun
 
     state = rerun(
@@ -287,16 +293,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         config_path=config.source_path,
         return_state=True,
     )
-    if state.is_completed():
-        summary = state.result()
-    else:
-        exc = state.result(raise_on_failure=False)
-        if not isinstance(exc, RunFailed):
-            print(f"zonestats: the rerun crashed: {exc}", file=sys.stderr)
-            return EXIT_FAILED
-        summary = exc.summary
-    _print_summary(summary)
-    return int(summary.exit_code)
+    return _report(state)
 
 
 def simulator_config(sim: Any, data_dir: Path) -> str:
