@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from tasks.extract import list_releases
-from tasks.load import pending, prepare, watermark
+from tasks.load import pending, prepare, repair, watermark
 from tasks.release import process_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ZoneOutcome, utcnow
@@ -106,6 +106,8 @@ def run_zones(config: AppConfig, zones: list[str] | None) -> RunSummary:
     """The body of the nightly flow, once its config is built."""
     summary = RunSummary(started_at=utcnow())
     prepare(config.warehouse, shipped_catalog())
+    for line in repair(config.warehouse, config.run.lease_s):
+        get_run_logger().warning("repaired: %s", line)
     sources = config.select(zones)
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from prefect import task
@@ -46,10 +46,15 @@ def not_yet_loaded(settings: WarehouseSettings, refs: list[ReleaseRef]) -> list[
 
 
 def start_release(
-    settings: WarehouseSettings, ref: ReleaseRef, flow_run_id: str | None
+    settings: WarehouseSettings, ref: ReleaseRef, flow_run_id: str | None, lease_s: int = 3600
 ) -> str | None:
-    """Mark the release running in the ledger; return its new load id, None if already loaded."""
-    return Warehouse(settings).begin_release(ref, flow_run_id)
+    """Claim the release in the ledger; its new load id, or None (loaded, or another run has it)."""
+    return Warehouse(settings).begin_release(ref, flow_run_id, timedelta(seconds=lease_s))
+
+
+def repair_warehouse(settings: WarehouseSettings, lease_s: int) -> list[str]:
+    """Finish what a killed run left: Parquet of committed loads, stale temp and work files."""
+    return Warehouse(settings).repair(timedelta(seconds=lease_s))
 
 
 def end_release(
@@ -87,5 +92,6 @@ def remove_staging(path: Path) -> None:
 
 
 prepare = task(name="prepare-warehouse", cache_policy=NO_CACHE)(prepare_warehouse)
+repair = task(name="repair-warehouse", cache_policy=NO_CACHE)(repair_warehouse)
 watermark = task(name="read-watermark", cache_policy=NO_CACHE)(zone_since)
 pending = task(name="pending-releases", cache_policy=NO_CACHE)(not_yet_loaded)

@@ -52,7 +52,7 @@ def run_release(
     """
     wh = config.warehouse
     log = _logger()
-    claimed = start_release(wh, ref, flow_run_id)
+    claimed = start_release(wh, ref, flow_run_id, config.run.lease_s)
     if claimed is None:
         return ReleaseOutcome(key=ref.key, status="skipped")
     load_id: str = claimed
@@ -75,7 +75,7 @@ def run_release(
                 f"superseded by revision {fetched.ref.revision} while being read",
             )
             current = fetched.ref
-            claimed = start_release(wh, current, flow_run_id)
+            claimed = start_release(wh, current, flow_run_id, config.run.lease_s)
             if claimed is None:  # another run has loaded the newer revision meanwhile
                 remove_staging(staging)
                 return ReleaseOutcome(key=current.key, status="skipped")

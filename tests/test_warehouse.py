@@ -37,10 +37,13 @@ def ref_for(period: str = "2026-10", revision: int = 1, published: datetime = T0
 
 
 def stage(
-    wh: Warehouse, ref: ReleaseRef, records: list[dict[str, object]]
+    wh: Warehouse,
+    ref: ReleaseRef,
+    records: list[dict[str, object]],
+    lease: timedelta = timedelta(hours=1),
 ) -> tuple[ValidatedRelease, Path]:
     """Begin the release in the ledger, spool its records and validate them, as a run does."""
-    load_id = wh.begin_release(ref, "flow-run-1")
+    load_id = wh.begin_release(ref, "flow-run-1", lease)
     assert load_id is not None
     spool = release_file(wh.data_dir, "staging", ref.key) / load_id / "pages.jsonl"
     with RawSpool(spool) as s:
@@ -137,10 +140,18 @@ def test_release_is_all_in_or_all_out(wh: Warehouse) -> None:
     assert wh.ledger().iloc[0]["status"] == "failed"
 
 
+def test_a_claimed_release_is_not_claimed_again_until_its_lease_ends(wh: Warehouse) -> None:
+    ref = ref_for()
+    stage(wh, ref, GOOD)
+    assert wh.begin_release(ref, "another-run") is None  # the first holder is alive
+    assert wh.ledger().iloc[0]["attempts"] == 1
+
+
 def test_a_run_that_lost_the_release_loads_nothing(wh: Warehouse) -> None:
     ref = ref_for()
-    first, spool = stage(wh, ref, GOOD)
-    second, _ = stage(wh, ref, GOOD)  # another run began the same release afterwards
+    # the first holder's lease runs out (it hung or died), so another run takes the release over
+    first, spool = stage(wh, ref, GOOD, lease=timedelta(0))
+    second, _ = stage(wh, ref, GOOD)
     with pytest.raises(LoadConflict):
         wh.load_release(first, spool=spool)
     wh.load_release(second)

@@ -147,6 +147,8 @@ load_ledger = Table(
     Column("published_at", _TS),
     Column("started_at", _TS, nullable=False),
     Column("finished_at", _TS),
+    # while running: until when the claim holds; a run that died loses it when this passes
+    Column("lease_until", _TS),
     PrimaryKeyConstraint("zone_code", "dataset", "period", "revision"),
     UniqueConstraint("load_id", name="uq_load_ledger_load_id"),
 )

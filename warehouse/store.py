@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from zonestats.models import ReleaseKey, ReleaseRef, ValidatedRelease, utc, utcn
 from zonestats.secrets import redact
 
 LEDGER_STATUSES = ("loaded", "failed", "rejected", "running")
+DEFAULT_LEASE = timedelta(hours=1)
 
 
 def form_for(dataset: str, frequency: str) -> str | None:
@@ -194,18 +195,37 @@ class Warehouse:
         with self.engine.connect() as conn:
             return {period: int(rev) for period, rev in conn.execute(q)}
 
-    def begin_release(self, ref: ReleaseRef, flow_run_id: str | None) -> str | None:
-        """Mark a release running under a new load id; None when it is already loaded."""
+    def begin_release(
+        self, ref: ReleaseRef, flow_run_id: str | None, lease: timedelta = DEFAULT_LEASE
+    ) -> str | None:
+        """Claim a release for a load under a new load id, for ``lease``.
+
+        None when it is loaded already, or when another run holds an unexpired claim on it (two
+        runs never work on one release at once; a claim whose holder died expires).
+        """
         load_id = str(uuid.uuid4())
         now = utcnow()
         cond = self._ledger_key(ref.key)
+        c = schema.load_ledger.c
         for _ in range(2):
             try:
                 with self.engine.begin() as conn:
-                    row = conn.execute(select(schema.load_ledger.c.status).where(cond)).first()
+                    # FOR UPDATE: on PostgreSQL a second claimant waits here for the first to
+                    # commit, then sees its claim (SQLite's BEGIN IMMEDIATE already serializes)
+                    row = conn.execute(
+                        select(c.status, c.lease_until).where(cond).with_for_update()
+                    ).first()
                     if row is not None and row.status == "loaded":
                         return None
+                    if (
+                        row is not None
+                        and row.status == "running"
+                        and row.lease_until is not None
+                        and utc(row.lease_until) > now
+                    ):
+                        return None
                     values = {
+                        "lease_until": now + lease,
                         "status": "running",
                         "load_id": load_id,
                         "flow_run_id": flow_run_id,
@@ -254,7 +274,12 @@ class Warehouse:
             conn.execute(
                 update(schema.load_ledger)
                 .where(self._ledger_key(ref.key), schema.load_ledger.c.load_id == load_id)
-                .values(status=status, last_error=redact(error)[:4000], finished_at=utcnow())
+                .values(
+                    status=status,
+                    last_error=redact(error)[:4000],
+                    finished_at=utcnow(),
+                    lease_until=None,
+                )
             )
 
     def ledger(self, zone: str | None = None, status: str | None = None) -> pd.DataFrame:
@@ -341,6 +366,43 @@ class Warehouse:
                 out.setdefault(period, []).append((int(revision), sha))
         return out
 
+    def repair(self, stale_after: timedelta) -> list[str]:
+        """Finish what a killed run left behind; return a line per thing done.
+
+        A run killed between its commit and the rename of its Parquet file leaves a loaded release
+        without its file: the file is written again from SQL. Hidden temp files and work
+        directories older than a lease belong to no live run and are removed.
+        """
+        done: list[str] = []
+        led = schema.load_ledger
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    led.c.zone_code, led.c.dataset, led.c.period, led.c.revision, led.c.load_id
+                ).where(led.c.status == "loaded")
+            ).all()
+            for zone, dataset, period, revision, load_id in rows:
+                key = ReleaseKey(zone, dataset, period, revision)
+                table = schema.OBS_TABLES[dataset]
+                for name, tbl in ((table.name, table), ("quarantine", schema.quarantine)):
+                    final = release_file(self.data_dir, name, key)
+                    if final.exists():
+                        continue
+                    tmp = self._export(conn, tbl, name, load_id, final)
+                    if tmp is not None:
+                        parquet.publish(tmp, final)
+                        done.append(f"{key}: {name} Parquet written again from SQL")
+        cutoff = (utcnow() - stale_after).timestamp()
+        for tmp in (self.data_dir / "parquet").glob("**/.*.tmp"):
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink(missing_ok=True)
+                done.append(f"stale temp file {tmp.name} removed")
+        for attempt in (self.data_dir / "staging").glob("*/*/*"):
+            if attempt.is_dir() and attempt.stat().st_mtime < cutoff:
+                discard(attempt)
+                done.append(f"stale work files {attempt.relative_to(self.data_dir)} removed")
+        return done
+
     def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
         if ref.origin == "manual":
             return  # an operator's file says nothing about what the zone's system has published
@@ -402,6 +464,7 @@ class Warehouse:
                     )
                     .values(
                         status="loaded",
+                        lease_until=None,
                         finished_at=now,
                         last_error=None,
                         records_received=v.records_received,

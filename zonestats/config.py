@@ -87,6 +87,8 @@ class RunSettings:
 
     max_concurrent_zones: int = 4
     lookback_days: int = 35
+    # how long a run's claim on a release holds; a run that died frees its releases after this
+    lease_s: int = 3600
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ def _peak_mib() -> float:
 
 
 def main() -> int:
-    """argv: base_url token data_dir zone."""
+    """argv: base_url token data_dir zone [lease_s]."""
     base_url, token, data_dir, zone = sys.argv[1:5]
+    lease_s = int(sys.argv[5]) if len(sys.argv) > 5 else 3600
     import os
 
     from tasks.extract import list_zone_releases
@@ -34,6 +35,7 @@ def main() -> int:
         {
             "warehouse": {"url": f"sqlite:///{Path(data_dir) / 'w.db'}", "data_dir": data_dir},
             "http": {"page_size": 1000, "timeout_s": 120.0},
+            "run": {"lease_s": lease_s},
             "zones": [
                 {
                     "code": zone,
