@@ -37,8 +37,24 @@ def rerun_deployment(config_path: str | None = None) -> Any:
     )
 
 
+def backfill_deployment(config_path: str | None = None) -> Any:
+    """The backfill flow as a deployment with no schedule (zone, dataset and range asked at run)."""
+    from flows.backfill import backfill
+
+    return backfill.to_deployment(
+        name="backfill",
+        parameters={"config_path": config_path} if config_path else {},
+        description="Re-pull a range of periods of one zone's dataset (audited).",
+        tags=["zonestats", "operations"],
+    )
+
+
 def serve(config_path: str | None = None) -> None:
     """Serve the deployments from this process (one machine: scheduler + runner)."""
     from prefect import serve as prefect_serve
 
-    prefect_serve(nightly_deployment(config_path), rerun_deployment(config_path))
+    prefect_serve(
+        nightly_deployment(config_path),
+        rerun_deployment(config_path),
+        backfill_deployment(config_path),
+    )

@@ -5,9 +5,12 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.extract import receive_release
+from warehouse.staging import discard
 from warehouse.store import Warehouse
-from zonestats.config import WarehouseSettings
-from zonestats.models import ReleaseRef
+from zonestats.config import AppConfig, WarehouseSettings, ZoneSource
+from zonestats.models import ReleaseOutcome, ReleaseRef
+from zonestats.periods import infer_frequency, parse_period
 
 
 def select_failed(
@@ -24,5 +27,37 @@ def audit(
     Warehouse(settings).record_action(action, operator, reason, details)
 
 
+def _order(period: str) -> tuple[int, int]:
+    # a period's place in time: the last month it covers (2026-Q3 and 2026-09 end together)
+    freq = infer_frequency(period)
+    if freq is None:
+        raise ValueError(f"{period!r} is not a period")
+    p = parse_period(period, freq)
+    return (p.year, p.end_month)
+
+
+def in_period_range(refs: list[ReleaseRef], first: str, last: str) -> list[ReleaseRef]:
+    """The releases whose period ends between the ends of ``first`` and ``last``."""
+    low, high = _order(first), _order(last)
+    return [r for r in refs if low <= _order(r.period) <= high]
+
+
+def check_again(source: ZoneSource, config: AppConfig, ref: ReleaseRef) -> ReleaseOutcome:
+    """Fetch a loaded release again; it is verified when it is what the ledger says was loaded."""
+    history = Warehouse(config.warehouse).release_history(ref.zone_code, ref.dataset)
+    loaded = dict(history.get(ref.period, [])).get(ref.revision)
+    fetched = receive_release(source, config.http, ref, config.warehouse.data_dir)
+    discard(fetched.spool.parent)
+    if fetched.ref.revision != ref.revision or loaded == fetched.sha256:
+        return ReleaseOutcome(key=ref.key, status="skipped")
+    return ReleaseOutcome(
+        key=ref.key,
+        status="failed",
+        error=f"content changed without a new revision (sha256 {fetched.sha256[:12]}… now,"
+        f" {str(loaded)[:12]}… loaded): ask the zone to publish it as a revision",
+    )
+
+
 failed_releases = task(name="failed-releases", cache_policy=NO_CACHE)(select_failed)
 record_action = task(name="record-action", cache_policy=NO_CACHE)(audit)
+verify_release = task(name="verify-release", cache_policy=NO_CACHE)(check_again)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from deployments.nightly import nightly_deployment, rerun_deployment
+from deployments.nightly import backfill_deployment, nightly_deployment, rerun_deployment
 
 
 @pytest.mark.prefect
@@ -26,3 +26,13 @@ def test_rerun_is_a_deployment_without_schedule(prefect_harness: None) -> None:
     assert dep.entrypoint.endswith("flows/rerun.py:rerun")
     assert not dep.schedules
     assert {"reason", "operator"} <= set(dep._parameter_openapi_schema.required)
+
+
+@pytest.mark.prefect
+def test_backfill_is_a_deployment_without_schedule(prefect_harness: None) -> None:
+    dep = backfill_deployment()
+    assert dep.name == "backfill"
+    assert dep.entrypoint.endswith("flows/backfill.py:backfill")
+    assert not dep.schedules
+    required = set(dep._parameter_openapi_schema.required)
+    assert {"zone", "dataset", "period_from", "period_to", "reason", "operator"} <= required

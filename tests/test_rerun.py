@@ -98,3 +98,71 @@ def test_failed_releases_are_retried_and_loaded(
     # nothing failed is left: a second rerun has nothing to do
     assert main(["rerun", "--failed", "--reason", "again", "--config", str(cfg)]) == 0
     assert "nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.prefect
+def test_backfill_pulls_a_range_skips_what_is_loaded_and_force_verifies(
+    prefect_harness: None,
+    simulator: Any,
+    tmp_path: Path,
+    write_config: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    cfg = write_config(
+        tmp_path / "z.toml",
+        simulator,
+        f"sqlite:///{tmp_path}/w.db",
+        tmp_path / "d",
+        ["TY01"],
+        datasets=("zone",),
+    )
+    wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
+    args = [
+        "backfill",
+        "--zone",
+        "TY01",
+        "--dataset",
+        "zone",
+        "--from",
+        "2025-04",
+        "--to",
+        "2025-Q3",
+        "--reason",
+        "statistician asked for Q2–Q3 2025",
+        "--config",
+        str(cfg),
+    ]
+    in_range = [
+        r
+        for r in simulator.releases("TY01")
+        if r["period"]
+        in {"2025-04", "2025-05", "2025-06", "2025-Q2", "2025-07", "2025-08", "2025-09", "2025-Q3"}
+    ]
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("would pull TY01 zone") == len(in_range)
+    import sqlalchemy
+
+    assert not sqlalchemy.inspect(wh.engine).has_table("load_ledger") or wh.ledger().empty
+
+    simulator.clear_requests()
+    assert main(args) == 0
+    ledger = wh.ledger()
+    assert set(ledger["period"]) == {r["period"] for r in in_range}
+    assert (ledger["status"] == "loaded").all()
+    assert {r.query.get("period") for r in simulator.requests if "/data/" in r.path} == set(
+        ledger["period"]
+    )
+
+    # again: nothing new is pulled; with --force every release is fetched again and verified
+    simulator.clear_requests()
+    assert main(args) == 0
+    assert not [r for r in simulator.requests if "/data/" in r.path]
+    assert main([*args, "--force"]) == 0
+    assert {r.query.get("period") for r in simulator.requests if "/data/" in r.path} == set(
+        ledger["period"]
+    )
+    assert wh.ledger().equals(ledger)  # verified, nothing loaded twice
+    with wh.connect() as conn:
+        actions = conn.execute(select(schema.operator_action.c.action)).scalars().all()
+    assert actions == ["backfill", "backfill", "backfill"]

@@ -184,8 +184,13 @@ class Warehouse:
         with self.engine.connect() as conn:
             return bool(conn.execute(q).scalar_one())
 
+    def _has_ledger(self) -> bool:
+        return inspect(self.engine).has_table("load_ledger")
+
     def loaded_revisions(self, zone_code: str, dataset: str) -> dict[str, int]:
         """The highest loaded revision of each period of a zone's dataset."""
+        if not self._has_ledger():
+            return {}  # a warehouse not created yet (a dry run creates nothing) has loaded nothing
         c = schema.load_ledger.c
         q = (
             select(c.period, func.max(c.revision))
@@ -356,6 +361,8 @@ class Warehouse:
         self, zone_code: str, dataset: str
     ) -> dict[str, list[tuple[int, str | None]]]:
         """Per period, the revisions the ledger has seen with the hash of what they were made of."""
+        if not self._has_ledger():
+            return {}
         c = schema.load_ledger.c
         q = select(c.period, c.revision, c.source_sha256).where(
             c.zone_code == zone_code, c.dataset == dataset

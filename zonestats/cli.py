@@ -60,6 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     _add_config(rerun)
 
+    back = sub.add_parser("backfill", help="re-pull a range of periods of one zone's dataset")
+    back.add_argument("--zone", required=True)
+    back.add_argument("--dataset", required=True, choices=["zone", "enterprise"])
+    back.add_argument(
+        "--from", dest="period_from", required=True, help="first period, e.g. 2025-02"
+    )
+    back.add_argument("--to", dest="period_to", required=True, help="last period, e.g. 2025-12")
+    back.add_argument(
+        "--force", action="store_true", help="also fetch loaded releases again and verify them"
+    )
+    back.add_argument("--reason", default="backfill", help="why (recorded with your user name)")
+    back.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_config(back)
+
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--seed", type=int, default=2026)
@@ -296,6 +310,53 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return _report(state)
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    """Re-pull a range of periods (the backfill flow); --dry-run only lists what it would do."""
+    import getpass
+
+    from zonestats.periods import infer_frequency
+
+    config = _load(args)
+    for key, value in (("--from", args.period_from), ("--to", args.period_to)):
+        if infer_frequency(value) is None:
+            raise ConfigError(key, f"{value!r} is not a period (2025-10, 2025-Q3 or 2025)")
+    try:
+        source = config.zone(args.zone)
+    except KeyError:
+        raise ConfigError("--zone", f"{args.zone} is not configured") from None
+    if args.dry_run:
+        from tasks.extract import list_zone_releases
+        from tasks.load import not_yet_loaded
+        from tasks.operations import in_period_range
+
+        refs = in_period_range(
+            list_zone_releases(source, config.http, args.dataset, None, config.warehouse),
+            args.period_from,
+            args.period_to,
+        )
+        todo = refs if args.force else not_yet_loaded(config.warehouse, refs)
+        for ref in refs:
+            verb = "would pull" if ref in todo else "already loaded"
+            print(f"  {verb} {ref.key}")
+        print(f"{len(todo)} of {len(refs)} releases in range; nothing changed (dry run)")
+        return EXIT_OK
+    prefect_environment()
+    from flows.backfill import backfill
+
+    state = backfill(
+        zone=args.zone,
+        dataset=args.dataset,
+        period_from=args.period_from,
+        period_to=args.period_to,
+        reason=args.reason,
+        operator=getpass.getuser(),
+        force=args.force,
+        config_path=config.source_path,
+        return_state=True,
+    )
+    return _report(state)
+
+
 def simulator_config(sim: Any, data_dir: Path) -> str:
     """A config file pointing every zone at the simulator (tokens stay in the environment)."""
     catalog = shipped_catalog()
@@ -390,6 +451,7 @@ COMMANDS = {
     "status": cmd_status,
     "submit": cmd_submit,
     "rerun": cmd_rerun,
+    "backfill": cmd_backfill,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
