@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -18,8 +19,11 @@ def nightly_deployment(config_path: str | None = None) -> Any:
         name="nightly",
         schedule=Cron(NIGHTLY_CRON, timezone=TIMEZONE),
         parameters={"config_path": config_path} if config_path else {},
-        # a run that overlaps the previous one waits: never two nightly runs on the same zones
-        concurrency_limit=1,
+        # one nightly run at a time; a run due while one is going (nights missed while the
+        # machine was down) is cancelled: the run that goes pulls everything since the watermark
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
         description="Pull every enabled zone, validate, load SQL + Parquet (zonestats).",
         tags=["zonestats", "nightly"],
     )

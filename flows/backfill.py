@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows.limits import ensure_zone_limits, one_run_per_zone
 from flows.nightly import RunFailed
 from tasks.extract import list_releases
 from tasks.load import pending, prepare
@@ -64,16 +65,18 @@ def backfill(
             ensure_ascii=False,
         ),
     )
-    for ref in todo:
-        try:
-            result = process_release(source, config, ref, str(flow_run.id))
-            if result.status == "skipped" and force:
-                # loaded already: fetch it again and check it is still what was loaded
-                result = verify_release(source, config, ref)
-            outcome.releases.append(result)
-        except ZoneAuthError as exc:
-            outcome.error = redact(str(exc))
-            break
+    ensure_zone_limits([zone])
+    with one_run_per_zone(zone):
+        for ref in todo:
+            try:
+                result = process_release(source, config, ref, str(flow_run.id))
+                if result.status == "skipped" and force:
+                    # loaded already: fetch it again and check it is still what was loaded
+                    result = verify_release(source, config, ref)
+                outcome.releases.append(result)
+            except ZoneAuthError as exc:
+                outcome.error = redact(str(exc))
+                break
     summary.finished_at = utcnow()
     log.info(
         "backfill %s %s %s..%s by %s: %s", zone, dataset, period_from, period_to, operator, reason

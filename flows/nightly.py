@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows.limits import ensure_zone_limits, one_run_per_zone
 from tasks.extract import list_releases
 from tasks.load import pending, prepare, repair, watermark
 from tasks.release import process_release
@@ -71,9 +72,10 @@ def _pull_dataset(
 def pull_zone(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
     """Pull one zone: each dataset it publishes (zone totals first), each release since its watermark."""
     outcome = ZoneOutcome(zone_code=source.code)
-    for dataset in source.datasets:
-        if not _pull_dataset(source, config, dataset, outcome):
-            break
+    with one_run_per_zone(source.code):
+        for dataset in source.datasets:
+            if not _pull_dataset(source, config, dataset, outcome):
+                break
     return outcome
 
 
@@ -109,6 +111,7 @@ def run_zones(config: AppConfig, zones: list[str] | None) -> RunSummary:
     for line in repair(config.warehouse, config.run.lease_s):
         get_run_logger().warning("repaired: %s", line)
     sources = config.select(zones)
+    ensure_zone_limits([s.code for s in sources])
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run
         futures = [

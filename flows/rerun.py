@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
+from flows.limits import ensure_zone_limits, one_run_per_zone
 from flows.nightly import RunFailed
 from tasks.load import prepare
 from tasks.operations import failed_releases, record_action
@@ -35,6 +36,7 @@ def rerun(
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
     prepare(config.warehouse, shipped_catalog())
     refs = failed_releases(config.warehouse, zone, dataset, period)
+    ensure_zone_limits(sorted({r.zone_code for r in refs}))
     record_action(
         config.warehouse,
         "rerun",
@@ -71,7 +73,8 @@ def rerun(
             outcome.error = f"{ref.zone_code} is not configured"
             continue
         try:
-            outcome.releases.append(process_release(source, config, ref, str(flow_run.id)))
+            with one_run_per_zone(ref.zone_code):
+                outcome.releases.append(process_release(source, config, ref, str(flow_run.id)))
         except ZoneAuthError as exc:
             outcome.error = redact(str(exc))
     summary.zones = list(by_zone.values())

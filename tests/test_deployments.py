@@ -17,6 +17,7 @@ def test_nightly_runs_at_two_in_shanghai(prefect_harness: None) -> None:
     assert schedule.schedule.timezone == "Asia/Shanghai"
     assert dep.parameters == {"config_path": "/etc/zonestats/zonestats.toml"}
     assert dep.concurrency_limit == 1
+    assert dep.concurrency_options.collision_strategy == "CANCEL_NEW"
 
 
 @pytest.mark.prefect

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     back.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     _add_config(back)
 
+    serve = sub.add_parser("serve", help="run the nightly, rerun and backfill deployments here")
+    _add_config(serve)
+
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--seed", type=int, default=2026)
@@ -357,6 +360,17 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return _report(state)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the deployments from this machine (flow.serve) until interrupted."""
+    config = _load(args)
+    prefect_environment()
+    from deployments.nightly import serve
+
+    print("zonestats: serving nightly (02:00 Asia/Shanghai), rerun and backfill; Ctrl-C to stop")
+    serve(str(Path(config.source_path).resolve()) if config.source_path else None)
+    return EXIT_OK
+
+
 def simulator_config(sim: Any, data_dir: Path) -> str:
     """A config file pointing every zone at the simulator (tokens stay in the environment)."""
     catalog = shipped_catalog()
@@ -452,6 +466,7 @@ COMMANDS = {
     "submit": cmd_submit,
     "rerun": cmd_rerun,
     "backfill": cmd_backfill,
+    "serve": cmd_serve,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }
