@@ -282,6 +282,8 @@ def test_one_zone_failing_never_stops_the_others(
     assert summary.exit_code == 1
     by_zone = {z.zone_code: z for z in summary.zones}
     assert "401" in (by_zone["TY01"].error or "")
+    assert summary.retry_commands() == ["zonestats run --zones TY01", "zonestats run --zones DT01"]
+    assert "zonestats run --zones TY01" in summary.to_markdown()
     assert "gave up" in (by_zone["DT01"].error or "")
     # LL01 loads everything it can; its two impossible listing entries wait for a person
     assert by_zone["LL01"].error is None

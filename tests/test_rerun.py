@@ -37,6 +37,7 @@ def test_failed_releases_are_retried_and_loaded(
     # every data page of TY01 breaks off: its releases fail, DT01's load
     simulator.set_faults("TY01", Faults(drop_connection=10_000))
     assert main(["run", "--config", str(cfg)]) == 1
+    assert "retry: zonestats rerun --failed --zone TY01 --reason" in capsys.readouterr().out
     ledger = wh.ledger()
     failed = ledger[ledger["status"] == "failed"]
     assert set(failed["zone_code"]) == {"TY01"}

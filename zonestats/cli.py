@@ -139,6 +139,8 @@ def _print_summary(summary: Any) -> None:
     )
     for line in summary.failures():
         print(f"  ✗ {line}")
+    for cmd in summary.retry_commands():
+        print(f"  retry: {cmd}")
 
 
 def _report(state: Any) -> int:

@@ -85,4 +85,21 @@ class RunSummary:
                 f"| {sum(r.records_loaded for r in z.releases)} "
                 f"| {sum(r.records_quarantined for r in z.releases)} | {top} | {err} |"
             )
+        retry = self.retry_commands()
+        if retry:
+            out += ["", "To retry what failed, once its cause is fixed:", ""]
+            out += [f"    {cmd}" for cmd in retry]
         return "\n".join(out) + "\n"
+
+    def retry_commands(self) -> list[str]:
+        """The commands that retry this run's failures, one per zone that has any."""
+        cmds = []
+        for z in self.zones:
+            if z.count("failed"):
+                cmds.append(
+                    f'zonestats rerun --failed --zone {z.zone_code} --reason "<what was fixed>"'
+                )
+            elif z.error:
+                # nothing reached the ledger (the listing failed): the next run pulls the zone
+                cmds.append(f"zonestats run --zones {z.zone_code}")
+        return cmds
