@@ -15,6 +15,8 @@ import pyarrow as pa
 from tasks.normalize import canonical_json, enterprise_records_frames, zone_records_frame
 from validation.engine import BatchResult, Validator
 from validation.registry import RuleSet
+from warehouse.arrow import arrow_schema
+from warehouse.schema import OBS_TABLES
 from warehouse.staging import StagedWriter, iter_spool
 from zonestats.catalog import Catalog
 from zonestats.metrics import timed
@@ -22,30 +24,10 @@ from zonestats.models import FetchedRelease, ValidatedRelease
 
 BATCH_RECORDS = 20_000
 
+# the rows of a release as staged for the load: the observation table's columns less the load's own
 STAGED_OBS = {
-    "enterprise": pa.schema(
-        [
-            ("zone_code", pa.string()),
-            ("uscc", pa.string()),
-            ("period", pa.string()),
-            ("revision", pa.int32()),
-            ("indicator_code", pa.string()),
-            ("value", pa.float64()),
-            ("unit", pa.string()),
-        ]
-    ),
-    "zone": pa.schema(
-        [
-            ("zone_code", pa.string()),
-            ("indicator_code", pa.string()),
-            ("period", pa.string()),
-            ("frequency", pa.string()),
-            ("revision", pa.int32()),
-            ("value", pa.float64()),
-            ("unit", pa.string()),
-            ("status", pa.string()),
-        ]
-    ),
+    dataset: arrow_schema(table, drop=("load_id", "loaded_at"))
+    for dataset, table in OBS_TABLES.items()
 }
 STAGED_DIM = pa.schema(
     [

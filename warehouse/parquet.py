@@ -10,54 +10,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from warehouse import schema
+from warehouse.arrow import arrow_schema
+
 # Columns per table in SQL order, without the partition columns (zone_code, year) that the
 # directory names carry; DuckDB/pandas/Arrow add them back when reading the table root.
 SCHEMAS: dict[str, pa.Schema] = {
-    "obs_zone": pa.schema(
-        [
-            ("indicator_code", pa.string()),
-            ("period", pa.string()),
-            ("frequency", pa.string()),
-            ("revision", pa.int32()),
-            ("value", pa.float64()),
-            ("unit", pa.string()),
-            ("status", pa.string()),
-            ("load_id", pa.string()),
-            ("loaded_at", pa.timestamp("us", tz="UTC")),
-        ]
-    ),
-    "obs_enterprise": pa.schema(
-        [
-            ("uscc", pa.string()),
-            ("period", pa.string()),
-            ("revision", pa.int32()),
-            ("indicator_code", pa.string()),
-            ("value", pa.float64()),
-            ("unit", pa.string()),
-            ("load_id", pa.string()),
-            ("loaded_at", pa.timestamp("us", tz="UTC")),
-        ]
-    ),
-    "quarantine": pa.schema(
-        [
-            ("quarantine_id", pa.int64()),
-            ("load_id", pa.string()),
-            ("dataset", pa.string()),
-            ("period", pa.string()),
-            ("revision", pa.int32()),
-            ("record_no", pa.int32()),
-            ("record_key", pa.string()),
-            ("rule", pa.string()),
-            ("severity", pa.string()),
-            ("message", pa.string()),
-            ("raw", pa.string()),
-            ("status", pa.string()),
-            ("note", pa.string()),
-            ("created_at", pa.timestamp("us", tz="UTC")),
-            ("resolved_at", pa.timestamp("us", tz="UTC")),
-            ("resolved_by", pa.string()),
-        ]
-    ),
+    table.name: arrow_schema(table, drop=("zone_code",))
+    for table in (schema.obs_zone, schema.obs_enterprise, schema.quarantine)
 }
 
 
