@@ -49,6 +49,18 @@ LEDGER_STATUSES = ("loaded", "failed", "rejected", "running")
 DEFAULT_LEASE = timedelta(hours=1)
 
 
+def _superseded(led: Any) -> Any:
+    """True for a ledger row when the same release is loaded at this or a later revision."""
+    later = aliased(schema.load_ledger)
+    return exists().where(
+        later.c.zone_code == led.c.zone_code,
+        later.c.dataset == led.c.dataset,
+        later.c.period == led.c.period,
+        later.c.revision >= led.c.revision,
+        later.c.status == "loaded",
+    )
+
+
 def form_for(dataset: str, frequency: str) -> str | None:
     """The report form (表号) that carries a dataset at a frequency."""
     from zonestats.sources.xlsx_forms import FORMS
@@ -314,14 +326,8 @@ class Warehouse:
         self, zone: str | None = None, dataset: str | None = None, period: str | None = None
     ) -> list[ReleaseRef]:
         """The ledger's failed releases (only those), not superseded by a loaded revision."""
-        led, later = schema.load_ledger, aliased(schema.load_ledger)
-        superseded = exists().where(
-            later.c.zone_code == led.c.zone_code,
-            later.c.dataset == led.c.dataset,
-            later.c.period == led.c.period,
-            later.c.revision >= led.c.revision,
-            later.c.status == "loaded",
-        )
+        led = schema.load_ledger
+        superseded = _superseded(led)
         q = select(led).where(led.c.status == "failed", ~superseded)
         for column, value in (("zone_code", zone), ("dataset", dataset), ("period", period)):
             if value:
@@ -413,14 +419,8 @@ class Warehouse:
     def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
         if ref.origin == "manual":
             return  # an operator's file says nothing about what the zone's system has published
-        led, later = schema.load_ledger, aliased(schema.load_ledger)
-        superseded = exists().where(
-            later.c.zone_code == led.c.zone_code,
-            later.c.dataset == led.c.dataset,
-            later.c.period == led.c.period,
-            later.c.revision >= led.c.revision,
-            later.c.status == "loaded",
-        )
+        led = schema.load_ledger
+        superseded = _superseded(led)
         blocked = conn.execute(
             select(func.count()).where(
                 led.c.zone_code == ref.zone_code,
