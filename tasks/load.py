@@ -75,14 +75,22 @@ def commit_release(
     """Load a validated release in one transaction and publish its Parquet files."""
     Warehouse(settings).load_release(validated, spool=spool)
     discard(validated.obs.parent)
+    return outcome_of(validated, "rejected" if validated.rejection else "loaded")
+
+
+def outcome_of(validated: ValidatedRelease, status: str) -> ReleaseOutcome:
+    """The outcome a validated release ends in (loaded, rejected, or validated only)."""
+    rejected = validated.rejection is not None
     return ReleaseOutcome(
         key=validated.ref.key,
-        status="loaded",
+        status=status,
         records_received=validated.records_received,
-        records_loaded=validated.records_loaded,
+        records_loaded=0 if rejected else validated.records_loaded,
         records_quarantined=validated.records_quarantined,
         records_warned=validated.records_warned,
+        error=validated.rejection,
         rules_broken=validated.rules_broken,
+        incomplete=validated.incomplete,
     )
 
 

@@ -9,6 +9,8 @@ has hundreds of small releases a night.
 from __future__ import annotations
 
 import logging
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -18,11 +20,12 @@ from tasks.extract import receive_release
 from tasks.load import (
     commit_release,
     end_release,
+    outcome_of,
     remove_staging,
     retry_on_db_hiccup,
     start_release,
 )
-from tasks.validate import check_release
+from tasks.validate import check_release, first_findings, loaded_around
 from zonestats.config import AppConfig, ZoneSource
 from zonestats.errors import SourceError, ZoneAuthError
 from zonestats.models import ReleaseOutcome, ReleaseRef
@@ -44,12 +47,15 @@ def run_release(
     ref: ReleaseRef,
     flow_run_id: str | None,
     adapter: SourceAdapter | None = None,
+    validate_only: bool = False,
 ) -> ReleaseOutcome:
     """Fetch, validate and load one release; any failure is recorded in the ledger and returned.
 
     A refused token (ZoneAuthError) is re-raised after it is recorded: the zone's other releases
-    would be refused too.
+    would be refused too. ``validate_only`` fetches and validates and changes nothing.
     """
+    if validate_only:
+        return check_only(source, config, ref, adapter)
     wh = config.warehouse
     log = _logger()
     claimed = start_release(wh, ref, flow_run_id, config.run.lease_s)
@@ -86,6 +92,7 @@ def run_release(
             rules_for(config),
             load_id,
             uscc_allow=config.validation.uscc_allow,
+            history=loaded_around(wh, current),
         )
         outcome = commit_release(wh, validated, fetched.spool)
     except SourceError as exc:
@@ -100,15 +107,57 @@ def run_release(
         end_release(wh, current, load_id, "failed", message, staging)
         log.error("%s failed: %s", current.key, message)
         return ReleaseOutcome(key=current.key, status="failed", error=message)
+    if outcome.status == "rejected":
+        log.error("%s rejected: %s", current.key, outcome.error)
+        return outcome
     log.info(
-        "%s loaded: %d received, %d loaded, %d quarantined, %d with warnings",
+        "%s loaded: %d received, %d loaded, %d quarantined, %d with warnings%s",
         current.key,
         outcome.records_received,
         outcome.records_loaded,
         outcome.records_quarantined,
         outcome.records_warned,
+        f"; incomplete, missing {', '.join(outcome.incomplete)}" if outcome.incomplete else "",
     )
     return outcome
+
+
+def check_only(
+    source: ZoneSource, config: AppConfig, ref: ReleaseRef, adapter: SourceAdapter | None = None
+) -> ReleaseOutcome:
+    """Fetch and validate a release without claiming, loading or recording anything."""
+    log = _logger()
+    staging: Path | None = None
+    if ref.problem is not None:
+        return ReleaseOutcome(key=ref.key, status="rejected", error=ref.problem)
+    try:
+        fetched = receive_release(source, config.http, ref, config.warehouse.data_dir, adapter)
+        staging = fetched.spool.parent
+        validated = check_release(
+            fetched,
+            shipped_catalog(),
+            rules_for(config),
+            f"check-{uuid.uuid4().hex}",
+            uscc_allow=config.validation.uscc_allow,
+            history=loaded_around(config.warehouse, fetched.ref),
+        )
+        outcome = outcome_of(validated, "rejected" if validated.rejection else "validated")
+        findings = first_findings(validated.quarantine)
+    except SourceError as exc:
+        message = redact(str(exc))
+        log.error("%s %s: %s", ref.key, exc.ledger_status, message)
+        if isinstance(exc, ZoneAuthError):
+            raise
+        return ReleaseOutcome(key=ref.key, status=exc.ledger_status, error=message)
+    except Exception as exc:
+        message = redact(f"{type(exc).__name__}: {exc}")
+        log.error("%s failed: %s", ref.key, message)
+        return ReleaseOutcome(key=ref.key, status="failed", error=message)
+    finally:
+        if staging is not None:
+            remove_staging(staging)
+    log.info("%s validated (nothing loaded): %s", ref.key, outcome.rules_broken or "no finding")
+    return replace(outcome, findings=findings)
 
 
 process_release = task(

@@ -15,10 +15,18 @@ import pyarrow as pa
 from tasks.normalize import canonical_json, enterprise_records_frames, zone_records_frame
 from validation.engine import BatchResult, Validator
 from validation.registry import RuleSet
+from validation.release_rules import (
+    HISTORY_COLUMNS,
+    ReleaseContext,
+    ReleaseFindings,
+    run_release_rules,
+)
 from warehouse.arrow import arrow_schema
 from warehouse.schema import OBS_TABLES
 from warehouse.staging import StagedWriter, iter_spool
+from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
+from zonestats.config import WarehouseSettings
 from zonestats.metrics import timed
 from zonestats.models import FetchedRelease, ValidatedRelease
 
@@ -89,9 +97,8 @@ def _batches(spool: Path) -> Iterator[list[tuple[int, str, Any]]]:
         yield batch
 
 
-def _zone_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    good = result.good
-    obs = pd.DataFrame(
+def _zone_rows(ref: Any, good: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "zone_code": ref.zone_code,
             "indicator_code": good["indicator"].astype(str),
@@ -103,7 +110,6 @@ def _zone_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.DataFram
             "status": good["status"].astype(str),
         }
     )
-    return obs, None
 
 
 def _enterprise_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -164,17 +170,28 @@ def _normalize(
     return frame, None
 
 
+# the columns of a zone release's good records that the release rules read
+_RELEASE_ROW_COLUMNS = [
+    "record_no", "record_key", "indicator", "value", "status", "canonical_unit", "basis", "min",
+    "ind_frequency", "raw",
+]  # fmt: skip
+
+
 def check_release(
     fetched: FetchedRelease,
     catalog: Catalog,
     rules: RuleSet,
     load_id: str,
     uscc_allow: frozenset[str] = frozenset(),
+    history: pd.DataFrame | None = None,
 ) -> ValidatedRelease:
     """Normalize and validate a fetched release batch by batch; stage what loads and what not.
 
-    Memory holds one batch of records (plus one digest per record for repeats and conflicts),
-    whatever the size of the release.
+    The record rules run per batch; the release, cross-period and cross-dataset rules then run
+    once over what they let through and ``history`` (the zone's current observations around the
+    release, HISTORY_COLUMNS). Memory holds one batch of records (plus one digest per record for
+    repeats and conflicts, the zone release's few good rows and the enterprises' sums), whatever
+    the size of the release.
     """
     ref = fetched.ref
     if ref.dataset not in STAGED_OBS:
@@ -188,7 +205,12 @@ def check_release(
     q_path = stage_dir / f"{load_id}.quarantine.parquet"
     dim_path = stage_dir / f"{load_id}.dim.parquet" if enterprise else None
     seen: set[bytes] = set()
-    received = errored = warned = 0
+    received = errored = 0
+    warned_count = 0  # enterprise dataset: warned records, counted per batch
+    warned_nos: set[int] = set()  # zone dataset: warned record numbers (release rules add more)
+    held_keys: set[str] = set()  # zone dataset: indicators an error held out
+    good_parts: list[BatchResult] = []  # zone dataset: a release has one good row per indicator
+    sums: dict[str, float] = {}  # enterprise dataset: each indicator over the good enterprises
     broken: Counter[str] = Counter()
     next_no = 1
     with ExitStack() as stack:
@@ -214,13 +236,31 @@ def check_release(
                 result = validator.validate_batch(frame, context, values)
             received += len(frame)
             errored += result.errored_records
-            warned += result.warned_records
             broken.update(result.quarantine["rule"].tolist())
-            obs, dims = (_enterprise_rows if enterprise else _zone_rows)(ref, result)
-            obs_w.write(obs)
-            if dim_w is not None and dims is not None:
-                dim_w.write(dims)
             q_w.write(result.quarantine)
+            if enterprise:
+                warned_count += result.warned_records
+                obs, dims = _enterprise_rows(ref, result)
+                obs_w.write(obs)
+                _add_sums(sums, obs)
+                if dim_w is not None and dims is not None:
+                    dim_w.write(dims)
+            else:
+                q = result.quarantine
+                warned_nos |= set(q.loc[q["severity"] == "warning", "record_no"].astype(int))
+                held_keys |= set(q.loc[q["severity"] == "error", "record_key"].astype(str))
+                good_parts.append(result)
+        findings = _release_rules(
+            ref, catalog, rules, good_parts, held_keys, history, sums, warned_nos
+        )
+        q_w.write(findings.quarantine)
+        broken.update(findings.quarantine["rule"].tolist())
+        errored += len(findings.held_records)
+        if not enterprise:
+            warned_nos -= set(findings.held_records)
+            for part in good_parts:
+                good = part.good[~part.good["record_no"].isin(findings.held_records)]
+                obs_w.write(_zone_rows(ref, good))
     return ValidatedRelease(
         ref=ref,
         load_id=load_id,
@@ -229,8 +269,63 @@ def check_release(
         records_received=received,
         records_loaded=received - errored,
         records_quarantined=errored,
-        records_warned=warned,
+        records_warned=warned_count if enterprise else len(warned_nos),
         sha256=fetched.sha256,
         rules_broken=dict(broken),
         dims=dim_path,
+        incomplete=findings.incomplete,
+        rejection="; ".join(findings.release_errors) or None,
     )
+
+
+def _add_sums(sums: dict[str, float], obs: pd.DataFrame) -> None:
+    for code, total in obs.groupby("indicator_code")["value"].sum().items():
+        sums[str(code)] = sums.get(str(code), 0.0) + float(total)
+
+
+def _release_rules(
+    ref: Any,
+    catalog: Catalog,
+    rules: RuleSet,
+    good_parts: list[BatchResult],
+    held_keys: set[str],
+    history: pd.DataFrame | None,
+    sums: dict[str, float],
+    warned_nos: set[int],
+) -> ReleaseFindings:
+    """Run the release-level rules; records they warn about join ``warned_nos``."""
+    frames = [p.good[_RELEASE_ROW_COLUMNS] for p in good_parts if not p.good.empty]
+    rows = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=_RELEASE_ROW_COLUMNS)
+    )
+    ctx = ReleaseContext(
+        zone=ref.zone_code,
+        dataset=ref.dataset,
+        period=ref.period,
+        frequency=ref.frequency,
+        revision=ref.revision,
+        catalog=catalog,
+        rows=rows,
+        held_out=frozenset(held_keys),
+        history=history if history is not None else pd.DataFrame(columns=HISTORY_COLUMNS),
+        enterprise_sums=sums,
+    )
+    with timed("validate"):
+        findings = run_release_rules(ctx, rules)
+    q = findings.quarantine
+    warned_nos |= set(q.loc[(q["severity"] == "warning") & (q["record_no"] > 0), "record_no"])
+    return findings
+
+
+def loaded_around(settings: WarehouseSettings, ref: Any) -> pd.DataFrame:
+    """What the release rules compare a release with: the zone's current observations."""
+    return Warehouse(settings).zone_history(ref.zone_code, ref.year)
+
+
+def first_findings(quarantine: Path, limit: int = 50) -> tuple[str, ...]:
+    """The first messages of a staged quarantine file (errors first), for people to read."""
+    q = pd.read_parquet(quarantine, columns=["severity", "message"])
+    q = q.sort_values("severity", kind="stable")  # "error" sorts before "warning"
+    return tuple(f"{s}: {m}" for s, m in zip(q["severity"], q["message"], strict=True))[:limit]

@@ -19,6 +19,7 @@ from tasks.validate import check_release, conflicting_keys
 from validation.checks import CHECKS
 from validation.engine import QUARANTINE_COLUMNS, BatchResult, RegistryMismatch, Validator
 from validation.registry import RuleError, RuleSet, load_rules, parse_rules
+from validation.release_rules import RELEASE_CHECKS
 from warehouse.staging import RawSpool
 from zonestats.catalog import Catalog, load_catalog
 from zonestats.models import FetchedRelease, ReleaseRef, ValidatedRelease
@@ -206,20 +207,20 @@ CASES = [
         id="value_below_min",
     ),
     pytest.param(
-        "value_below_min",
+        "growth_rate_out_of_bounds",
         rec("industrial_va_growth", "-100", "%"),
         rec("industrial_va_growth", "-100.5", "%"),
         "industrial_va_growth",
-        "value -100.5 of industrial_va_growth is below its minimum -100",
-        id="value_below_min-growth",
+        "published growth rate industrial_va_growth = -100.5% is outside its bounds [-100, 300]",
+        id="growth_rate_out_of_bounds-low",
     ),
     pytest.param(
-        "value_above_max",
+        "growth_rate_out_of_bounds",
         rec("industrial_va_growth", 300, "%"),
         rec("industrial_va_growth", 301, "%"),
         "industrial_va_growth",
-        "value 301 of industrial_va_growth is above its maximum 300",
-        id="value_above_max",
+        "published growth rate industrial_va_growth = 301% is outside its bounds [-100, 300]",
+        id="growth_rate_out_of_bounds-high",
     ),
     pytest.param(
         "value_not_integer",
@@ -335,9 +336,12 @@ def test_frequency_mismatch_passes_a_quarterly_indicator_in_a_quarterly_release(
     _, result = validate(on_page(records), catalog, rules, frequency="Q", period="2026-Q3")
     assert rows(result) == []
     assert result.good["value"].tolist() == [3210.5, 15000.0]
-    _, result = validate(on_page([rec()]), catalog, rules, frequency="Q", period="2026-Q3")
-    assert rows(result) == [(1, "revenue", "frequency_mismatch", "error")]
+    # an annual indicator cannot be in a quarterly release; a monthly cumulative may be repeated
+    bad = [rec("planned_area", "9000", "亩"), rec()]
+    _, result = validate(on_page(bad), catalog, rules, frequency="Q", period="2026-Q3")
+    assert rows(result) == [(1, "planned_area", "frequency_mismatch", "error")]
     assert "not in the Q release 2026-Q3" in result.quarantine["message"].iloc[0]
+    assert result.good["indicator"].tolist() == ["revenue"]
 
 
 def test_bounds_apply_to_the_value_in_the_canonical_unit(catalog: Catalog, rules: RuleSet) -> None:
@@ -541,7 +545,7 @@ def test_duplicate_conflict_quarantines_every_copy(
         ],
     )
     assert conflicting_keys(fetched.spool, "zone", "TY01") == {"tax_revenue"}
-    v = check_release(fetched, catalog, rules, "load-1")
+    v = check_release(fetched, catalog, rules.at_levels("page", "record"), "load-1")
     assert (v.records_received, v.records_loaded, v.records_quarantined, v.records_warned) == (
         4,
         2,
@@ -576,7 +580,7 @@ def test_verbatim_repeat_on_another_page_is_one_record(
         [("TY01", [revenue, rec("tax_revenue", "7")]), ("TY01", [again, rec("import_export")])],
     )
     assert conflicting_keys(fetched.spool, "zone", "TY01") == set()
-    v = check_release(fetched, catalog, rules, "load-2")
+    v = check_release(fetched, catalog, rules.at_levels("page", "record"), "load-2")
     assert (v.records_received, v.records_loaded, v.records_quarantined) == (3, 3, 0)
     assert_counts_balance(v)
     assert v.rules_broken == {}
@@ -594,7 +598,7 @@ def test_repeat_and_conflict_together(tmp_path: Path, catalog: Catalog, rules: R
         tmp_path,
         [("TY01", [rec(), first]), ("TY01", [dict(first)]), ("TY01", [rec("tax_revenue", "8")])],
     )
-    v = check_release(fetched, catalog, rules, "load-3")
+    v = check_release(fetched, catalog, rules.at_levels("page", "record"), "load-3")
     # revenue, tax 7 (once), tax 8: both distinct tax copies are held out
     assert (v.records_received, v.records_loaded, v.records_quarantined) == (3, 1, 2)
     assert_counts_balance(v)
@@ -612,7 +616,7 @@ def test_check_release_counts_balance_with_page_and_record_errors(
             ("TY01", [rec("profit_total", "-12")]),  # profit may be negative
         ],
     )
-    v = check_release(fetched, catalog, rules, "load-4")
+    v = check_release(fetched, catalog, rules.at_levels("page", "record"), "load-4")
     assert (v.records_received, v.records_loaded, v.records_quarantined) == (5, 2, 3)
     assert_counts_balance(v)
     assert v.rules_broken == {"indicator_unknown": 1, "page_zone_mismatch": 1}
@@ -623,7 +627,7 @@ def test_check_release_counts_balance_with_page_and_record_errors(
 def test_check_release_with_a_warning_override(tmp_path: Path, catalog: Catalog) -> None:
     rules = load_rules({"value_below_min": "warning"})
     fetched = spool_release(tmp_path, [("TY01", [rec(value="-5"), rec("tax_revenue", "x")])])
-    v = check_release(fetched, catalog, rules, "load-5")
+    v = check_release(fetched, catalog, rules.at_levels("page", "record"), "load-5")
     assert (v.records_received, v.records_loaded, v.records_quarantined, v.records_warned) == (
         2,
         1,
@@ -644,18 +648,33 @@ def test_check_release_with_a_warning_override(tmp_path: Path, catalog: Catalog)
 
 
 def test_every_declared_rule_has_a_check_and_every_check_is_declared(rules: RuleSet) -> None:
-    assert set(rules.rules) == set(CHECKS)
+    record_level = {r for r, rule in rules.rules.items() if rule.level in ("page", "record")}
+    assert record_level == set(CHECKS)
+    assert set(rules.rules) - record_level == set(RELEASE_CHECKS)
 
 
-def test_shipped_rules_are_record_or_page_rules_of_the_zone_dataset(rules: RuleSet) -> None:
+def test_shipped_rules_by_level_and_severity(rules: RuleSet) -> None:
     assert [r.id for r in rules.for_dataset("zone", "page")] == ["page_zone_mismatch"]
-    assert len(rules.for_dataset("zone", "record")) == 11
-    # every zone-dataset rule keeps data out; the only warning is the enterprise flag
-    assert all(r.severity == "error" for r in rules.for_dataset("zone"))
-    assert [r.id for r in rules.rules.values() if r.severity == "warning"] == [
-        "above_scale_invalid"
+    assert len(rules.for_dataset("zone", "record")) == 12
+    # every record rule of the zone dataset keeps data out
+    assert all(r.severity == "error" for r in rules.for_dataset("zone", "record"))
+    assert sorted(r.id for r in rules.rules.values() if r.severity == "warning") == [
+        "above_scale_invalid",
+        "enterprise_coverage_low",
+        "mandatory_missing",
+        "quarter_month_mismatch",
+        "yoy_out_of_range",
     ]
+    assert {r.id for r in rules.for_dataset("enterprise", "cross-dataset")} == {
+        "enterprise_sum_exceeds_zone",
+        "enterprise_coverage_low",
+    }
     assert all(r.message_zh and r.message_en for r in rules.rules.values())
+    # what an operator may accept: figures a zone can explain, never a record without a number
+    assert not rules["value_unparsable"].acceptable
+    assert not rules["duplicate_conflict"].acceptable
+    assert rules["value_below_min"].acceptable
+    assert rules["ytd_decreased"].acceptable
 
 
 def test_a_declared_rule_without_a_check_is_a_registry_mismatch() -> None:

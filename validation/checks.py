@@ -49,12 +49,17 @@ def known_indicator(df: pd.DataFrame) -> pd.Series:
     return df["malformed"] | df["known"]
 
 
+# a quarterly or annual release may repeat a monthly indicator's cumulative (reported both
+# ways, then compared by quarter_month_mismatch); a monthly release cannot hold a quarterly one
+_FREQUENCY_RANK = {"M": 0, "Q": 1, "A": 2}
+
+
 @check("frequency_mismatch")
 def frequency(df: pd.DataFrame) -> pd.Series:
-    """The indicator's frequency is the release's (no quarterly figure in a monthly release)."""
-    return ~_usable(df) | (df["ind_frequency"] == df["release_frequency"]).fillna(False).astype(
-        bool
-    )
+    """The indicator's frequency is the release's or a shorter one (no quarterly figure monthly)."""
+    ind = df["ind_frequency"].map(_FREQUENCY_RANK)
+    rel = df["release_frequency"].map(_FREQUENCY_RANK)
+    return ~_usable(df) | (ind <= rel).fillna(False).astype(bool)
 
 
 @check("unit_not_allowed")
@@ -69,16 +74,35 @@ def parsable(df: pd.DataFrame) -> pd.Series:
     return df["malformed"] | ~df["value_unparsable"]
 
 
+def _is_rate(df: pd.DataFrame) -> pd.Series:
+    if "basis" not in df.columns:
+        return pd.Series(False, index=df.index)
+    return (df["basis"] == "ytd_rate").fillna(False).astype(bool)
+
+
+def _within(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    lo = (df["value"].isna() | df["min"].isna() | (df["value"] >= df["min"])).astype(bool)
+    hi = (df["value"].isna() | df["max"].isna() | (df["value"] <= df["max"])).astype(bool)
+    return lo, hi
+
+
 @check("value_below_min")
 def above_min(df: pd.DataFrame) -> pd.Series:
-    """The value in the canonical unit is at least the catalog minimum."""
-    return (df["value"].isna() | df["min"].isna() | (df["value"] >= df["min"])).astype(bool)
+    """The value in the canonical unit is at least the catalog minimum (rates: their own rule)."""
+    return _is_rate(df) | _within(df)[0]
 
 
 @check("value_above_max")
 def below_max(df: pd.DataFrame) -> pd.Series:
-    """The value in the canonical unit is at most the catalog maximum."""
-    return (df["value"].isna() | df["max"].isna() | (df["value"] <= df["max"])).astype(bool)
+    """The value in the canonical unit is at most the catalog maximum (rates: their own rule)."""
+    return _is_rate(df) | _within(df)[1]
+
+
+@check("growth_rate_out_of_bounds")
+def rate_bounds(df: pd.DataFrame) -> pd.Series:
+    """A published growth rate lies within its catalog bounds (−100 % cannot shrink further)."""
+    lo, hi = _within(df)
+    return ~_is_rate(df) | (lo & hi)
 
 
 @check("value_not_integer")

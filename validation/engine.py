@@ -23,7 +23,7 @@ QUARANTINE_COLUMNS = ["record_no", "record_key", "rule", "severity", "message", 
 CHECK_COLUMNS = [
     "record_no", "page_zone", "zone_code", "malformed", "known", "ind_frequency",
     "release_frequency", "unit_ok", "value_unparsable", "value_missing", "value", "min", "max",
-    "integer", "status", "conflict", "uscc", "uscc_allowed", "industry_code", "above_scale_ok",
+    "integer", "basis", "status", "conflict", "uscc", "uscc_allowed", "industry_code", "above_scale_ok",
 ]  # fmt: skip
 # The fields a message may name, taken from the failing row.
 MESSAGE_COLUMNS = [

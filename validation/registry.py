@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 SEVERITIES = ("error", "warning")
 LEVELS = ("page", "record", "release", "cross-period", "cross-dataset")
+# the keys every declaration may have; any other key is a parameter of the rule's check
+_DECLARATION_KEYS = {
+    "severity", "level", "datasets", "on", "message_zh", "message_en", "acceptable",
+}  # fmt: skip
 
 
 class RuleError(ValueError):
@@ -27,6 +31,11 @@ class Rule:
     on: str  # "record" or "value": what one failure points at
     message_zh: str
     message_en: str
+    # an operator may accept a record this rule held out (the zone explained the figure); rules
+    # whose records cannot be represented as an observation (no number, no indicator) may not
+    acceptable: bool = False
+    # the rule's parameters as declared (indicators compared, tolerances, bounds)
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def message(self, fields: Mapping[str, Any]) -> str:
         """The readable message for one failing record, Chinese first."""
@@ -56,6 +65,10 @@ class RuleSet:
             if dataset in r.datasets and (level is None or r.level == level)
         ]
 
+    def at_levels(self, *levels: str) -> RuleSet:
+        """The rules of some levels only (e.g. the record rules, to test them on their own)."""
+        return RuleSet({k: r for k, r in self.rules.items() if r.level in levels})
+
 
 def parse_rules(doc: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> RuleSet:
     """Build the rule set from a rules.toml document, with optional severity overrides."""
@@ -74,6 +87,9 @@ def parse_rules(doc: Mapping[str, Any], overrides: Mapping[str, str] | None = No
         on = decl.get("on", "record")
         if on not in ("record", "value"):
             raise RuleError(f"rule {rule_id}: on {on!r} is not record or value")
+        acceptable = decl.get("acceptable", False)
+        if not isinstance(acceptable, bool):
+            raise RuleError(f"rule {rule_id}: acceptable must be true or false")
         rules[rule_id] = Rule(
             id=rule_id,
             severity=severity,
@@ -82,6 +98,8 @@ def parse_rules(doc: Mapping[str, Any], overrides: Mapping[str, str] | None = No
             on=on,
             message_zh=decl["message_zh"],
             message_en=decl["message_en"],
+            acceptable=acceptable,
+            params={k: v for k, v in decl.items() if k not in _DECLARATION_KEYS},
         )
     for rule_id in overrides or {}:
         if rule_id not in rules:

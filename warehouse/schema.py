@@ -142,6 +142,8 @@ load_ledger = Table(
     Column("records_loaded", Integer),
     Column("records_quarantined", Integer),
     Column("records_warned", Integer),
+    # loaded without every mandatory indicator (each named by a mandatory_missing quarantine row)
+    Column("complete", Boolean),
     Column("source_sha256", String(64)),
     Column("source", String(16)),  # api-v1 | form-xlsx | manual
     Column("published_at", _TS),
@@ -173,6 +175,23 @@ operator_action = Table(
     Column("reason", Text, nullable=False),
     Column("details", Text, nullable=False),  # JSON: what it selected
     Column("at", _TS, nullable=False),
+)
+
+# the result of the data-quality checkpoint (Great Expectations) at the end of each run
+dq_run = Table(
+    "dq_run",
+    metadata,
+    Column("dq_run_id", _ID, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),  # the flow run, or the CLI run's own id
+    Column("run_at", _TS, nullable=False),
+    Column("table_name", String(64), nullable=False),
+    Column("expectation", Text, nullable=False),
+    Column("expectation_type", String(128), nullable=False),
+    Column("success", Boolean, nullable=False),
+    Column("observed_value", Text),
+    Column("details", Text),
+    Column("docs_path", Text),
+    Index("ix_dq_run_run", "run_id"),
 )
 
 OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}

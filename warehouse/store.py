@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     and_,
     case,
+    column,
     create_engine,
     event,
     exists,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    table,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -329,9 +331,9 @@ class Warehouse:
         led = schema.load_ledger
         superseded = _superseded(led)
         q = select(led).where(led.c.status == "failed", ~superseded)
-        for column, value in (("zone_code", zone), ("dataset", dataset), ("period", period)):
+        for name, value in (("zone_code", zone), ("dataset", dataset), ("period", period)):
             if value:
-                q = q.where(led.c[column] == value)
+                q = q.where(led.c[name] == value)
         q = q.order_by(led.c.zone_code, led.c.dataset, led.c.published_at, led.c.period)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
@@ -454,8 +456,13 @@ class Warehouse:
     # -- loading a release -----------------------------------------------------------------
 
     def load_release(self, v: ValidatedRelease, spool: Path | None = None) -> None:
-        """Load a validated release in one transaction, then publish its Parquet files."""
+        """Load a validated release in one transaction, then publish its Parquet files.
+
+        A release a release-level error rejects (``v.rejection``) loads no observation: its
+        quarantine rows say why, and the ledger marks it rejected (it needs a person).
+        """
         key = v.ref.key
+        rejected = v.rejection is not None
         obs_table = schema.OBS_TABLES[key.dataset]
         obs_name = obs_table.name
         now = utcnow()
@@ -470,27 +477,31 @@ class Warehouse:
                         schema.load_ledger.c.status == "running",
                     )
                     .values(
-                        status="loaded",
+                        status="rejected" if rejected else "loaded",
                         lease_until=None,
                         finished_at=now,
-                        last_error=None,
+                        last_error=redact(v.rejection)[:4000] if v.rejection else None,
                         records_received=v.records_received,
-                        records_loaded=v.records_loaded,
+                        records_loaded=0 if rejected else v.records_loaded,
                         records_quarantined=v.records_quarantined,
                         records_warned=v.records_warned,
+                        complete=None if rejected else not v.incomplete,
                         source_sha256=v.sha256,
                     )
                 ).rowcount
                 if claimed != 1:
                     raise LoadConflict(f"{key}: another run took over this release; nothing loaded")
-                # the observations go to SQL and to Parquet batch by batch, the very same rows
-                obs_out = parquet.TempParquet(obs_name, release_file(self.data_dir, obs_name, key))
-                temps.append((obs_out.tmp, obs_out.final))
-                self._insert_observations(conn, v, now, obs_out)
+                if not rejected:
+                    # the observations go to SQL and to Parquet batch by batch, the very same rows
+                    obs_out = parquet.TempParquet(
+                        obs_name, release_file(self.data_dir, obs_name, key)
+                    )
+                    temps.append((obs_out.tmp, obs_out.final))
+                    self._insert_observations(conn, v, now, obs_out)
+                    if obs_out.close() is None:
+                        temps.pop()
                 with timed("load_sql"):
-                    self._insert_rest(conn, v, now)
-                if obs_out.close() is None:
-                    temps.pop()
+                    self._insert_rest(conn, v, now, observations=not rejected)
                 # quarantine ids are the database's: that file is written from what SQL holds
                 with timed("write_parquet"):
                     final = release_file(self.data_dir, "quarantine", key)
@@ -519,8 +530,10 @@ class Warehouse:
             with timed("write_parquet"):
                 obs_out.write(batch)
 
-    def _insert_rest(self, conn: Connection, v: ValidatedRelease, now: datetime) -> None:
-        """Insert a release's quarantine rows and enterprises; advance the watermark."""
+    def _insert_rest(
+        self, conn: Connection, v: ValidatedRelease, now: datetime, observations: bool = True
+    ) -> None:
+        """Insert a release's quarantine rows; with its observations, enterprises and watermark."""
         key = v.ref.key
         for batch in read_batches(v.quarantine):
             batch["load_id"] = v.load_id
@@ -531,6 +544,8 @@ class Warehouse:
             batch["status"] = "open"
             batch["created_at"] = now
             bulk_insert(conn, schema.quarantine, batch)
+        if not observations:
+            return
         if v.dims is not None:
             for batch in read_batches(v.dims):
                 self._upsert_enterprises(conn, batch)
@@ -582,6 +597,30 @@ class Warehouse:
         )
         rows = rows.astype(object).where(rows.notna(), None)
         conn.execute(stmt, rows.to_dict("records"))
+
+    def zone_history(self, zone_code: str, year: int) -> pd.DataFrame:
+        """The zone dataset's current observations of a zone in a year and the year before."""
+        view = table(
+            "obs_zone_current",
+            *(column(c) for c in ("zone_code", "indicator_code", "period", "frequency")),
+            column("value"),
+            column("status"),
+        )
+        q = select(
+            view.c.indicator_code, view.c.period, view.c.frequency, view.c.value, view.c.status
+        ).where(
+            view.c.zone_code == zone_code,
+            # period strings of a year sort between "Y" and "Y+1" ("2025", "2025-02", "2025-Q4")
+            view.c.period >= str(year - 1),
+            view.c.period < str(year + 1),
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        frame = pd.DataFrame(
+            rows, columns=["indicator_code", "period", "frequency", "value", "status"]
+        )
+        frame["value"] = frame["value"].astype("float64")
+        return frame
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:

@@ -94,6 +94,10 @@ class ValidatedRelease:
     sha256: str
     rules_broken: dict[str, int] = field(default_factory=dict)
     dims: Path | None = None  # enterprise dataset: the enterprises' reference rows, staged
+    # mandatory indicators absent or held out: the release loads what is valid, marked incomplete
+    incomplete: tuple[str, ...] = ()
+    # a release-level error (e.g. enterprise sums above the zone total): nothing loads
+    rejection: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,13 +105,16 @@ class ReleaseOutcome:
     """What happened to one release in a run; the run summary is made of these."""
 
     key: ReleaseKey
-    status: str  # loaded | failed | rejected | skipped
+    status: str  # loaded | failed | rejected | skipped | validated (checked only, --validate-only)
     records_received: int = 0
     records_loaded: int = 0
     records_quarantined: int = 0
     records_warned: int = 0
     error: str | None = None
     rules_broken: dict[str, int] = field(default_factory=dict)
+    incomplete: tuple[str, ...] = ()
+    # validate-only: the first findings, as messages, for the zone that checks before publishing
+    findings: tuple[str, ...] = ()
 
 
 @dataclass
