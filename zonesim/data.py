@@ -25,11 +25,11 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from zonesim.faults import Faults, apply_bad_records
+from zonesim.faults import Faults, apply_audit_breaks, apply_bad_records
 from zonesim.model import ListRelease, Record, Release
 from zonesim.rng import stable_rng, stable_unit
 from zonestats.catalog import Catalog, Indicator, load_catalog
-from zonestats.periods import Period
+from zonestats.periods import Period, parse_period
 
 DATASET = "zone"
 # Levels are anchored on a fixed year rather than on start_year, so that a value never depends on
@@ -492,8 +492,23 @@ class ZoneDataset:
     ) -> Release:
         """Return the release as served, with the BAD_RECORDS cases under ``bad_records``."""
         out = zone_records(seed, zone_code, period, revision)
+        units = {i.code: i.unit for i in catalog().for_dataset(DATASET)}
+        if faults.audit_breaks:
+
+            def monthly(code: str, month: int) -> Decimal | None:
+                p = parse_period(f"{period.year}-{month:02d}", "M")
+                return zone_canonical_values(seed, zone_code, p, 1).get(code)
+
+            out = apply_audit_breaks(
+                period.frequency,
+                period.year,
+                period.end_month,
+                out,
+                zone_canonical_values(seed, zone_code, period, revision),
+                units,
+                monthly,
+            )
         if faults.bad_records:
-            units = {i.code: i.unit for i in catalog().for_dataset(DATASET)}
             out = apply_bad_records(DATASET, period.frequency, out, units)
         return ListRelease(out)
 

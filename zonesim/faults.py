@@ -7,8 +7,9 @@ All faults are per zone, off by default and switchable at runtime (in process wi
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from decimal import Decimal
 from typing import Any
 
 from zonesim.model import Record
@@ -39,6 +40,8 @@ class Faults:
     drop_connection: int = 0
     # Data pages are padded with a long extra JSON field to at least this many bytes.
     huge_body_bytes: int = 0
+    # The zone's releases break the release-level audit rules where AUDIT_BREAKS says.
+    audit_breaks: bool = False
     # Every release of the zone carries the BAD_RECORDS cases of its frequency.
     bad_records: bool = False
     # /releases also lists two entries no zone should publish: a monthly YYYY-01 (January is
@@ -198,6 +201,12 @@ class FaultBook:
         with self._lock:
             f = self._zones.get(zone_code)
             return f is not None and f.bad_records
+
+    def audit_breaks(self, zone_code: str) -> bool:
+        """Whether the zone's releases break the release-level audit rules (AUDIT_BREAKS)."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            return f is not None and f.audit_breaks
 
     def bad_enterprises(self, zone_code: str) -> bool:
         """Whether the zone's enterprise releases carry the bad enterprises."""
@@ -488,3 +497,86 @@ def bad_enterprise_positions(count: int) -> dict[str, int]:
     worked_on = [c for c in BAD_ENTERPRISES if c.action != "append"]
     keyed = [c.key for c in sorted(worked_on, key=lambda c: rank[c.action])]
     return {key: n * count // len(keyed) for n, key in enumerate(keyed)}
+
+
+@dataclass(frozen=True)
+class AuditBreak:
+    """A release whose figures, each valid on its own, break a release-level audit rule."""
+
+    frequency: str
+    period_end: int  # the month the period ends (M: the month, Q: 3/6/9/12, A: 12)
+    indicator: str
+    rule: str  # the rule a validator should raise
+    # "scale": the figure × factor; "scale_of": factor × another indicator's figure of the same
+    # release; "drop": the record is left out; "repeat_month": the monthly figure of the same
+    # indicator at the period's end month (revision 1), × factor, added to the release.
+    action: str
+    factor: str = "1"
+    other: str | None = None
+    even_years_only: bool = False  # so that the year before is untouched (growth on the year)
+
+
+# Where the audit_breaks fault breaks the release-level rules; each case leaves every other rule
+# alone in a run that loads the releases in publication order (M on the 15th, Q on the 20th).
+AUDIT_BREAKS: tuple[AuditBreak, ...] = (
+    AuditBreak("M", 3, "green_electricity", "green_exceeds_electricity", "scale_of", "1.5",
+               other="electricity_consumption"),
+    AuditBreak("M", 5, "fixed_asset_investment", "mandatory_missing", "drop"),
+    AuditBreak("M", 7, "revenue", "ytd_decreased", "scale", "0.5"),
+    AuditBreak("M", 2, "tax_revenue", "enterprise_sum_exceeds_zone", "scale", "0.3"),
+    AuditBreak("M", 12, "energy_consumption", "enterprise_coverage_low", "scale", "2"),
+    AuditBreak("M", 3, "industrial_output", "yoy_out_of_range", "scale", "3",
+               even_years_only=True),
+    AuditBreak("Q", 6, "leading_industry_revenue", "leading_exceeds_revenue", "scale", "3"),
+    AuditBreak("Q", 9, "revenue", "quarter_month_mismatch", "repeat_month", "1.05"),
+    AuditBreak("A", 12, "developed_area", "developed_exceeds_planned", "scale_of", "1.2",
+               other="planned_area"),
+)  # fmt: skip
+
+
+def apply_audit_breaks(
+    frequency: str,
+    year: int,
+    end_month: int,
+    records: list[Record],
+    canonical: Mapping[str, Any],
+    canonical_units: Mapping[str, str],
+    monthly: Callable[[str, int], Any],
+) -> list[Record]:
+    """Return the records of a release with the AUDIT_BREAKS of its period worked in.
+
+    ``canonical`` holds the release's figures in the catalog unit; ``monthly(code, month)`` the
+    figure of a monthly indicator at a month of the same year (revision 1). A changed figure is
+    written in the catalog unit.
+    """
+    out = [dict(r) for r in records]
+    for case in AUDIT_BREAKS:
+        if (case.frequency, case.period_end) != (frequency, end_month):
+            continue
+        if case.even_years_only and year % 2:
+            continue
+        factor = Decimal(case.factor)
+        if case.action == "drop":
+            out = [r for r in out if r.get("indicator") != case.indicator]
+            continue
+        if case.action == "repeat_month":
+            value = monthly(case.indicator, end_month)
+            if value is not None:
+                out.append(
+                    {
+                        "indicator": case.indicator,
+                        "value": format(Decimal(value) * factor, "f"),
+                        "unit": canonical_units[case.indicator],
+                    }
+                )
+            continue
+        source = case.other if case.action == "scale_of" and case.other else case.indicator
+        base = canonical.get(source)
+        if base is None:
+            continue
+        for r in out:
+            if r.get("indicator") == case.indicator:
+                r["value"] = format(Decimal(base) * factor, "f")
+                r["unit"] = canonical_units[case.indicator]
+                r.pop("status", None)
+    return out

@@ -1,0 +1,287 @@
+"""The quarantine lifecycle and the data-quality results, in SQL and Parquet.
+
+Nothing is ever deleted from quarantine: an operator moves a row from ``open`` to ``accepted``
+(the zone explained the figure; the record is loaded as received under its release) or
+``fixed`` (a corrected revision has arrived). Each move is audited in ``operator_action`` in the
+same transaction, and the release's Parquet files are written again from SQL afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, and_, func, insert, select, text, update
+
+from warehouse import parquet, schema
+from warehouse.bulk import bulk_insert
+from warehouse.paths import release_file
+from warehouse.store import Warehouse
+from zonestats.models import ReleaseKey, utcnow
+
+QUARANTINE_STATUSES = ("open", "accepted", "fixed")
+
+
+class QuarantineError(ValueError):
+    """An operator's request on a quarantine row that cannot be carried out; says why."""
+
+
+@dataclass(frozen=True)
+class QuarantineRow:
+    """One quarantine row as an operator sees it."""
+
+    quarantine_id: int
+    load_id: str
+    key: ReleaseKey
+    record_no: int
+    record_key: str
+    rule: str
+    severity: str
+    status: str
+    message: str
+    raw: str
+
+
+def list_quarantine(
+    wh: Warehouse,
+    zone: str | None = None,
+    only_open: bool = False,
+    rule: str | None = None,
+    limit: int = 500,
+) -> pd.DataFrame:
+    """The quarantine rows, newest release first, optionally of one zone, rule or still open."""
+    q = schema.quarantine
+    cols = [
+        q.c.quarantine_id, q.c.zone_code, q.c.dataset, q.c.period, q.c.revision, q.c.record_no,
+        q.c.record_key, q.c.rule, q.c.severity, q.c.status, q.c.message, q.c.note,
+        q.c.resolved_at, q.c.resolved_by,
+    ]  # fmt: skip
+    stmt = select(*cols)
+    if zone:
+        stmt = stmt.where(q.c.zone_code == zone)
+    if only_open:
+        stmt = stmt.where(q.c.status == "open")
+    if rule:
+        stmt = stmt.where(q.c.rule == rule)
+    stmt = stmt.order_by(
+        q.c.zone_code, q.c.dataset, q.c.period.desc(), q.c.revision.desc(), q.c.quarantine_id
+    ).limit(limit)
+    with wh.engine.connect() as conn:
+        return pd.DataFrame(conn.execute(stmt).all(), columns=[c.name for c in cols])
+
+
+def quarantine_row(wh: Warehouse, quarantine_id: int) -> QuarantineRow:
+    """One quarantine row by id."""
+    with wh.engine.connect() as conn:
+        return _row(conn, quarantine_id)
+
+
+def _row(conn: Connection, quarantine_id: int) -> QuarantineRow:
+    q = schema.quarantine
+    r = conn.execute(select(q).where(q.c.quarantine_id == quarantine_id)).mappings().one_or_none()
+    if r is None:
+        raise QuarantineError(f"quarantine row {quarantine_id} does not exist")
+    return QuarantineRow(
+        quarantine_id=int(r["quarantine_id"]),
+        load_id=r["load_id"],
+        key=ReleaseKey(r["zone_code"], r["dataset"], r["period"], int(r["revision"])),
+        record_no=int(r["record_no"]),
+        record_key=r["record_key"],
+        rule=r["rule"],
+        severity=r["severity"],
+        status=r["status"],
+        message=r["message"],
+        raw=r["raw"],
+    )
+
+
+def _resolve(
+    conn: Connection, row: QuarantineRow, status: str, note: str, operator: str, **details: Any
+) -> None:
+    q = schema.quarantine
+    now = utcnow()
+    done = conn.execute(
+        update(q)
+        .where(q.c.quarantine_id == row.quarantine_id, q.c.status == "open")
+        .values(status=status, note=note, resolved_at=now, resolved_by=operator)
+    ).rowcount
+    if done != 1:  # another operator got there first
+        raise QuarantineError(f"quarantine row {row.quarantine_id} is no longer open")
+    conn.execute(
+        insert(schema.operator_action).values(
+            action="accept" if status == "accepted" else "fix",
+            operator=operator,
+            reason=note,
+            details=json.dumps(
+                {
+                    "quarantine_id": row.quarantine_id,
+                    "load_id": row.load_id,
+                    "release": str(row.key),
+                    "record_key": row.record_key,
+                    "rule": row.rule,
+                    **details,
+                },
+                ensure_ascii=False,
+                sort_keys=True,
+            ),
+            at=now,
+        )
+    )
+
+
+def open_errors_of_record(wh: Warehouse, row: QuarantineRow) -> list[QuarantineRow]:
+    """The open error rows that hold out the same record of the same load."""
+    q = schema.quarantine
+    with wh.engine.connect() as conn:
+        ids = conn.execute(
+            select(q.c.quarantine_id).where(
+                q.c.load_id == row.load_id,
+                q.c.record_no == row.record_no,
+                q.c.record_key == row.record_key,
+                q.c.severity == "error",
+                q.c.status == "open",
+            )
+        ).scalars()
+        return [_row(conn, int(i)) for i in ids]
+
+
+def ledger_status(wh: Warehouse, load_id: str) -> str | None:
+    """The ledger status of the attempt a quarantine row came from."""
+    led = schema.load_ledger
+    with wh.engine.connect() as conn:
+        return conn.execute(
+            select(led.c.status).where(led.c.load_id == load_id)
+        ).scalar_one_or_none()
+
+
+def accept(
+    wh: Warehouse,
+    row: QuarantineRow,
+    note: str,
+    operator: str,
+    observations: pd.DataFrame | None,
+    enterprise: pd.DataFrame | None = None,
+) -> None:
+    """Accept a quarantine row; with ``observations``, load the record under its release.
+
+    One transaction: the row's status, the audit, the observations, the ledger's counts (the
+    record moves from quarantined to loaded). Then the release's Parquet files are rewritten.
+    """
+    now = utcnow()
+    obs_table = schema.OBS_TABLES[row.key.dataset]
+    with wh.engine.begin() as conn:
+        _resolve(conn, row, "accepted", note, operator, loaded=observations is not None)
+        if observations is not None:
+            frame = observations.assign(load_id=row.load_id, loaded_at=now)
+            bulk_insert(conn, obs_table, frame)
+            if enterprise is not None and not enterprise.empty:
+                Warehouse._upsert_enterprises(conn, enterprise)
+            led = schema.load_ledger
+            conn.execute(
+                update(led)
+                .where(led.c.load_id == row.load_id)
+                .values(
+                    records_loaded=led.c.records_loaded + 1,
+                    records_quarantined=led.c.records_quarantined - 1,
+                )
+            )
+    if observations is not None:
+        rewrite_release_files(wh, row.key, row.load_id, (obs_table.name, "quarantine"))
+    else:
+        rewrite_release_files(wh, row.key, row.load_id, ("quarantine",))
+
+
+def fix(wh: Warehouse, row: QuarantineRow, note: str, operator: str) -> int:
+    """Mark a row fixed: a later revision of its release is loaded; returns that revision."""
+    led = schema.load_ledger
+    with wh.engine.begin() as conn:
+        newer = conn.execute(
+            select(func.max(led.c.revision)).where(
+                and_(
+                    led.c.zone_code == row.key.zone_code,
+                    led.c.dataset == row.key.dataset,
+                    led.c.period == row.key.period,
+                    led.c.revision > row.key.revision,
+                    led.c.status == "loaded",
+                )
+            )
+        ).scalar_one_or_none()
+        if newer is None:
+            raise QuarantineError(
+                f"no corrected revision of {row.key} is loaded yet: `fix` records that the zone "
+                "published one; until then the row stays open (or is accepted with a note)"
+            )
+        _resolve(conn, row, "fixed", note, operator, corrected_revision=int(newer))
+    rewrite_release_files(wh, row.key, row.load_id, ("quarantine",))
+    return int(newer)
+
+
+def rewrite_release_files(
+    wh: Warehouse, key: ReleaseKey, load_id: str, tables: Sequence[str]
+) -> list[Path]:
+    """Write a release's Parquet files of some tables again from SQL (temp name, then rename)."""
+    by_name = {t.name: t for t in (*schema.OBS_TABLES.values(), schema.quarantine)}
+    written = []
+    with wh.engine.connect() as conn:
+        for name in tables:
+            final = release_file(wh.data_dir, name, key)
+            tmp = wh._export(conn, by_name[name], name, load_id, final)
+            if tmp is not None:
+                parquet.publish(tmp, final)
+                written.append(final)
+    return written
+
+
+# --- data-quality runs (Great Expectations) ---------------------------------------------------
+
+
+def current_observations(
+    wh: Warehouse, enterprise_releases: Sequence[ReleaseKey]
+) -> dict[str, pd.DataFrame]:
+    """The current observations a checkpoint reads, by view name.
+
+    The zone view whole (a few thousand rows a year); of the enterprise view, the (zone, period)s
+    of the given releases — a whole history of enterprises could be millions of rows.
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    with wh.engine.connect() as conn:
+        frames["obs_zone_current"] = pd.read_sql_query(text("SELECT * FROM obs_zone_current"), conn)
+        parts = [
+            pd.read_sql_query(
+                text("SELECT * FROM obs_enterprise_current WHERE zone_code = :z AND period = :p"),
+                conn,
+                params={"z": zone, "p": period},
+            )
+            for zone, period in sorted({(k.zone_code, k.period) for k in enterprise_releases})
+        ]
+    if parts:
+        frames["obs_enterprise_current"] = pd.concat(parts, ignore_index=True)
+    return frames
+
+
+def record_dq_run(wh: Warehouse, run_id: str, rows: pd.DataFrame, docs_path: str | None) -> int:
+    """Store one checkpoint's results (one row per expectation) in ``dq_run``."""
+    if rows.empty:
+        return 0
+    frame = rows.assign(run_id=run_id, run_at=utcnow(), docs_path=docs_path)
+    with wh.engine.begin() as conn:
+        return bulk_insert(conn, schema.dq_run, frame)
+
+
+def dq_results(wh: Warehouse, run_id: str | None = None) -> pd.DataFrame:
+    """The stored data-quality results, of one run or of the latest run."""
+    t = schema.dq_run
+    with wh.engine.connect() as conn:
+        if run_id is None:
+            latest = conn.execute(
+                select(t.c.run_id).order_by(t.c.dq_run_id.desc()).limit(1)
+            ).scalar_one_or_none()
+            if latest is None:
+                return pd.DataFrame(columns=[c.name for c in t.columns])
+            run_id = latest
+        rows = conn.execute(select(t).where(t.c.run_id == run_id).order_by(t.c.dq_run_id)).all()
+    return pd.DataFrame(rows, columns=[c.name for c in t.columns])
