@@ -6,11 +6,10 @@ import json
 import os
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from flows.limits import ensure_zone_limits, one_run_per_zone
-from flows.nightly import RunFailed
+from flows.nightly import RunFailed, finish_run
 from tasks.extract import list_releases
 from tasks.load import pending, prepare
 from tasks.operations import in_period_range, record_action, verify_release
@@ -81,9 +80,7 @@ def backfill(
     log.info(
         "backfill %s %s %s..%s by %s: %s", zone, dataset, period_from, period_to, operator, reason
     )
-    create_markdown_artifact(
-        key="backfill-summary", markdown=summary.to_markdown(), description="zonestats backfill"
-    )
+    finish_run(config, summary, "backfill")
     if not summary.ok:
         raise RunFailed(summary)
     return summary

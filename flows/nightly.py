@@ -14,6 +14,7 @@ from prefect.runtime import flow_run
 from flows.limits import ensure_zone_limits, one_run_per_zone
 from tasks.extract import list_releases
 from tasks.load import pending, prepare, repair, watermark
+from tasks.quality import dq_checkpoint, quality_report
 from tasks.release import process_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ZoneOutcome, utcnow
@@ -34,7 +35,11 @@ class RunFailed(RuntimeError):
 
 
 def _pull_dataset(
-    source: ZoneSource, config: AppConfig, dataset: str, outcome: ZoneOutcome
+    source: ZoneSource,
+    config: AppConfig,
+    dataset: str,
+    outcome: ZoneOutcome,
+    validate_only: bool = False,
 ) -> bool:
     """List and load one dataset of a zone; False when the zone refused us (stop the zone)."""
     log = get_run_logger()
@@ -61,7 +66,9 @@ def _pull_dataset(
     )
     for ref in todo:
         try:
-            outcome.releases.append(process_release(source, config, ref, str(flow_run.id)))
+            outcome.releases.append(
+                process_release(source, config, ref, str(flow_run.id), validate_only=validate_only)
+            )
         except ZoneAuthError as exc:
             outcome.error = redact(str(exc))
             return False
@@ -69,18 +76,21 @@ def _pull_dataset(
 
 
 @flow(name="zone-pull", flow_run_name="pull-{source.code}", log_prints=False)
-def pull_zone(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
-    """Pull one zone: each dataset it publishes (zone totals first), each release since its watermark."""
+def pull_zone(source: ZoneSource, config: AppConfig, validate_only: bool = False) -> ZoneOutcome:
+    """Pull one zone: each dataset it publishes (zone totals first), each release since its watermark.
+
+    Zone totals first: the enterprise releases are reconciled with the zone totals loaded.
+    """
     outcome = ZoneOutcome(zone_code=source.code)
     with one_run_per_zone(source.code):
         for dataset in source.datasets:
-            if not _pull_dataset(source, config, dataset, outcome):
+            if not _pull_dataset(source, config, dataset, outcome, validate_only):
                 break
     return outcome
 
 
-def _zone_or_error(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
-    state = pull_zone(source, config, return_state=True)
+def _zone_or_error(source: ZoneSource, config: AppConfig, validate_only: bool) -> ZoneOutcome:
+    state = pull_zone(source, config, validate_only, return_state=True)
     if state.is_completed():
         result: ZoneOutcome = state.result()
         return result
@@ -88,40 +98,77 @@ def _zone_or_error(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
     return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow crashed: {exc}"))
 
 
-def _isolated(source: ZoneSource, config: AppConfig) -> ZoneOutcome:
+def _isolated(source: ZoneSource, config: AppConfig, validate_only: bool) -> ZoneOutcome:
     # even starting the subflow can fail (the orchestration API busy or down): that is this
     # zone's failure, reported as such, never the others'
     try:
-        return _zone_or_error(source, config)
+        return _zone_or_error(source, config, validate_only)
     except Exception as exc:
         return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow could not run: {exc}"))
 
 
 @flow(name="nightly", log_prints=False)
-def nightly(config_path: str | None = None, zones: list[str] | None = None) -> RunSummary:
-    """Pull every enabled zone (or those named), load what is valid, summarise the run."""
+def nightly(
+    config_path: str | None = None, zones: list[str] | None = None, validate_only: bool = False
+) -> RunSummary:
+    """Pull every enabled zone (or those named), load what is valid, summarise the run.
+
+    ``validate_only`` fetches and validates and writes the quality report; it loads nothing.
+    """
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
-    return run_zones(config, zones)
+    return run_zones(config, zones, validate_only)
 
 
-def run_zones(config: AppConfig, zones: list[str] | None) -> RunSummary:
+def run_zones(
+    config: AppConfig, zones: list[str] | None, validate_only: bool = False
+) -> RunSummary:
     """The body of the nightly flow, once its config is built."""
-    summary = RunSummary(started_at=utcnow())
+    summary = RunSummary(started_at=utcnow(), validate_only=validate_only)
     prepare(config.warehouse, shipped_catalog())
-    for line in repair(config.warehouse, config.run.lease_s):
-        get_run_logger().warning("repaired: %s", line)
+    if not validate_only:
+        for line in repair(config.warehouse, config.run.lease_s):
+            get_run_logger().warning("repaired: %s", line)
     sources = config.select(zones)
     ensure_zone_limits([s.code for s in sources])
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run
         futures = [
-            pool.submit(contextvars.copy_context().run, _isolated, s, config) for s in sources
+            pool.submit(contextvars.copy_context().run, _isolated, s, config, validate_only)
+            for s in sources
         ]
         summary.zones = [f.result() for f in futures]
     summary.finished_at = utcnow()
-    create_markdown_artifact(
-        key="nightly-summary", markdown=summary.to_markdown(), description="zonestats run summary"
-    )
+    finish_run(config, summary, "nightly")
     if not summary.ok:
         raise RunFailed(summary)
     return summary
+
+
+def finish_run(config: AppConfig, summary: RunSummary, kind: str) -> None:
+    """The data-quality checkpoint (unless nothing was loaded), the quality report, the artifacts."""
+    log = get_run_logger()
+    run_id = str(flow_run.id or f"{kind}-{utcnow():%Y%m%dT%H%M%S}")
+    dq = None
+    if not summary.validate_only:
+        loaded = [
+            r.key
+            for z in summary.zones
+            for r in z.releases
+            if r.status == "loaded" and r.key.dataset == "enterprise"
+        ]
+        try:
+            dq = dq_checkpoint(config.warehouse, shipped_catalog(), run_id, loaded)
+            summary.dq_failed = dq.failed
+            summary.data_docs = dq.docs_index
+        except Exception as exc:  # the checkpoint itself broke: say so, as a failed run
+            summary.dq_failed = [f"checkpoint could not run: {redact(str(exc))[:300]}"]
+            log.error("data-quality checkpoint could not run: %s", redact(str(exc)))
+    path, report = quality_report(config.warehouse.data_dir, summary, f"{kind}-{run_id}", dq)
+    summary.quality_report = str(path)
+    log.info("quality report: %s", path)
+    create_markdown_artifact(
+        key=f"{kind}-summary", markdown=summary.to_markdown(), description=f"zonestats {kind} run"
+    )
+    create_markdown_artifact(
+        key=f"{kind}-quality", markdown=report, description="zonestats quality report"
+    )

@@ -6,11 +6,10 @@ import json
 import os
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
 from flows.limits import ensure_zone_limits, one_run_per_zone
-from flows.nightly import RunFailed
+from flows.nightly import RunFailed, finish_run
 from tasks.load import prepare
 from tasks.operations import failed_releases, record_action
 from tasks.release import process_release
@@ -80,9 +79,7 @@ def rerun(
     summary.zones = list(by_zone.values())
     summary.finished_at = utcnow()
     log.info("rerun of %d failed releases by %s: %s", len(refs), operator, reason)
-    create_markdown_artifact(
-        key="rerun-summary", markdown=summary.to_markdown(), description="zonestats rerun"
-    )
+    finish_run(config, summary, "rerun")
     if not summary.ok:
         raise RunFailed(summary)
     return summary

@@ -40,7 +40,32 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--zones", help="comma-separated zone codes, e.g. TY01,DT01 (default: all enabled)"
     )
+    run.add_argument(
+        "--validate-only",
+        action="store_true",
+        help="fetch and validate, write the quality report, load nothing",
+    )
     _add_config(run)
+
+    quarantine = sub.add_parser("quarantine", help="list, accept or fix quarantined records")
+    qsub = quarantine.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    qlist = qsub.add_parser("list", help="the quarantine rows (newest release first)")
+    qlist.add_argument("--zone", help="only this zone")
+    qlist.add_argument("--open", action="store_true", help="only rows still open")
+    qlist.add_argument("--rule", help="only this rule id")
+    qlist.add_argument("--limit", type=int, default=200)
+    qlist.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_config(qlist)
+    qaccept = qsub.add_parser(
+        "accept", help="the zone explained the figure: load the record as received (audited)"
+    )
+    qaccept.add_argument("id", type=int, help="quarantine_id")
+    qaccept.add_argument("--note", required=True, help="what the zone said (recorded)")
+    _add_config(qaccept)
+    qfix = qsub.add_parser("fix", help="a corrected revision arrived: mark the row fixed (audited)")
+    qfix.add_argument("id", type=int, help="quarantine_id")
+    qfix.add_argument("--note", default="", help="optional remark (recorded)")
+    _add_config(qfix)
 
     status = sub.add_parser("status", help="show the load ledger")
     status.add_argument("--zone", help="only this zone")
@@ -126,19 +151,25 @@ def _print_summary(summary: Any) -> None:
                 "skipped": z.count("skipped"),
                 "failed": z.count("failed"),
                 "rejected": z.count("rejected"),
+                "validated": z.count("validated"),
                 "received": sum(r.records_received for r in z.releases),
                 "quarantined": sum(r.records_quarantined for r in z.releases),
+                "warned": sum(r.records_warned for r in z.releases),
                 "error": (z.error or "")[:90],
             }
         )
-    print(
-        _table(
-            rows,
-            ["zone", "loaded", "skipped", "failed", "rejected", "received", "quarantined", "error"],
-        )
-    )
+    cols = ["zone", "loaded", "skipped", "failed", "rejected", "received", "quarantined"]
+    if summary.validate_only:
+        cols = ["zone", "validated", "failed", "rejected", "received", "quarantined"]
+    print(_table(rows, [*cols, "warned", "error"]))
+    if summary.validate_only:
+        print("  validate only: nothing was loaded")
     for line in summary.failures():
         print(f"  ✗ {line}")
+    if summary.quality_report:
+        print(f"  quality report: {summary.quality_report}")
+    if summary.data_docs:
+        print(f"  data docs: {summary.data_docs}")
     for cmd in summary.retry_commands():
         print(f"  retry: {cmd}")
 
@@ -175,7 +206,13 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
         f"zonestats: running nightly for {', '.join(z.code for z in config.select(zones))}",
         flush=True,
     )
-    state = nightly(config_path=config.source_path, zones=zones, return_state=True)
+    validate_only = bool(getattr(args, "validate_only", False))
+    state = nightly(
+        config_path=config.source_path,
+        zones=zones,
+        validate_only=validate_only,
+        return_state=True,
+    )
     return _report(state)
 
 
@@ -462,8 +499,63 @@ or into SQLite (sqlite3 {db}):
     return exit_code
 
 
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    """List quarantine rows, or accept or fix one (audited with your user name)."""
+    import getpass
+
+    from tasks.quarantine import accept_row, fix_row
+    from warehouse import quality
+    from warehouse.quality import QuarantineError
+    from warehouse.store import Warehouse
+
+    config = _load(args)
+    wh = Warehouse(config.warehouse)
+    wh.ensure_schema(shipped_catalog())
+    try:
+        if args.action == "list":
+            frame = quality.list_quarantine(wh, args.zone, args.open, args.rule, args.limit)
+            if args.json:
+                print(
+                    frame.to_json(
+                        orient="records", lines=True, date_format="iso", force_ascii=False
+                    ),
+                    end="",
+                )
+                return EXIT_OK
+            rows = frame.assign(message=frame["message"].astype(str).str[:90]).to_dict("records")
+            cols = ["quarantine_id", "zone_code", "dataset", "period", "revision", "record_key"]
+            cols += ["rule", "severity", "status", "message"]
+            print(_table(rows, cols) if rows else "no quarantine rows match")
+            return EXIT_OK
+        if args.action == "accept":
+            result = accept_row(
+                config.warehouse,
+                args.id,
+                args.note,
+                getpass.getuser(),
+                rules_for(config),
+                shipped_catalog(),
+            )
+            row = result.row
+            if result.loaded:
+                print(f"accepted #{row.quarantine_id}: {row.record_key} of {row.key} is loaded")
+            elif result.still_held_by:
+                held = ", ".join(f"#{i}" for i in result.still_held_by)
+                print(f"accepted #{row.quarantine_id}; the record is still held out by {held}")
+            else:
+                print(f"accepted #{row.quarantine_id} ({row.severity}, nothing more to load)")
+            return EXIT_OK
+        revision = fix_row(config.warehouse, args.id, args.note, getpass.getuser())
+        print(f"fixed #{args.id}: revision {revision} is loaded")
+        return EXIT_OK
+    except QuarantineError as exc:
+        print(f"zonestats: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
 COMMANDS = {
     "run": cmd_run,
+    "quarantine": cmd_quarantine,
     "status": cmd_status,
     "submit": cmd_submit,
     "rerun": cmd_rerun,

@@ -15,11 +15,15 @@ class RunSummary:
     zones: list[ZoneOutcome] = field(default_factory=list)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    validate_only: bool = False  # fetched and validated, nothing loaded
+    quality_report: str | None = None  # the quality report file of this run
+    data_docs: str | None = None  # the Great Expectations Data Docs index of this run
+    dq_failed: list[str] = field(default_factory=list)  # the expectations that failed
 
     @property
     def ok(self) -> bool:
-        """True when every zone was reached and every release loaded."""
-        return all(z.ok for z in self.zones)
+        """True when every zone was reached, every release loaded and every expectation held."""
+        return all(z.ok for z in self.zones) and not self.dq_failed
 
     @property
     def exit_code(self) -> int:
@@ -40,11 +44,14 @@ class RunSummary:
             "records_loaded": sum(r.records_loaded for r in rel),
             "quarantined": sum(r.records_quarantined for r in rel),
             "warned": sum(r.records_warned for r in rel),
+            "validated": sum(1 for r in rel if r.status == "validated"),
+            "incomplete": sum(1 for r in rel if r.incomplete),
         }
 
     def failures(self) -> list[str]:
-        """One line per failed zone or failed/rejected release."""
+        """One line per failed zone, failed/rejected release or failed expectation."""
         lines = [f"{z.zone_code}: {z.error}" for z in self.zones if z.error]
+        lines += [f"data quality: expectation {e} failed" for e in self.dq_failed]
         lines += [
             f"{r.key} {r.status}: {r.error}"
             for z in self.zones
@@ -85,6 +92,12 @@ class RunSummary:
                 f"| {sum(r.records_loaded for r in z.releases)} "
                 f"| {sum(r.records_quarantined for r in z.releases)} | {top} | {err} |"
             )
+        if self.quality_report:
+            out += ["", f"Quality report: {self.quality_report}"]
+        if self.data_docs:
+            out += [f"Data Docs (Great Expectations): {self.data_docs}"]
+        if self.dq_failed:
+            out += [f"Failed expectations: {', '.join(self.dq_failed)}"]
         retry = self.retry_commands()
         if retry:
             out += ["", "To retry what failed, once its cause is fixed:", ""]

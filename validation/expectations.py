@@ -1,0 +1,659 @@
+"""The Great Expectations data-quality checkpoint over the current observation tables.
+
+The suites are built from the catalog (indicator codes, canonical units, bounds, integer flags), so
+a new indicator in ``indicators.csv`` is checked without touching this file. Per-indicator rules
+(unit, bounds, integrality) become a few derived columns on a copy of the frame, compared by
+column-pair expectations: a handful of vectorized expectations instead of one per indicator.
+
+Great Expectations is imported inside the functions only: importing it takes seconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import json
+import logging
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from zonestats.catalog import Catalog
+
+if TYPE_CHECKING:
+    from great_expectations.data_context import AbstractDataContext
+
+ZONE_TABLE = "obs_zone_current"
+ENTERPRISE_TABLE = "obs_enterprise_current"
+#: table -> catalog dataset; also the order in which the tables are validated
+TABLE_DATASETS: dict[str, str] = {ZONE_TABLE: "zone", ENTERPRISE_TABLE: "enterprise"}
+STATUSES = ("A", "P", "E", "M")
+USCC_REGEX = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
+SITE_NAME = "zonestats_dq"
+OBSERVED_MAX_CHARS = 500
+DETAILS_MAX_CHARS = 300
+# how many unexpected values an ExpectationResult quotes; the Data Docs show GX's own sample
+SAMPLE_VALUES = 5
+# where our readable id travels inside GX (an expectation's meta survives into its result)
+_ID_META = "zonestats_id"
+
+# Derived columns added to a copy of the frame: the catalog's view of each row's indicator.
+CATALOG_UNIT = "catalog_unit"
+CATALOG_MIN = "catalog_min"
+CATALOG_MAX = "catalog_max"
+# the fractional part of a value whose indicator counts things (else null, which GX skips)
+INTEGER_REMAINDER = "integer_remainder"
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    """The outcome of one expectation over one table."""
+
+    table: str  # "obs_zone_current" | "obs_enterprise_current"
+    expectation: str  # a readable id, e.g. "obs_zone_current.key_unique"
+    expectation_type: str  # the GX type, e.g. "expect_compound_columns_to_be_unique"
+    success: bool
+    observed_value: str  # short text: "0 unexpected of 1234", or GX's observed_value as JSON
+    details: str  # short: the column(s) and other arguments
+
+
+@dataclass(frozen=True)
+class DqOutcome:
+    """The outcome of a checkpoint run: overall success, every expectation, the Data Docs."""
+
+    success: bool
+    results: list[ExpectationResult]
+    docs_index: Path | None  # the Data Docs index.html written
+
+
+@dataclass(frozen=True)
+class _Check:
+    """One expectation, declared without Great Expectations so that suites build cheaply."""
+
+    name: str  # the short id; the table is prefixed to it
+    type: str  # GX snake-case expectation type
+    kwargs: dict[str, Any]
+    # (column, operator, value): only rows meeting it are checked (GX row_condition)
+    where: tuple[str, str, Any] | None = None
+    notes: str = ""
+
+
+def zone_checks(catalog: Catalog) -> list[_Check]:
+    """The expectations of obs_zone_current, from the zone catalog."""
+    inds = catalog.for_dataset("zone")
+    key = ["zone_code", "indicator_code", "period"]
+    checks = [
+        _Check(
+            "key_unique",
+            "expect_compound_columns_to_be_unique",
+            {"column_list": key},
+            notes="one current figure per zone, indicator and period",
+        ),
+        _Check(
+            "zone_known",
+            "expect_column_values_to_be_in_set",
+            {"column": "zone_code", "value_set": sorted(catalog.zones)},
+            notes="a zone of zones.csv",
+        ),
+        _Check(
+            "indicator_known",
+            "expect_column_values_to_be_in_set",
+            {"column": "indicator_code", "value_set": [i.code for i in inds]},
+            notes="an indicator of the zone catalog",
+        ),
+        _Check(
+            "status_valid",
+            "expect_column_values_to_be_in_set",
+            {"column": "status", "value_set": list(STATUSES)},
+            notes="A, P, E or M",
+        ),
+    ]
+    for column in ("zone_code", "indicator_code", "period", "frequency", "unit", "status"):
+        checks.append(
+            _Check(
+                f"{column}_not_null",
+                "expect_column_values_to_not_be_null",
+                {"column": column},
+            )
+        )
+    checks += _catalog_checks(catalog, "zone")
+    checks.append(
+        _Check(
+            "value_present",
+            "expect_column_values_to_not_be_null",
+            {"column": "value"},
+            where=("status", "!=", "M"),
+            notes="a figure unless its status is M (not reported)",
+        )
+    )
+    return checks
+
+
+def enterprise_checks(catalog: Catalog) -> list[_Check]:
+    """The expectations of obs_enterprise_current, from the enterprise catalog."""
+    inds = catalog.for_dataset("enterprise")
+    checks = [
+        _Check(
+            "key_unique",
+            "expect_compound_columns_to_be_unique",
+            {"column_list": ["zone_code", "uscc", "period", "indicator_code"]},
+            notes="one current figure per enterprise, period and indicator",
+        ),
+        _Check(
+            "uscc_format",
+            "expect_column_values_to_match_regex",
+            {"column": "uscc", "regex": USCC_REGEX},
+            notes="18 characters of 0-9A-HJ-NPQRTUWXY (GB 32100-2015)",
+        ),
+        _Check(
+            "indicator_known",
+            "expect_column_values_to_be_in_set",
+            {"column": "indicator_code", "value_set": [i.code for i in inds]},
+            notes="an indicator of the enterprise catalog",
+        ),
+    ]
+    # the regex skips nulls, so a missing credit code needs its own expectation
+    for column in ("zone_code", "uscc", "period", "indicator_code", "unit", "value"):
+        checks.append(
+            _Check(
+                f"{column}_not_null",
+                "expect_column_values_to_not_be_null",
+                {"column": column},
+            )
+        )
+    return checks + _catalog_checks(catalog, "enterprise")
+
+
+def _catalog_checks(catalog: Catalog, dataset: str) -> list[_Check]:
+    """Unit, bounds and integrality against the derived catalog columns (see ``_with_catalog``)."""
+    inds = catalog.for_dataset(dataset)
+    # rows of an unknown indicator have no catalog columns: indicator_known reports them once
+    pair = {"ignore_row_if": "either_value_is_missing"}
+    checks = [
+        _Check(
+            "unit_canonical",
+            "expect_column_pair_values_to_be_equal",
+            {"column_A": "unit", "column_B": CATALOG_UNIT, **pair},
+            notes="values are stored in the catalog's canonical unit",
+        )
+    ]
+    if any(i.min is not None for i in inds):
+        checks.append(
+            _Check(
+                "value_at_least_min",
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {"column_A": "value", "column_B": CATALOG_MIN, "or_equal": True, **pair},
+                notes="value ≥ the indicator's min in the catalog",
+            )
+        )
+    if any(i.max is not None for i in inds):
+        checks.append(
+            _Check(
+                "value_at_most_max",
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                {"column_A": CATALOG_MAX, "column_B": "value", "or_equal": True, **pair},
+                notes="value ≤ the indicator's max in the catalog",
+            )
+        )
+    if any(i.integer for i in inds):
+        checks.append(
+            _Check(
+                "value_integer",
+                "expect_column_values_to_be_in_set",
+                {"column": INTEGER_REMAINDER, "value_set": [0.0]},
+                notes="indicators that count (enterprises, people) have whole values",
+            )
+        )
+    return checks
+
+
+def _with_catalog(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.DataFrame:
+    """A copy of the frame with the catalog's unit, bounds and integrality of each row's indicator."""
+    by = catalog.lookup(dataset).by_indicator
+    # a missing column must fail the expectations that name it, not crash the run here
+    nulls = pd.Series(np.nan, index=frame.index, dtype="object")
+    codes = frame.get("indicator_code", nulls)
+    value = pd.to_numeric(frame.get("value", nulls), errors="coerce").astype("float64").to_numpy()
+    out = frame.copy()
+    out[CATALOG_UNIT] = codes.map(by["canonical_unit"]).astype("object")
+    out[CATALOG_MIN] = pd.to_numeric(codes.map(by["min"]), errors="coerce").astype("float64")
+    out[CATALOG_MAX] = pd.to_numeric(codes.map(by["max"]), errors="coerce").astype("float64")
+    counts = codes.map(by["integer"]).fillna(False).astype(bool).to_numpy()
+    out[INTEGER_REMAINDER] = np.where(counts, np.abs(value - np.round(value)), np.nan)
+    return out
+
+
+CHECKS_BY_TABLE = {ZONE_TABLE: zone_checks, ENTERPRISE_TABLE: enterprise_checks}
+
+
+def prepare_gx() -> None:
+    """Keep GX offline and quiet; call before importing great_expectations (idempotent)."""
+    # GX's usage statistics would try the internet; an operator's explicit setting still wins
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    gx_logger = logging.getLogger("great_expectations")
+    # GX logs ~200 INFO lines while importing (its docs registry) and more per run; a level the
+    # operator set is left alone
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(logging.WARNING)
+    # its import pulls in the stdlib's deprecated sre_parse/sre_constants: nothing we can act on.
+    # A process-wide filter narrowed to GX's modules, because catch_warnings is not thread-safe
+    # and Prefect runs tasks in threads.
+    warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"great_expectations\b")
+
+
+def _ephemeral_context(docs_dir: Path) -> AbstractDataContext:
+    """An in-memory GX context, offline, without progress bars, with one filesystem docs site."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+        ProgressBarsConfig,
+    )
+
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        data_docs_sites={
+            SITE_NAME: {
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            }
+        },
+    )
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def _gx_expectation(table: str, check: _Check) -> Any:
+    """The GX expectation object of a declared check, tagged with its readable id."""
+    from great_expectations.expectations.registry import get_expectation_impl
+    from great_expectations.expectations.row_conditions import Column
+
+    kwargs: dict[str, Any] = dict(check.kwargs)
+    if check.where is not None:
+        column, op, value = check.where
+        operators = {"==": Column.__eq__, "!=": Column.__ne__}
+        kwargs["row_condition"] = operators[op](Column(column), value)
+    expectation_id = f"{table}.{check.name}"
+    meta = {_ID_META: expectation_id}
+    notes = f"{expectation_id}: {check.notes}" if check.notes else expectation_id
+    return get_expectation_impl(check.type)(**kwargs, meta=meta, notes=notes)
+
+
+def run_checkpoint(
+    frames: Mapping[str, pd.DataFrame], catalog: Catalog, docs_dir: Path, run_name: str
+) -> DqOutcome:
+    """Run the expectation suites over the current observation tables; write Data Docs under docs_dir."""
+    tables = [t for t in TABLE_DATASETS if t in frames and not frames[t].empty]
+    if not tables:
+        return DqOutcome(success=True, results=[], docs_index=None)
+    docs_dir = Path(docs_dir).resolve()
+    prepare_gx()
+    from great_expectations.checkpoint import Checkpoint
+    from great_expectations.core import ExpectationSuite, ValidationDefinition
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    context = _ephemeral_context(docs_dir)
+    source = context.data_sources.add_pandas("zonestats")
+    # one run id for both tables: the Data Docs index lists them under the run's name
+    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+    results: list[ExpectationResult] = []
+    for table in tables:
+        checks = CHECKS_BY_TABLE[table](catalog)
+        batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
+        suite = context.suites.add(ExpectationSuite(name=table))
+        for check in checks:
+            suite.add_expectation(_gx_expectation(table, check))
+        definition = context.validation_definitions.add(
+            ValidationDefinition(name=table, data=batch, suite=suite)
+        )
+        # a checkpoint per table: a checkpoint hands the same batch parameters (the dataframe)
+        # to every validation definition it runs
+        checkpoint = context.checkpoints.add(
+            Checkpoint(name=f"{SITE_NAME}_{table}", validation_definitions=[definition])
+        )
+        frame = _with_catalog(frames[table], catalog, TABLE_DATASETS[table])
+        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+        gx_results = [
+            r for suite_result in outcome.run_results.values() for r in suite_result.results
+        ]
+        results += _collect(table, checks, gx_results)
+    docs_index = write_data_docs(context, docs_dir)
+    return DqOutcome(
+        success=all(r.success for r in results), results=results, docs_index=docs_index
+    )
+
+
+def _collect(table: str, checks: list[_Check], gx_results: list[Any]) -> list[ExpectationResult]:
+    """Our records of a table's GX results, in the order the checks were declared."""
+    by_id = {}
+    for gx_result in gx_results:
+        meta = gx_result.expectation_config.meta or {}
+        by_id[meta.get(_ID_META)] = gx_result
+    collected = []
+    for check in checks:
+        expectation_id = f"{table}.{check.name}"
+        gx_result = by_id.get(expectation_id)
+        if gx_result is None:
+            # GX answers every expectation of a suite; a gap means it failed before evaluating
+            observed, success = "error: no result from Great Expectations", False
+        else:
+            observed, success = _observed(gx_result), bool(gx_result.success)
+        collected.append(
+            ExpectationResult(
+                table=table,
+                expectation=expectation_id,
+                expectation_type=check.type,
+                success=success,
+                observed_value=observed,
+                details=_trim(_details(check), DETAILS_MAX_CHARS),
+            )
+        )
+    return collected
+
+
+def _observed(gx_result: Any) -> str:
+    """What GX saw, short: the unexpected count with a few values, or its observed_value."""
+    error = _exception_message(gx_result.exception_info)
+    if error is not None:
+        return _trim(f"error: {error}", OBSERVED_MAX_CHARS)
+    result = gx_result.result or {}
+    if "unexpected_count" in result:
+        text = f"{result['unexpected_count']} unexpected of {result.get('element_count')}"
+        # distinct values: an enterprise's bad credit code repeats on each of its rows
+        sample = {_json(_plain(v)): None for v in result.get("partial_unexpected_list") or []}
+        # a sample of nulls (expect_..._not_be_null) says nothing the count does not
+        if set(sample) - {"null"}:
+            text += f": [{', '.join(list(sample)[:SAMPLE_VALUES])}]"
+        return _trim(text, OBSERVED_MAX_CHARS)
+    return _trim(_json(_plain(result.get("observed_value"))), OBSERVED_MAX_CHARS)
+
+
+def _exception_message(info: Any) -> str | None:
+    """The message of an exception GX caught while evaluating, if it caught one."""
+    if not isinstance(info, Mapping):
+        return None
+    if "raised_exception" in info:
+        return str(info.get("exception_message")) if info["raised_exception"] else None
+    # per-metric form: {metric id: {"raised_exception": ..., "exception_message": ...}}
+    for value in info.values():
+        message = _exception_message(value)
+        if message is not None:
+            return message
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """NaN as None (JSON null), tuples and lists recursively; other values as they are."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _details(check: _Check) -> str:
+    """The arguments of a check; long value sets are counted instead of listed."""
+    parts = []
+    for key, value in check.kwargs.items():
+        if isinstance(value, list | tuple) and len(value) > SAMPLE_VALUES:
+            parts.append(f"{key}=<{len(value)} values>")
+        else:
+            parts.append(f"{key}={_json(value)}")
+    if check.where is not None:
+        column, op, value = check.where
+        parts.append(f"where {column} {op} {_json(value)}")
+    return ", ".join(parts)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _trim(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def write_data_docs(context: AbstractDataContext, docs_dir: Path) -> Path | None:
+    """Build the context's Data Docs site under docs_dir, rewritten to work offline; its index."""
+    context.build_data_docs(site_names=[SITE_NAME])
+    index = docs_dir / "index.html"
+    if not index.exists():
+        return None
+    for page in docs_dir.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        page.write_text(offline_html(text), encoding="utf-8")
+    # GX also copies its stylesheets; the pages inline them, but a copy may be opened on its own
+    for sheet in docs_dir.rglob("*.css"):
+        text = sheet.read_text(encoding="utf-8")
+        sheet.write_text(_EXTERNAL_CSS_URL.sub("none", text), encoding="utf-8")
+    return index
+
+
+# --- making GX's pages work offline --------------------------------------------------------------
+# GX's pages load Bootstrap, jQuery, bootstrap-table, Font Awesome and Vega from CDNs and its logo
+# from S3 (with the context id appended). Statisticians open the docs without internet, so every
+# external reference goes, the one JS-drawn table (the index) is written as static HTML, and a
+# small stylesheet and a jQuery-free "Failed Only" filter are put inline.
+
+_OFFLINE_MARK = '<style id="zonestats-offline">'
+_EXTERNAL = r"""["']https?://[^"']*["']"""
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>\s*", re.I | re.S)
+_EXTERNAL_LINK = re.compile(rf"<link\b[^>]*\bhref={_EXTERNAL}[^>]*>\s*", re.I)
+_EXTERNAL_IMG = re.compile(rf"<img\b[^>]*\bsrc={_EXTERNAL}[^>]*>", re.I | re.S)
+_EXTERNAL_ANCHOR = re.compile(rf"<a\b[^>]*\bhref={_EXTERNAL}[^>]*>(.*?)</a>", re.I | re.S)
+_EXTERNAL_CSS_URL = re.compile(r"""url\(\s*["']?https?://[^)]*\)""", re.I)
+_ANY_EXTERNAL_ATTR = re.compile(rf"\b(src|href)\s*=\s*{_EXTERNAL}", re.I)
+_FOOTER = re.compile(r"<footer\b.*?</footer>\s*", re.I | re.S)
+_CLEAR_FILTERS = re.compile(r"<button\b[^>]*clearTableFilters[^>]*>.*?</button>\s*", re.I | re.S)
+# bootstrap-table: an empty <table data-toggle="table"> that a later script fills from its rows
+_BOOTSTRAP_TABLE = re.compile(
+    r"""<table\s+id="(?P<id>[^"]+)"[^>]*?data-toggle="table"\s*>\s*</table>"""
+    r"""(?:\s*<script>.*?</script>)*?\s*"""
+    r"""<script>\s*\$\('#(?P=id)'\)\.bootstrapTable\((?P<args>.*?)\);.*?</script>""",
+    re.S,
+)
+
+OFFLINE_STYLE = """
+:root { color-scheme: light; }
+body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Microsoft YaHei",
+       sans-serif; margin: 0; color: #212529; background: #fff; font-size: 14px; line-height: 1.45; }
+a { color: #0b5ed7; }
+nav.navbar { display: flex; align-items: center; padding: 0 1.5rem; border-bottom: 1px solid #dee2e6;
+             background: #f8f9fa; height: auto !important; min-height: 3rem; }
+nav.navbar nav { display: flex; align-items: center; }
+.zs-brand { font-weight: 600; font-size: 1.1rem; color: #212529; }
+.breadcrumb { list-style: none; display: flex; gap: .4rem; margin: 0 0 0 1rem; padding: 0; }
+.breadcrumb-item + .breadcrumb-item::before { content: "/"; padding-right: .4rem; color: #6c757d; }
+.container-fluid { padding: 1rem 1.5rem; }
+.row { display: flex; flex-wrap: wrap; gap: 1rem 1.5rem; }
+.row > .col-12 { flex: 1 1 100%; }
+.row > .col-6 { flex: 1 1 40%; }
+.col-md-2 { flex: 0 0 15rem; max-width: 15rem; }
+.col-md-10 { flex: 1 1 30rem; min-width: 0; }
+.d-none { display: none; }
+.d-md-block { display: block; }
+.d-md-inline-flex { display: inline-flex; }
+[hidden] { display: none !important; }
+h1, h2, h3, h4, h5, h6 { margin: .6rem 0 .4rem; font-weight: 600; }
+.lead { color: #495057; }
+.alert { padding: .5rem .75rem; border-radius: 4px; margin: .5rem 0; }
+.alert-secondary { background: #e9ecef; border: 1px solid #dee2e6; }
+.card { border: 1px solid #dee2e6; border-radius: 4px; margin-bottom: 1rem; }
+.card-header { background: #f1f3f5; padding: .4rem .6rem; border-bottom: 1px solid #dee2e6; }
+.card-body { padding: .6rem; }
+.collapse:not(.show) { display: none; }
+[data-toggle="collapse"] { cursor: pointer; }
+.collapse [style*="color:red"] { color: #495057 !important; }
+.nav { list-style: none; padding: 0; margin: 0; }
+.nav-tabs { display: flex; gap: 1rem; border-bottom: 1px solid #dee2e6; margin: .5rem 0; }
+.nav-tabs .nav-link { display: inline-block; padding: .3rem .2rem; text-decoration: none; }
+.tab-pane { margin-bottom: 1.5rem; }
+.btn { display: inline-block; padding: .2rem .6rem; margin: .1rem; border: 1px solid #0b5ed7;
+       border-radius: 4px; background: #fff; color: #0b5ed7; cursor: pointer; }
+.btn-group input { margin-right: .3rem; }
+table { border-collapse: collapse; width: 100%; margin: .4rem 0 .8rem; }
+th, td { border: 1px solid #dee2e6; padding: .3rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f1f3f5; font-weight: 600; }
+tbody tr:nth-child(even) > td { background: #fafbfc; }
+.table-responsive { overflow-x: auto; }
+.badge { display: inline-block; padding: 0 .35rem; border-radius: 3px; background: #e9ecef;
+         font-family: ui-monospace, monospace; font-size: 90%; }
+code, pre { background: #f6f8fa; padding: 0 .25rem; border-radius: 3px; white-space: pre-wrap; }
+.text-danger { color: #b02a37; } .text-success { color: #146c43; } .text-info { color: #087990; }
+i.fas, i.far, i.fa { font-style: normal; }
+.fa-check-circle::before, .fa-check::before { content: "✔"; }
+.fa-times::before, .fa-times-circle::before { content: "✘"; }
+.fa-comment::before { content: "✎"; }
+.fa-question-circle::before { content: "?"; }
+.ge-success-icon::after { content: " passed"; }
+.ge-failed-icon::after { content: " failed"; }
+@media (prefers-color-scheme: dark) {
+  .table { color: #212529 !important; background-color: transparent; }
+}
+"""
+
+# GX's "Show All" / "Failed Only" buttons and its collapsed blocks; its own code needs jQuery
+OFFLINE_SCRIPT = """
+function zonestatsShowSucceeded(show) {
+  var display = show ? "" : "none";
+  document.querySelectorAll(".hide-succeeded-validation-target-child").forEach(function (el) {
+    el.parentElement.style.display = display;
+  });
+  document.querySelectorAll(".hide-succeeded-validation-target").forEach(function (el) {
+    el.style.display = display;
+  });
+  document.querySelectorAll(".hide-succeeded-validations-column-section-target-child")
+    .forEach(function (el) {
+      var section = el.parentElement.parentElement;
+      section.style.display = display;
+      document.querySelectorAll('a[href="#' + section.id + '"]').forEach(function (a) {
+        a.style.display = display;
+      });
+    });
+}
+function showAllValidations() { zonestatsShowSucceeded(true); }
+function hideSucceededValidations() { zonestatsShowSucceeded(false); }
+// "Show more info..." and the notes icons open the collapsed block beside them; GX repeats
+// one collapse id across a section, so the block is found by nearness, not by its id
+document.addEventListener("click", function (event) {
+  var toggle = event.target.closest('[data-toggle="collapse"]');
+  for (var el = toggle && toggle.parentElement; el; el = el.parentElement) {
+    var block = Array.prototype.find.call(el.querySelectorAll(".collapse"), function (c) {
+      return !c.contains(toggle);
+    });
+    if (block) {
+      event.preventDefault();
+      block.classList.toggle("show");
+      return;
+    }
+  }
+});
+"""
+
+
+def offline_html(text: str) -> str:
+    """A Data Docs page with no http(s) reference left: static tables, inline style, no CDN."""
+    if _OFFLINE_MARK in text:
+        return text  # a page of an earlier run, already rewritten
+    text = _BOOTSTRAP_TABLE.sub(_static_table, text)
+    text = _CLEAR_FILTERS.sub("", text)
+    # every script left needs jQuery or a CDN library, none of which is there offline
+    text = _SCRIPT.sub("", text)
+    text = _EXTERNAL_LINK.sub("", text)
+    text = _FOOTER.sub("", text)  # a fixed newsletter footer
+    text = _EXTERNAL_IMG.sub('<span class="zs-brand">zonestats · data quality</span>', text)
+    text = _EXTERNAL_ANCHOR.sub(r"\1", text)
+    text = _EXTERNAL_CSS_URL.sub("none", text)
+    # whatever a later GX template adds: the page must not reach out
+    text = _ANY_EXTERNAL_ATTR.sub(r'\1="#"', text)
+    head = f"{_OFFLINE_MARK}{OFFLINE_STYLE}</style>\n<script>{OFFLINE_SCRIPT}</script>\n</head>"
+    return text.replace("</head>", head, 1)
+
+
+def _static_table(match: re.Match[str]) -> str:
+    """The table a bootstrap-table script would have drawn, from the columns and rows it holds."""
+    args = match["args"]
+    columns = _literal_array(args, "columns")
+    rows = _literal_array(args, "data")
+    if columns is None or rows is None:
+        return match[0]  # not the shape we know: left for the general clean-up
+    shown = [c for c in columns if isinstance(c, dict) and c.get("visible", True)]
+    head = "".join(
+        f"<th>{html.escape(str(c.get('title', c.get('field', ''))))}</th>" for c in shown
+    )
+    body = []
+    for row in rows:
+        cells = [_cell(row.get(c.get("field"))) for c in shown]
+        link = row.get("_table_row_link_path")
+        # the script made the whole row a link; offline the first cell links (unless it does)
+        if link and cells and "<a " not in cells[0]:
+            cells[0] = f'<a href="{html.escape(str(link))}">{cells[0] or "open"}</a>'
+        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return (
+        f'<table id="{html.escape(match["id"])}" class="table zs-static-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _cell(value: Any) -> str:
+    """A cell as GX rendered it (already HTML), or escaped text for a plain value."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else html.escape(_json(value))
+
+
+def _literal_array(args: str, key: str) -> list[Any] | None:
+    """The array after ``key:`` in a bootstrap-table option object (JSON or a Python repr)."""
+    found = re.search(rf"\b{key}:\s*\[", args)
+    if found is None:
+        return None
+    start = found.end() - 1
+    end = _closing_bracket(args, start)
+    if end is None:
+        return None
+    literal = args[start : end + 1]
+    try:
+        parsed = json.loads(literal)
+    except ValueError:
+        try:
+            # Jinja writes the column list as Python's repr: single quotes, True/False
+            parsed = ast.literal_eval(literal)
+        except (ValueError, SyntaxError):
+            return None
+    return parsed if isinstance(parsed, list) else None
+
+
+def _closing_bracket(text: str, start: int) -> int | None:
+    """The index of the bracket that closes the one at ``start``, skipping quoted strings."""
+    depth, quote, escaped = 0, "", False
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
