@@ -93,7 +93,14 @@ def test_submitted_form_loads_like_a_published_one(
         obs = {r.indicator_code: r.value for r in conn.execute(select(schema.obs_zone))}
         q = conn.execute(select(schema.quarantine.c.record_key, schema.quarantine.c.rule)).all()
     assert obs == {"revenue": 123456.7, "tax_revenue": 9876.5432, "above_scale_enterprises": 57.0}
-    assert [tuple(r) for r in q] == [("electricity_consumption", "value_below_min")]
+    # the form holds four lines: the other mandatory indicators are warned about as missing
+    assert [tuple(r) for r in q if r.rule != "mandatory_missing"] == [
+        ("electricity_consumption", "value_below_min")
+    ]
+    assert {r.record_key for r in q if r.rule == "mandatory_missing"} == {
+        "industrial_output", "industrial_va_growth", "fixed_asset_investment",
+        "energy_consumption", "electricity_consumption",
+    }  # fmt: skip
     assert wh.watermark("YQ01", "zone") is None  # an operator's file does not move the zone's
 
     # the same file again adds nothing; a corrected file is the next revision
