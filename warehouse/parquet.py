@@ -15,8 +15,10 @@ from warehouse.arrow import arrow_schema
 
 # Columns per table in SQL order, without the partition columns (zone_code, year) that the
 # directory names carry; DuckDB/pandas/Arrow add them back when reading the table root.
+# The quarantine's raw payloads stay in SQL (operators) and under raw/ (the pages as received): the
+# Parquet tree is what statisticians read, and their role may not read raw payloads.
 SCHEMAS: dict[str, pa.Schema] = {
-    table.name: arrow_schema(table, drop=("zone_code",))
+    table.name: arrow_schema(table, drop=("zone_code", "raw"))
     for table in (schema.obs_zone, schema.obs_enterprise, schema.quarantine)
 }
 
