@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -14,14 +14,18 @@ from prefect.runtime import flow_run
 from flows.limits import ensure_zone_limits, one_run_per_zone
 from tasks.extract import list_releases
 from tasks.load import pending, prepare, repair, watermark
+from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report
 from tasks.release import process_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ZoneOutcome, utcnow
-from zonestats.runtime import shipped_catalog
+from zonestats.runtime import method_for, shipped_catalog
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
 from zonestats.summary import RunSummary
+
+# the province's calendar decides which year is current
+SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
 
 
 class RunFailed(RuntimeError):
@@ -150,6 +154,15 @@ def finish_run(config: AppConfig, summary: RunSummary, kind: str) -> None:
     run_id = str(flow_run.id or f"{kind}-{utcnow():%Y%m%dT%H%M%S}")
     dq = None
     if not summary.validate_only:
+        # the current and previous year's marts follow what was loaded (unchanged: kept)
+        year = datetime.now(SHANGHAI).year
+        for y in (year - 1, year):
+            try:
+                builds = build_marts(config.warehouse, shipped_catalog(), method_for(config), y)
+                summary.marts += [f"{b.mart} {b.year}" for b in builds if b.rebuilt]
+            except Exception as exc:
+                summary.mart_errors.append(f"marts {y}: {redact(str(exc))[:300]}")
+                log.error("marts of %s could not be built: %s", y, redact(str(exc)))
         loaded = [
             r.key
             for z in summary.zones

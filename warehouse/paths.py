@@ -52,6 +52,31 @@ def release_file(data_dir: Path, kind: str, key: ReleaseKey) -> Path:
     raise ValueError(f"unknown file kind {kind!r}")
 
 
+MARTS = ("mart_zone_evaluation", "mart_rd_subsidy", "zone_monthly")
+
+
+def mart_file(data_dir: Path, mart: str, year: int) -> Path:
+    """Where one year of a mart lives: ``parquet/marts/<mart>/year=<Y>/<mart>.parquet``."""
+    if mart not in MARTS:
+        raise ValueError(f"unknown mart {mart!r}")
+    if not isinstance(year, int) or not 1990 <= year <= 2100:
+        raise UnsafePathError(f"year {year!r} is not a plausible year")
+    return data_dir / "parquet" / "marts" / mart / f"year={year}" / f"{mart}.parquet"
+
+
+def export_file(data_dir: Path, period: str, fmt: str) -> Path:
+    """Where an export of a period goes by default: ``exports/<period>/zonestats-<period>.<ext>``."""
+    if not PERIOD_TEXT.match(period):
+        raise UnsafePathError(f"period {period!r} is not a period string")
+    ext = {"xlsx": "xlsx", "csv": "csv", "sdmx": "sdmx.csv"}[fmt]
+    return data_dir / "exports" / period / f"zonestats-{period}.{ext}"
+
+
+def report_dir(data_dir: Path) -> Path:
+    """Where the illustrated reports go (one HTML page per year, its charts beside it)."""
+    return data_dir / "reports"
+
+
 def table_root(data_dir: Path, table: str) -> Path:
     """The root of a Parquet table, as a reader passes it to DuckDB, pandas or Arrow."""
     if table not in PARQUET_TABLES and not table.startswith("marts/"):

@@ -18,6 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from marts.monthly import ZONE_MONTHLY_VIEW_SQL
+
 metadata = MetaData()
 
 # SQLite autoincrements only an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT identity.
@@ -194,6 +196,66 @@ dq_run = Table(
     Index("ix_dq_run_run", "run_id"),
 )
 
+# --- marts (see marts/): rebuilt per year from the current observations ---------------------
+
+_METRICS = (
+    "tax_per_mu", "revenue_per_mu", "va_per_mu", "leading_industry_share",
+    "land_development_rate", "rd_intensity", "revenue_growth", "investment_growth",
+    "industrial_va_growth", "energy_per_va", "co2_per_va", "green_power_share",
+)  # fmt: skip
+_PILLARS = ("mujun", "jiju", "zengliang", "jiantan")
+
+mart_zone_evaluation = Table(
+    "mart_zone_evaluation",
+    metadata,
+    Column("year", Integer, nullable=False),
+    Column("zone_code", String(8), nullable=False),
+    *(Column(m, Float(53)) for m in _METRICS),
+    *(Column(f"score_{p}", Float(53), nullable=False) for p in _PILLARS),
+    Column("composite", Float(53), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("grade", String(1), nullable=False),
+    Column("watchlist", Boolean, nullable=False),
+    Column("transition_candidate", Boolean),  # null: land figures missing
+    Column("missing_metrics", Text, nullable=False),
+    Column("method_version", String(32), nullable=False),
+    Column("built_at", _TS, nullable=False),
+    PrimaryKeyConstraint("year", "zone_code"),
+)
+
+mart_rd_subsidy = Table(
+    "mart_rd_subsidy",
+    metadata,
+    Column("year", Integer, nullable=False),
+    Column("zone_code", String(8), nullable=False),
+    Column("uscc", String(18), nullable=False),
+    Column("name", Text),
+    Column("rd_expense", Float(53), nullable=False),
+    Column("rd_expense_prev", Float(53), nullable=False),
+    Column("prev_reported", Boolean, nullable=False),
+    Column("stock", Float(53), nullable=False),
+    Column("increment", Float(53), nullable=False),
+    Column("provincial_cap", Float(53), nullable=False),
+    Column("city_reference", Boolean, nullable=False),
+    Column("method_version", String(32), nullable=False),
+    Column("built_at", _TS, nullable=False),
+    PrimaryKeyConstraint("year", "uscc"),
+)
+
+# what each mart of a year was built from: rebuilt only when its inputs changed
+mart_build = Table(
+    "mart_build",
+    metadata,
+    Column("mart", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("inputs", String(64), nullable=False),  # fingerprint of the input rows
+    Column("method_version", String(32), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("built_at", _TS, nullable=False),
+    PrimaryKeyConstraint("mart", "year"),
+)
+
+MART_TABLES = {"mart_zone_evaluation": mart_zone_evaluation, "mart_rd_subsidy": mart_rd_subsidy}
 OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}
 
 
@@ -213,4 +275,6 @@ def _current_view(obs: str, dataset: str) -> str:
 VIEWS: dict[str, str] = {
     "obs_zone_current": _current_view("obs_zone", "zone"),
     "obs_enterprise_current": _current_view("obs_enterprise", "enterprise"),
+    # after obs_zone_current, which it reads
+    "zone_monthly": ZONE_MONTHLY_VIEW_SQL,
 }

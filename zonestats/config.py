@@ -92,6 +92,13 @@ class RunSettings:
 
 
 @dataclass(frozen=True)
+class EvaluationSettings:
+    """The evaluation method in force: the shipped marts/method.toml unless a file is named."""
+
+    method_path: Path | None = None
+
+
+@dataclass(frozen=True)
 class AppConfig:
     """Everything a run needs, built once in the entry point."""
 
@@ -100,6 +107,7 @@ class AppConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     run: RunSettings = field(default_factory=RunSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)
+    evaluation: EvaluationSettings = field(default_factory=EvaluationSettings)
     source_path: str | None = None
 
     def zone(self, code: str) -> ZoneSource:
@@ -236,7 +244,7 @@ def parse_config(
     data: Mapping[str, Any], catalog: Catalog, env: Mapping[str, str], source: str = "config"
 ) -> AppConfig:
     """Validate a parsed TOML document and apply the environment overrides."""
-    _check_keys(data, {"warehouse", "zones", "http", "run", "validation"}, "", source)
+    _check_keys(data, {"warehouse", "zones", "http", "run", "validation", "evaluation"}, "", source)
     wh = data.get("warehouse")
     if not isinstance(wh, Mapping):
         raise ConfigError("warehouse", "missing [warehouse] table", source)
@@ -275,8 +283,19 @@ def parse_config(
         http=_parse_http(_table(data, "http", source), source),
         run=run,
         validation=_parse_validation(_table(data, "validation", source), source),
+        evaluation=_parse_evaluation(_table(data, "evaluation", source), source),
         source_path=source,
     )
+
+
+def _parse_evaluation(table: Mapping[str, Any], src: str) -> EvaluationSettings:
+    _check_keys(table, {"method"}, "evaluation.", src)
+    if "method" not in table:
+        return EvaluationSettings()
+    path = table["method"]
+    if not isinstance(path, str) or not path:
+        raise ConfigError("evaluation.method", "expected the path of a method.toml", src)
+    return EvaluationSettings(method_path=Path(path))
 
 
 def _parse_validation(table: Mapping[str, Any], src: str) -> ValidationSettings:

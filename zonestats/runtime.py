@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from validation.registry import RuleError, RuleSet, load_rules
 from zonestats.catalog import Catalog, load_catalog
 from zonestats.config import AppConfig, ConfigError
+
+if TYPE_CHECKING:
+    from marts.method import Method
 
 PREFECT_DEFAULTS = {
     # telemetry would try the internet and print ERROR tracebacks offline
@@ -43,3 +47,17 @@ def rules_for(config: AppConfig) -> RuleSet:
         return shipped_rules(config.validation.severity)
     except RuleError as exc:
         raise ConfigError("validation.severity", str(exc), config.source_path) from None
+
+
+def method_for(config: AppConfig) -> Method:
+    """The evaluation method a configuration puts in force (a bad file is a config error)."""
+    from marts.method import MethodError, load_method
+
+    try:
+        return load_method(config.evaluation.method_path, shipped_catalog())
+    except MethodError as exc:
+        raise ConfigError("evaluation.method", str(exc), config.source_path or "config") from exc
+    except OSError as exc:
+        raise ConfigError(
+            "evaluation.method", f"cannot read it: {exc}", config.source_path or "config"
+        ) from exc

@@ -19,11 +19,13 @@ class RunSummary:
     quality_report: str | None = None  # the quality report file of this run
     data_docs: str | None = None  # the Great Expectations Data Docs index of this run
     dq_failed: list[str] = field(default_factory=list)  # the expectations that failed
+    marts: list[str] = field(default_factory=list)  # the marts (and years) this run rebuilt
+    mart_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when every zone was reached, every release loaded and every expectation held."""
-        return all(z.ok for z in self.zones) and not self.dq_failed
+        return all(z.ok for z in self.zones) and not self.dq_failed and not self.mart_errors
 
     @property
     def exit_code(self) -> int:
@@ -52,6 +54,7 @@ class RunSummary:
         """One line per failed zone, failed/rejected release or failed expectation."""
         lines = [f"{z.zone_code}: {z.error}" for z in self.zones if z.error]
         lines += [f"data quality: expectation {e} failed" for e in self.dq_failed]
+        lines += self.mart_errors
         lines += [
             f"{r.key} {r.status}: {r.error}"
             for z in self.zones
@@ -92,6 +95,8 @@ class RunSummary:
                 f"| {sum(r.records_loaded for r in z.releases)} "
                 f"| {sum(r.records_quarantined for r in z.releases)} | {top} | {err} |"
             )
+        if self.marts:
+            out += ["", f"Marts rebuilt: {', '.join(self.marts)}"]
         if self.quality_report:
             out += ["", f"Quality report: {self.quality_report}"]
         if self.data_docs:

@@ -1,0 +1,84 @@
+"""Build the marts of a year from the current observations, when their inputs changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from marts.evaluation import evaluate
+from marts.method import Method
+from marts.monthly import zone_monthly
+from marts.rd_subsidy import rd_subsidy
+from warehouse import marts as store
+from warehouse.store import Warehouse
+from zonestats.catalog import Catalog
+from zonestats.config import WarehouseSettings
+
+
+@dataclass(frozen=True)
+class MartBuild:
+    """One mart's year: rebuilt or left as it was, and where its Parquet file is."""
+
+    mart: str
+    year: int
+    rows: int
+    rebuilt: bool
+    path: Path | None
+
+
+def _evaluation(year: int, obs: pd.DataFrame, zones: list[str], method: Method) -> pd.DataFrame:
+    # watchlist needs the grades of the year before, computed the same way from the same tables
+    previous = evaluate(year - 1, obs, zones, method)
+    return evaluate(year, obs, zones, method, previous)
+
+
+def build_year(
+    settings: WarehouseSettings,
+    catalog: Catalog,
+    method: Method,
+    year: int,
+    force: bool = False,
+) -> list[MartBuild]:
+    """Build zone_monthly, the evaluation and the R&D subsidy of a year (unchanged: skipped)."""
+    wh = Warehouse(settings)
+    out: list[MartBuild] = []
+    # the evaluation of Y reads Y and Y-1 and grades Y-1 too (which reads Y-2)
+    inputs = store.inputs_fingerprint(wh, year - 2, year, extra=method.version)
+    zones = sorted(catalog.zones)
+    obs: pd.DataFrame | None = None
+
+    def observations() -> pd.DataFrame:
+        nonlocal obs
+        if obs is None:
+            obs = store.zone_observations(wh, year - 2, year)
+        return obs
+
+    plans = {
+        "zone_monthly": lambda: zone_monthly(
+            observations()[observations()["period"].str.startswith(str(year))], catalog
+        ),
+        "mart_zone_evaluation": lambda: _evaluation(year, observations(), zones, method),
+        "mart_rd_subsidy": lambda: rd_subsidy(
+            year,
+            store.enterprise_observations(
+                wh, [f"{year}-12", f"{year - 1}-12"], method.rd_subsidy.indicator
+            ),
+            store.reference(wh, "dim_enterprise"),
+            method,
+        ),
+    }
+    for mart, compute in plans.items():
+        if not force and store.built_from(wh, mart, year) == inputs:
+            out.append(MartBuild(mart, year, -1, rebuilt=False, path=None))
+            continue
+        rows = compute()
+        path = store.replace_mart_year(wh, mart, year, rows, inputs, method.version)
+        out.append(MartBuild(mart, year, len(rows), rebuilt=True, path=path))
+    return out
+
+
+build_marts = task(name="build-marts", cache_policy=NO_CACHE)(build_year)

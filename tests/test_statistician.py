@@ -1,0 +1,163 @@
+"""What statisticians read after a nightly run: marts in SQL and Parquet, exports, the report.
+
+The computations themselves are tested on hand-worked examples in test_marts.py and
+test_publish.py; here they run on what a nightly run loaded from the simulator, through the
+command line, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from warehouse import marts, schema
+from warehouse.paths import mart_file
+from warehouse.store import Warehouse
+from zonestats.cli import main
+from zonestats.config import load_config
+from zonestats.runtime import shipped_catalog
+
+pytestmark = [pytest.mark.prefect, pytest.mark.slow]
+
+ZONES = ["TY01", "DT01", "CZ01"]
+
+
+@pytest.fixture
+def loaded(
+    prefect_harness: None, simulator: Any, warehouse_url: str, tmp_path: Path, write_config: Any
+) -> tuple[Path, Warehouse]:
+    cfg = write_config(
+        tmp_path / "zonestats.toml",
+        simulator,
+        warehouse_url,
+        tmp_path / "data",
+        ZONES,
+        datasets=("zone", "enterprise"),
+    )
+    assert main(["run", "--config", str(cfg)]) == 0
+    return cfg, Warehouse(load_config(cfg, shipped_catalog()).warehouse)
+
+
+def test_marts_exports_and_report_from_a_loaded_year(
+    loaded: tuple[Path, Warehouse], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, wh = loaded
+    data_dir = wh.data_dir
+    # the nightly run built the marts of the current and previous year already
+    ev = marts.mart_rows(wh, "mart_zone_evaluation", 2025)
+    assert sorted(ev["zone_code"]) == sorted(shipped_catalog().zones)  # every zone is graded
+    graded = ev[ev["zone_code"].isin(ZONES)]
+    assert graded["composite"].notna().all()
+    # 2024 is not loaded: the growth metrics of 2025 have no base, and say so
+    assert graded["missing_metrics"].str.contains("revenue_growth").all()
+    assert set(ev["method_version"]) == {"2024-59.1"}
+    assert sorted(ev["rank"].tolist())[0] == 1
+    # zones without any data rank last together
+    assert ev.loc[~ev["zone_code"].isin(ZONES), "grade"].eq("D").all()
+
+    # evaluate again: nothing changed, nothing is rebuilt
+    capsys.readouterr()
+    assert main(["evaluate", "--year", "2025", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "mart_zone_evaluation 2025: unchanged" in out
+    assert "rank  zone" in out
+
+    # Parquet says what SQL says, read through DuckDB as a statistician would
+    pq_file = mart_file(data_dir, "mart_zone_evaluation", 2025)
+    assert pq_file.is_file()
+    root = data_dir / "parquet" / "marts" / "mart_zone_evaluation"
+    rows = duckdb.sql(
+        f"SELECT year, zone_code, composite, rank FROM read_parquet('{root.as_posix()}/*/*.parquet',"
+        " hive_partitioning = true) WHERE year = 2025 ORDER BY zone_code"
+    ).fetchall()
+    sql = ev.sort_values("zone_code")[["year", "zone_code", "composite", "rank"]]
+    assert [(int(y), z, pytest.approx(c), int(r)) for y, z, c, r in rows] == [
+        (int(y), z, c, int(r)) for y, z, c, r in sql.itertuples(index=False)
+    ]
+
+    # zone_monthly: the view in SQL and the mart in Parquet agree
+    view = marts.monthly_rows(wh, 2025)
+    assert not view.empty
+    assert (view["month"] >= 2).all()
+    feb = view[view["month"] == 2]
+    # 1–2月 covers both months (a figure reported missing stays missing in both)
+    assert feb["month_value"].reset_index(drop=True).equals(feb["ytd_value"].reset_index(drop=True))
+    mpq = pd.read_parquet(mart_file(data_dir, "zone_monthly", 2025))
+    assert len(mpq) == len(view)
+
+    # the R&D subsidy follows the enterprises' R&D expense of 2025-12
+    rd = marts.mart_rows(wh, "mart_rd_subsidy", 2025)
+    assert not rd.empty
+    big = rd[rd["rd_expense"] >= 1000]
+    assert (big["provincial_cap"] > 0).all()
+    assert (rd.loc[rd["rd_expense"] < 1000, "provincial_cap"] == 0).all()
+    assert rd["city_reference"].eq(rd["rd_expense"] < 1000).all()
+
+    # exports: xlsx cell by cell for one known figure, csv and SDMX-CSV read back
+    assert main(["export", "--period", "2025-12", "--format", "xlsx", "--config", str(cfg)]) == 0
+    xlsx = data_dir / "exports" / "2025-12" / "zonestats-2025-12.xlsx"
+    wb = load_workbook(xlsx)
+    monthly = next(ws for ws in wb.worksheets if "2025-12" in ws.title and "月" in ws.title)
+    obs = marts.zone_observations(wh, 2025, 2025)
+    revenue = obs[(obs["period"] == "2025-12") & (obs["indicator_code"] == "revenue")]
+    header = {c.value: c.column for c in monthly[4] if c.value}
+    rows_by_zone = {
+        monthly.cell(r, 1).value: r
+        for r in range(5, monthly.max_row + 1)
+        if monthly.cell(r, 1).value
+    }
+    for r in revenue.itertuples():
+        cell = monthly.cell(rows_by_zone[r.zone_code], header["revenue"])
+        assert cell.value == pytest.approx(r.value)
+    assert any("综合评价" in ws.title for ws in wb.worksheets)
+
+    assert main(["export", "--period", "2025-12", "--format", "sdmx", "--config", str(cfg)]) == 0
+    sdmx = data_dir / "exports" / "2025-12" / "zonestats-2025-12.sdmx.csv"
+    with sdmx.open(encoding="utf-8", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    assert list(records[0]) == [
+        "STRUCTURE", "STRUCTURE_ID", "ACTION", "REF_AREA", "INDICATOR", "TIME_PERIOD",
+        "OBS_VALUE", "UNIT_MEASURE", "OBS_STATUS",
+    ]  # fmt: skip
+    ty_rev = [
+        r for r in records
+        if (r["REF_AREA"], r["INDICATOR"], r["TIME_PERIOD"]) == ("TY01", "revenue", "2025-12")
+    ]  # fmt: skip
+    assert len(ty_rev) == 1
+    expected = revenue.set_index("zone_code").loc["TY01", "value"]
+    assert float(ty_rev[0]["OBS_VALUE"]) == pytest.approx(expected)
+
+    assert main(["export", "--period", "2025-12", "--format", "csv", "--config", str(cfg)]) == 0
+    assert (data_dir / "exports" / "2025-12" / "zonestats-2025-12.csv").read_bytes()[:3] == (
+        b"\xef\xbb\xbf"
+    )
+    assert main(["export", "--period", "2025-13", "--config", str(cfg)]) == 2
+
+    # the report: HTML with the ranking, and its charts as PNG files
+    assert main(["report", "--year", "2025", "--config", str(cfg)]) == 0
+    html = data_dir / "reports" / "report-2025.html"
+    page = html.read_text(encoding="utf-8")
+    assert "TY01" in page
+    pngs = list((data_dir / "reports" / "report-2025").glob("*.png"))
+    assert pngs
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    for p in pngs:
+        assert p.name in page
+
+    # an accepted record moves a ledger count: the marts' inputs are no longer the same, so the
+    # next run rebuilds them
+    before = marts.inputs_fingerprint(wh, 2023, 2025)
+    led = schema.load_ledger
+    with wh.engine.begin() as conn:
+        conn.execute(
+            led.update()
+            .where(led.c.zone_code == "TY01", led.c.period == "2025-12", led.c.dataset == "zone")
+            .values(records_loaded=led.c.records_loaded + 1)
+        )
+    assert marts.inputs_fingerprint(wh, 2023, 2025) != before

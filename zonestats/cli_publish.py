@@ -1,0 +1,135 @@
+"""The statisticians' commands: ``evaluate``, ``export`` and ``report``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from zonestats.config import AppConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+FORMATS = ("xlsx", "csv", "sdmx")
+
+
+def add_publish_parsers(sub: Any, add_config: Any) -> None:
+    """Add the evaluate, export and report subcommands."""
+    ev = sub.add_parser("evaluate", help="build the marts of a year (evaluation, R&D subsidy)")
+    ev.add_argument("--year", type=int, required=True)
+    ev.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
+    add_config(ev)
+
+    ex = sub.add_parser("export", help="write the provincial summary of a period")
+    ex.add_argument("--period", required=True, help="2026-10, 2026-Q3 or 2026")
+    ex.add_argument("--format", choices=FORMATS, default="xlsx")
+    ex.add_argument("--out", help="file to write (default: <data_dir>/exports/<period>/…)")
+    add_config(ex)
+
+    rep = sub.add_parser("report", help="write the illustrated report of a year (HTML + PNG)")
+    rep.add_argument("--year", type=int, required=True)
+    rep.add_argument("--out", help="directory (default: <data_dir>/reports)")
+    add_config(rep)
+
+
+def build(config: AppConfig, year: int, force: bool = False) -> list[Any]:
+    """Build (or keep, if unchanged) the marts of a year; the builds."""
+    from tasks.marts import build_year
+    from warehouse.store import Warehouse
+    from zonestats.runtime import method_for, shipped_catalog
+
+    Warehouse(config.warehouse).ensure_schema(shipped_catalog())
+    return build_year(config.warehouse, shipped_catalog(), method_for(config), year, force)
+
+
+def cmd_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
+    """Build the marts of a year and print the ranking."""
+    from warehouse import marts
+    from warehouse.store import Warehouse
+
+    for b in build(config, args.year, args.force):
+        state = f"rebuilt, {b.rows} rows" if b.rebuilt else "unchanged"
+        where = f" → {b.path}" if b.path else ""
+        print(f"{b.mart} {b.year}: {state}{where}")
+    ev = marts.mart_rows(Warehouse(config.warehouse), "mart_zone_evaluation", args.year)
+    if ev.empty:
+        print(f"no evaluation for {args.year}")
+        return EXIT_OK
+    ev = ev.sort_values(["rank", "zone_code"])
+    print("\nrank  zone  grade  composite  watchlist  missing")
+    for r in ev.itertuples():
+        print(
+            f"{r.rank:>4}  {r.zone_code}  {r.grade:>5}  {r.composite:9.2f}  "
+            f"{'yes' if r.watchlist else '':>9}  {r.missing_metrics}"
+        )
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
+    """Write the summary of a period as xlsx, csv or SDMX-CSV."""
+    from publish.exports import export_csv, export_sdmx_csv, export_xlsx, periods_for_export
+    from warehouse import marts
+    from warehouse.paths import export_file
+    from warehouse.store import Warehouse
+    from zonestats.runtime import shipped_catalog
+
+    try:
+        periods_for_export(args.period)
+    except ValueError as exc:
+        print(f"zonestats: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    year = int(args.period[:4])
+    out = (
+        Path(args.out)
+        if args.out
+        else export_file(config.warehouse.data_dir, args.period, args.format)
+    )
+    wh = Warehouse(config.warehouse)
+    if args.format == "xlsx":
+        build(config, year)
+    else:
+        wh.ensure_schema(shipped_catalog())
+    obs = marts.zone_observations(wh, year, year)
+    if args.format == "xlsx":
+        path = export_xlsx(
+            out,
+            args.period,
+            obs,
+            marts.reference(wh, "dim_indicator"),
+            marts.reference(wh, "dim_zone"),
+            marts.mart_rows(wh, "mart_zone_evaluation", year),
+        )
+    elif args.format == "csv":
+        path = export_csv(
+            out,
+            args.period,
+            obs,
+            marts.reference(wh, "dim_indicator"),
+            marts.reference(wh, "dim_zone"),
+        )
+    else:
+        path = export_sdmx_csv(out, args.period, obs)
+    print(f"written: {path}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace, config: AppConfig) -> int:
+    """Write the illustrated report of a year."""
+    from publish.report import write_report
+    from warehouse import marts
+    from warehouse.paths import report_dir
+    from warehouse.store import Warehouse
+
+    build(config, args.year)
+    wh = Warehouse(config.warehouse)
+    out = Path(args.out) if args.out else report_dir(config.warehouse.data_dir)
+    path = write_report(
+        out,
+        args.year,
+        marts.mart_rows(wh, "mart_zone_evaluation", args.year),
+        marts.monthly_rows(wh, args.year),
+        marts.reference(wh, "dim_zone"),
+        marts.reference(wh, "dim_indicator"),
+    )
+    print(f"written: {path}")
+    return EXIT_OK
