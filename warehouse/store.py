@@ -96,7 +96,28 @@ def _engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    from warehouse.migrate import SCHEMA
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return create_engine(url, pool_pre_ping=True)
+    # Every object lives in schema zonestats; the unqualified SQL everywhere (views, COPY, text())
+    # finds it through the search path, set at connect time so it costs no round trip. libpq
+    # takes `options` from the URL or else from $PGOPTIONS, so both are kept, and a search_path
+    # the operator set there explicitly wins.
+    given = parsed.query.get("options") or os.environ.get("PGOPTIONS", "")
+    options = " ".join(given) if isinstance(given, tuple) else given
+    if "search_path" not in options:
+        options = f"{options} -c search_path={SCHEMA}".strip()
+    return create_engine(
+        parsed.difference_update_query(["options"]),
+        pool_pre_ping=True,
+        connect_args={"options": options},
+    )
 
 
 _ENGINES: dict[str, Engine] = {}
@@ -123,13 +144,11 @@ class Warehouse:
     # -- schema and reference tables ---------------------------------------------------------
 
     def ensure_schema(self, catalog: Catalog) -> None:
-        """Create missing tables and write the zone registry and the indicator catalog."""
-        schema.metadata.create_all(self.engine)
-        existing = set(inspect(self.engine).get_view_names())
-        with self.engine.begin() as conn:
-            for name, ddl in schema.VIEWS.items():
-                if name not in existing:
-                    conn.exec_driver_sql(ddl)
+        """Bring the schema to the latest migration and write the zone registry and indicators."""
+        from warehouse import migrate
+
+        # the migrations are the only way tables and views come to exist (a no-op at head)
+        migrate.upgrade(self.engine)
         zones = [
             {
                 "zone_code": z.zone_code,
@@ -159,6 +178,8 @@ class Warehouse:
             for i in catalog.indicators.values()
         ]
         with self.engine.begin() as conn:
+            # two runs starting at once on PostgreSQL would both insert the rows they did not see
+            migrate.lock(conn)
             self._upsert(conn, schema.dim_zone, zones, ["zone_code"])
             self._upsert(conn, schema.dim_indicator, indicators, ["dataset", "code"])
 

@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from zonestats.cli_db import add_db_parser, cmd_db
+from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
 
@@ -119,10 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--file", required=True, help="the .xlsx file")
     _add_config(submit)
 
+    add_publish_parsers(sub, _add_config)
+
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
     demo.add_argument("--seed", type=int, default=2026)
     _add_config(demo)
+    add_db_parser(sub, _Parser)
     return parser
 
 
@@ -480,11 +485,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = load_config(cfg_path, shipped_catalog())
         args.zones = None
         exit_code = cmd_run(args, config)
+        complete = sim.as_of.year - 1  # the last complete year, evaluated against the one before
     db = data_dir / "zonestats.db"
+    published = _demo_marts(config, complete)
     print(
         f"""
 Warehouse: {db} (SQLite) and {data_dir / "parquet"} (Parquet, Hive-partitioned)
 Ledger:    zonestats status --config {cfg_path}
+Quarantine: zonestats quarantine list --open --config {cfg_path}
+{published}
 
 Paste into DuckDB (duckdb) to read the Parquet as it is:
   SELECT zone_code, period, indicator_code, value, unit
@@ -553,7 +562,54 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
 
+def _demo_marts(config: AppConfig, year: int) -> str:
+    """Build the marts of the demo's years, the report and the export; say where they are."""
+    from publish.exports import export_xlsx
+    from publish.report import write_report
+    from warehouse import marts
+    from warehouse.paths import export_file, report_dir
+    from warehouse.store import Warehouse
+    from zonestats.cli_publish import build
+
+    for y in (year - 1, year, year + 1):
+        build(config, y)
+    wh = Warehouse(config.warehouse)
+    ev = marts.mart_rows(wh, "mart_zone_evaluation", year)
+    zones, indicators = marts.reference(wh, "dim_zone"), marts.reference(wh, "dim_indicator")
+    report = write_report(
+        report_dir(config.warehouse.data_dir),
+        year,
+        ev,
+        marts.monthly_rows(wh, year),
+        zones,
+        indicators,
+    )
+    xlsx = export_xlsx(
+        export_file(config.warehouse.data_dir, str(year), "xlsx"),
+        str(year),
+        marts.zone_observations(wh, year, year),
+        indicators,
+        zones,
+        ev,
+    )
+    top = ev.sort_values("rank").head(3)
+    ranking = ", ".join(
+        f"{r.rank}. {r.zone_code} ({r.grade}, {r.composite:.1f})" for r in top.itertuples()
+    )
+    root = config.warehouse.data_dir / "parquet" / "marts"
+    return (
+        f"Marts:     {root} (zone_monthly, mart_zone_evaluation, mart_rd_subsidy; also in SQL)\n"
+        f"Evaluation {year}: {ranking}\n"
+        f"Report:    {report}\n"
+        f"Export:    {xlsx}   (also: zonestats export --period {year}-12 --format sdmx)"
+    )
+
+
 COMMANDS = {
+    "db": cmd_db,
+    "evaluate": lambda args: cmd_evaluate(args, _load(args)),
+    "export": lambda args: cmd_export(args, _load(args)),
+    "report": lambda args: cmd_report(args, _load(args)),
     "run": cmd_run,
     "quarantine": cmd_quarantine,
     "status": cmd_status,

@@ -1,0 +1,401 @@
+"""Alembic migrations create and upgrade the schema, on SQLite and in schema zonestats on PostgreSQL.
+
+Also: the migrations match warehouse.schema (a column added there without a migration fails
+here), a warehouse created before migrations is adopted, two callers at once on a fresh database
+migrate it once, and ``zonestats db grant-reader`` makes a role that reads but never writes and
+never sees quarantine.raw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from pydantic import SecretStr
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from warehouse import migrate, schema
+from warehouse.store import Warehouse, _engine, engine_for
+from zonestats.cli_db import add_db_parser, cmd_db
+from zonestats.config import WarehouseSettings
+from zonestats.runtime import shipped_catalog
+
+
+def settings(url: str, tmp_path: Path) -> WarehouseSettings:
+    """The warehouse settings of a test: this URL, data under tmp_path."""
+    return WarehouseSettings(SecretStr(url), tmp_path / "data")
+
+
+def db(argv: list[str], url: str, tmp_path: Path) -> int:
+    """Run ``zonestats db ...`` through the parser add_db_parser builds, as cli.py will."""
+    cfg = tmp_path / "z.toml"
+    cfg.write_text(f'[warehouse]\nurl = "{url}"\ndata_dir = "{(tmp_path / "data").as_posix()}"\n')
+    parser = argparse.ArgumentParser(prog="zonestats")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_db_parser(sub, argparse.ArgumentParser)
+    return cmd_db(parser.parse_args(["db", *argv, "--config", str(cfg)]))
+
+
+def differences(engine: sa.Engine, metadata: sa.MetaData) -> list[Any]:
+    """What autogenerate would write to bring the database to ``metadata``."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                # the version table is the migrations' own, not the model's
+                "include_name": lambda name, kind, _: (
+                    not (kind == "table" and name == migrate.VERSION_TABLE)
+                ),
+            },
+        )
+        return list(compare_metadata(ctx, metadata))
+
+
+# -- (a) PostgreSQL: everything in schema zonestats -----------------------------------------
+
+
+@pytest.mark.postgres
+def test_upgrade_from_empty_puts_everything_in_schema_zonestats(
+    pg_url: str, tmp_path: Path
+) -> None:
+    engine = engine_for(settings(pg_url, tmp_path))
+    assert migrate.upgrade(engine) == migrate.Upgrade(None, migrate.head())
+    with engine.connect() as conn:
+
+        def names(sql: str, nsp: str) -> set[str]:
+            return set(conn.execute(sa.text(sql), {"s": nsp}).scalars())
+
+        tables_sql = (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = :s AND table_type = 'BASE TABLE'"
+        )
+        views_sql = "SELECT viewname FROM pg_views WHERE schemaname = :s"
+        everything_sql = (
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s"
+        )
+        assert names(tables_sql, "zonestats") == {*schema.metadata.tables, "alembic_version"}
+        assert names(views_sql, "zonestats") == set(schema.VIEWS)
+        indexes = names("SELECT indexname FROM pg_indexes WHERE schemaname = :s", "zonestats")
+        assert {i.name for t in schema.metadata.tables.values() for i in t.indexes} <= indexes
+        # no table, view, index or sequence went to public
+        assert names(everything_sql, "public") == set()
+        version = conn.execute(sa.text("SELECT version_num FROM zonestats.alembic_version"))
+        assert version.scalars().all() == [migrate.head()]
+        assert conn.execute(sa.text("SHOW search_path")).scalar_one() == "zonestats"
+
+
+@pytest.mark.postgres
+def test_search_path_merges_with_options_already_in_the_url(pg_url: str) -> None:
+    url = f"{pg_url}?options=-c%20statement_timeout%3D12345"
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW search_path")).scalar_one() == "zonestats"
+            assert conn.execute(sa.text("SHOW statement_timeout")).scalar_one() == "12345ms"
+    finally:
+        engine.dispose()
+
+
+# -- (b) the migrations match the model, on both databases -----------------------------------
+
+
+def test_migrations_match_the_model(warehouse_url: str, tmp_path: Path) -> None:
+    engine = engine_for(settings(warehouse_url, tmp_path))
+    migrate.upgrade(engine)
+    assert differences(engine, schema.metadata) == []
+    # the comparison does see a column the model has and the migrations do not
+    model = sa.MetaData()
+    for t in schema.metadata.tables.values():
+        t.to_metadata(model)
+    model.tables["obs_zone"].append_column(sa.Column("flag", sa.String(1)))
+    assert [d[0] for d in differences(engine, model)] == ["add_column"]
+    if engine.dialect.name == "sqlite":
+        # SQLite keeps a view's text as written: the views are schema.VIEWS, verbatim
+        with engine.connect() as conn:
+            views = dict(
+                conn.execute(
+                    sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'view'")
+                ).all()
+            )
+        assert views == schema.VIEWS
+
+
+# -- (c) a warehouse from before migrations ---------------------------------------------------
+
+
+def _old_metadata() -> sa.MetaData:
+    """The warehouse as the application created it before the marts and load_ledger.complete."""
+    old = sa.MetaData()
+    for t in schema.metadata.tables.values():
+        if not t.name.startswith("mart_"):
+            t.to_metadata(old)
+    ledger = old.tables["load_ledger"]
+    ledger._columns.remove(ledger.c.complete)
+    return old
+
+
+@pytest.mark.parametrize(
+    "where", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_pre_migration_warehouse_is_adopted(
+    where: str, tmp_path: Path, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = (
+        f"sqlite:///{(tmp_path / 'old.db').as_posix()}"
+        if where == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
+    # as the application used to do it: create_all, the views, a release (PostgreSQL: in public)
+    plain = sa.create_engine(url)
+    _old_metadata().create_all(plain)
+    with plain.begin() as conn:
+        conn.exec_driver_sql(schema.VIEWS["obs_zone_current"])
+        conn.execute(
+            sa.text(
+                "INSERT INTO operator_action (action, operator, reason, details, at) "
+                "VALUES ('rerun', 'ops', 'old', '{}', CURRENT_TIMESTAMP)"
+            )
+        )
+    plain.dispose()
+
+    wh = Warehouse(settings(url, tmp_path))
+    with caplog.at_level(logging.WARNING, logger="warehouse.migrate"):
+        wh.ensure_schema(shipped_catalog())
+    assert "predates migrations: adopted as revision 0001" in caplog.text
+    assert migrate.current(wh.engine) == migrate.head()
+    assert differences(wh.engine, schema.metadata) == []
+    assert set(sa.inspect(wh.engine).get_view_names()) == set(schema.VIEWS)
+    wh.record_action("rerun", "ops", "new", "{}")  # the old rows kept, the id sequence with them
+    with wh.connect() as conn:
+        ids = conn.execute(sa.text("SELECT action_id FROM operator_action ORDER BY 1")).scalars()
+        assert ids.all() == [1, 2]
+        assert conn.execute(sa.text("SELECT count(*) FROM dim_zone")).scalar_one() == 11
+    caplog.clear()
+    wh.ensure_schema(shipped_catalog())
+    assert "adopted" not in caplog.text
+
+
+# -- (d) idempotent, and safe when two callers race on a fresh database -----------------------
+
+
+def test_upgrade_twice_is_a_noop(warehouse_url: str, tmp_path: Path) -> None:
+    engine = engine_for(settings(warehouse_url, tmp_path))
+    first = migrate.upgrade(engine)
+    assert (first.before, first.after) == (None, migrate.head())
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert migrate.upgrade(engine) == migrate.Upgrade(migrate.head(), migrate.head())
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    written = [s for s in statements if s.split()[0].upper() in ("CREATE", "ALTER", "INSERT")]
+    assert written == []
+    assert migrate.current(engine) == migrate.head()
+
+
+def test_two_callers_at_once_on_a_fresh_database(warehouse_url: str, tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        # its own engine: two processes of two nightly runs, not two threads sharing a pool
+        engine = _engine(warehouse_url)
+        try:
+            start.wait()
+            wh = Warehouse(settings(warehouse_url, tmp_path))
+            wh.engine = engine
+            wh.ensure_schema(shipped_catalog())
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    engine = engine_for(settings(warehouse_url, tmp_path))
+    assert migrate.current(engine) == migrate.head()
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM dim_zone")).scalar_one() == 11
+        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+
+
+def test_db_current_and_upgrade_commands(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{(tmp_path / 'w.db').as_posix()}"
+    assert db(["current"], url, tmp_path) == 1
+    assert "none (empty database) (not head" in capsys.readouterr().out
+    assert db(["upgrade"], url, tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "revision before: none" in out
+    assert f"revision after:  {migrate.head()} (head)" in out
+    assert db(["current"], url, tmp_path) == 0
+    assert capsys.readouterr().out.strip() == f"{migrate.head()} (head)"
+    # SQLite has no roles: a usage error that says what does the job there
+    assert db(["grant-reader", "stats"], url, tmp_path) == 2
+    assert "file's permissions" in capsys.readouterr().err
+
+
+# -- (e) the reader role ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def login_role(pg_url: str, pg_admin: Any) -> Iterator[str]:
+    """A LOGIN role of this test only (the server is shared), dropped with what it was granted."""
+    role = f"zs_reader_{uuid.uuid4().hex[:10]}"
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+    yield role
+    owner = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    try:
+        with owner.connect() as conn:
+            # revokes every privilege granted to it here, default privileges included
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+    finally:
+        owner.dispose()
+    with pg_admin.connect() as conn:
+        conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+
+
+def _denied(engine: sa.Engine, sql: str) -> None:
+    with pytest.raises(DBAPIError) as err, engine.begin() as conn:
+        conn.execute(sa.text(sql))
+    assert getattr(err.value.orig, "sqlstate", None) == "42501", err.value  # insufficient_privilege
+
+
+@pytest.mark.postgres
+def test_reader_reads_but_never_writes_nor_sees_raw(
+    pg_url: str, login_role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = Warehouse(settings(pg_url, tmp_path))
+    owner.ensure_schema(shipped_catalog())
+    assert db(["grant-reader", login_role], pg_url, tmp_path) == 0
+    assert db(["grant-reader", login_role], pg_url, tmp_path) == 0  # idempotent
+    assert login_role in capsys.readouterr().out
+    with owner.engine.begin() as conn:
+        assert migrate.reader_roles(conn) == [login_role]
+        # a table a later migration creates (a new mart) is readable without a new grant
+        conn.execute(sa.text("CREATE TABLE mart_future (year integer)"))
+
+    reader = _engine(make_url(pg_url).set(username=login_role).render_as_string(False))
+    try:
+        with reader.connect() as conn:
+            for relation in (
+                "obs_zone_current",
+                "zone_monthly",
+                "mart_zone_evaluation",
+                "dim_zone",
+            ):
+                conn.execute(sa.text(f"SELECT * FROM {relation}")).all()
+            assert conn.execute(sa.text("SELECT count(*) FROM dim_zone")).scalar_one() == 11
+            conn.execute(sa.text("SELECT quarantine_id, rule FROM quarantine")).all()
+            conn.execute(sa.text("SELECT * FROM mart_future")).all()
+        _denied(reader, "SELECT raw FROM quarantine")
+        _denied(reader, "SELECT * FROM quarantine")
+        _denied(
+            reader,
+            "INSERT INTO obs_zone (zone_code, indicator_code, period, frequency, revision, "
+            "unit, status, load_id, loaded_at) "
+            "VALUES ('TY01', 'revenue', '2026-10', 'M', 1, 'x', 'A', 'l', now())",
+        )
+        _denied(reader, "UPDATE dim_zone SET name_en = 'x'")
+        _denied(reader, "DELETE FROM load_ledger")
+        _denied(reader, "CREATE TABLE zonestats.mine (x integer)")
+    finally:
+        reader.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "role", ["public", "Robert", "x; DROP TABLE obs_zone", "pg_monitor", "postgres"]
+)
+def test_grant_reader_refuses_a_role_that_is_not_one_plain_name(
+    role: str, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    migrate.upgrade(engine_for(settings(pg_url, tmp_path)))
+    code = db(["grant-reader", role, "--create"], pg_url, tmp_path)
+    # postgres is a plain name, but it is the role the warehouse is written as here
+    assert code == (1 if role == "postgres" else 2)
+    assert repr(role) in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_grant_reader_create_makes_a_nologin_role(
+    pg_url: str, pg_admin: Any, tmp_path: Path
+) -> None:
+    role = f"zs_group_{uuid.uuid4().hex[:10]}"
+    migrate.upgrade(engine_for(settings(pg_url, tmp_path)))
+    try:
+        assert db(["grant-reader", role], pg_url, tmp_path) == 1  # missing, and no --create
+        assert db(["grant-reader", role, "--create"], pg_url, tmp_path) == 0
+        with pg_admin.connect() as conn:
+            login = conn.execute(
+                sa.text("SELECT rolcanlogin FROM pg_roles WHERE rolname = :r"), {"r": role}
+            ).scalar_one()
+        assert login is False
+    finally:
+        owner = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+        with owner.connect() as conn:
+            conn.execute(sa.text(f'DROP OWNED BY "{role}"'))
+        owner.dispose()
+        with pg_admin.connect() as conn:
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+
+
+@pytest.mark.postgres
+def test_an_upgrade_keeps_a_new_restricted_table_from_readers(
+    pg_url: str, login_role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_for(settings(pg_url, tmp_path))
+    migrate.upgrade(engine)
+    with engine.begin() as conn:
+        migrate.grant_reader(conn, login_role)
+    # a later migration adds a table holding payloads, and names it in RESTRICTED_COLUMNS
+    scripts = tmp_path / "migrations"
+    shutil.copytree(
+        migrate.script_location(), scripts, ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (scripts / "versions" / "0002_payloads.py").write_text(
+        '"""payloads."""\n\nimport sqlalchemy as sa\nfrom alembic import op\n\n'
+        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        "def upgrade() -> None:\n"
+        '    op.create_table("payload", sa.Column("id", sa.Integer, primary_key=True),'
+        ' sa.Column("raw", sa.Text))\n\n\n'
+        "def downgrade() -> None:\n"
+        '    op.drop_table("payload")\n'
+    )
+    monkeypatch.setattr(migrate, "script_location", lambda: str(scripts))
+    monkeypatch.setitem(migrate.RESTRICTED_COLUMNS, "payload", frozenset({"raw"}))
+    migrate.head.cache_clear()
+    try:
+        assert migrate.upgrade(engine) == migrate.Upgrade("0001", "0002")
+    finally:
+        migrate.head.cache_clear()
+    reader = _engine(make_url(pg_url).set(username=login_role).render_as_string(False))
+    try:
+        with reader.connect() as conn:
+            conn.execute(sa.text("SELECT id FROM payload")).all()  # the default privileges
+        _denied(reader, "SELECT raw FROM payload")  # and the re-applied restriction
+    finally:
+        reader.dispose()
