@@ -1,0 +1,195 @@
+"""The data dictionary: every column described in both languages, and the committed page current."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Column, Float, Integer, MetaData, Table
+
+from warehouse import dictionary, schema
+from warehouse.dictionary import (
+    DEFAULT_PATH,
+    dictionary_problems,
+    load_descriptions,
+    relations,
+    render_dictionary,
+    write_dictionary,
+)
+from zonestats.runtime import shipped_catalog
+
+OPERATOR_TABLES = ("watermark", "mart_build", "operator_action", "load_ledger", "dq_run")
+
+
+def _copy_of_schema() -> MetaData:
+    """A private copy of the warehouse metadata that a test may add to."""
+    md = MetaData()
+    for table in schema.metadata.tables.values():
+        table.to_metadata(md)
+    return md
+
+
+def _section(page: str, heading: str) -> str:
+    """The text under a level-2 heading, up to the next one."""
+    start = page.index(f"\n## {heading}\n")
+    end = page.find("\n## ", start + 1)
+    return page[start : end if end != -1 else None]
+
+
+def test_every_column_of_every_table_and_view_is_described() -> None:
+    problems = dictionary_problems()
+    assert not problems, (
+        "warehouse/dictionary.toml does not match warehouse/schema.py "
+        "(describe each column in Chinese and English):\n- " + "\n- ".join(problems)
+    )
+
+
+def test_the_walk_covers_every_table_and_view() -> None:
+    names = [r.name for r in relations()]
+    assert names == [*schema.metadata.tables, *schema.VIEWS]
+    doc = load_descriptions()
+    for rel in relations():
+        section = "tables" if rel.kind == "table" else "views"
+        assert rel.name in doc[section], f"{rel.name} is not in [{section}] of dictionary.toml"
+
+
+def test_a_column_added_without_a_description_is_named() -> None:
+    md = _copy_of_schema()
+    md.tables["obs_zone"].append_column(Column("price_index", Float(53)))
+    problems = "\n".join(dictionary_problems(relations(md, schema.VIEWS), load_descriptions()))
+    assert "obs_zone.price_index: no Chinese description (zh)" in problems
+    assert "obs_zone.price_index: no English description (en)" in problems
+    # the current view selects o.*, so it gains the column too and must say so
+    assert "obs_zone_current.price_index" in problems
+
+
+def test_a_table_added_without_a_description_is_named() -> None:
+    md = _copy_of_schema()
+    Table("dim_park", md, Column("park_id", Integer, primary_key=True))
+    problems = dictionary_problems(relations(md, schema.VIEWS), load_descriptions())
+    assert any("table dim_park: not described" in p for p in problems), problems
+
+
+def test_a_description_of_a_column_that_does_not_exist_is_named() -> None:
+    doc = copy.deepcopy(load_descriptions())
+    doc["tables"]["dim_zone"]["columns"]["zone_nmae"] = {"zh": "名称", "en": "name"}
+    doc["views"]["zone_monthly"]["columns"]["qoq_pct"] = {"zh": "环比", "en": "on the month"}
+    doc["tables"]["dim_gone"] = {"audience": "operator", "zh": "旧表", "en": "old", "columns": {}}
+    problems = "\n".join(dictionary_problems(relations(), doc))
+    assert "dim_zone has no column zone_nmae" in problems
+    assert "zone_monthly has no column qoq_pct" in problems
+    assert "there is no table dim_gone" in problems
+
+
+def test_a_view_expression_column_needs_a_declared_type() -> None:
+    views = {**schema.VIEWS, "zone_monthly_extra": "CREATE VIEW zone_monthly_extra AS "
+             "SELECT zone_code, value * 2 AS doubled FROM obs_zone"}  # fmt: skip
+    doc = copy.deepcopy(load_descriptions())
+    doc["views"]["zone_monthly_extra"] = {
+        "audience": "statistician",
+        "zh": "测试",
+        "en": "test",
+        "columns": {"doubled": {"zh": "两倍", "en": "doubled"}},
+        "source": "obs_zone",
+    }
+    problems = dictionary_problems(relations(schema.metadata, views), doc)
+    assert problems == [
+        "view zone_monthly_extra.doubled: its type is unknown (an expression); "
+        "give it `type` in [views.zone_monthly_extra].columns"
+    ]
+
+
+def test_internal_tables_are_marked_for_operators() -> None:
+    tables = load_descriptions()["tables"]
+    for name in OPERATOR_TABLES:
+        assert tables[name]["audience"] == "operator", name
+    for name in ("obs_zone", "obs_enterprise", "quarantine", "dim_zone", "mart_zone_evaluation"):
+        assert tables[name]["audience"] == "statistician", name
+
+
+def test_the_raw_record_is_flagged_as_closed_to_the_reader_role() -> None:
+    raw = load_descriptions()["tables"]["quarantine"]["columns"]["raw"]
+    assert "只读角色无权读取" in raw["zh"]
+    assert "not readable by the statisticians' reader role" in raw["en"]
+
+
+def test_the_committed_page_is_current() -> None:
+    rendered = render_dictionary()
+    committed = DEFAULT_PATH.read_text(encoding="utf-8") if DEFAULT_PATH.exists() else ""
+    if committed != rendered:
+        diff = "\n".join(
+            list(
+                difflib.unified_diff(
+                    committed.splitlines(),
+                    rendered.splitlines(),
+                    "docs/data-dictionary.md (committed)",
+                    "render_dictionary()",
+                    lineterm="",
+                    n=0,
+                )
+            )[:30]
+        )
+        pytest.fail(
+            "docs/data-dictionary.md is stale: run `python -m warehouse.dictionary` and commit "
+            f"the page\n{diff}"
+        )
+
+
+def test_rendering_is_deterministic() -> None:
+    assert render_dictionary() == render_dictionary()
+
+
+def test_every_indicator_of_the_catalog_is_on_the_page() -> None:
+    catalog_section = _section(render_dictionary(), "指标目录 Indicator catalog")
+    for dataset in ("zone", "enterprise"):
+        start = catalog_section.index(f"(`{dataset}`)\n")
+        end = catalog_section.find("\n### ", start)
+        block = catalog_section[start : end if end != -1 else None]
+        missing = [
+            i.code for i in shipped_catalog().for_dataset(dataset) if f"| `{i.code}` |" not in block
+        ]
+        assert not missing, f"indicators of {dataset} missing from the page: {missing}"
+    committed = DEFAULT_PATH.read_text(encoding="utf-8")
+    absent = [code for _, code in shipped_catalog().indicators if f"`{code}`" not in committed]
+    assert not absent, f"not on docs/data-dictionary.md: {absent}"
+
+
+def test_every_zone_and_metric_is_on_the_page() -> None:
+    from marts.method import load_method
+
+    page = render_dictionary()
+    zones = _section(page, "示范区名录 Zone registry")
+    assert all(f"| `{code}` |" in zones for code in shipped_catalog().zones)
+    method = _section(page, "综合评价方法 Evaluation method")
+    assert all(f"| `{m.code}` |" in method for m in load_method().metrics)
+
+
+def test_write_dictionary_replaces_the_file_whole(tmp_path: Path) -> None:
+    target = tmp_path / "docs" / "data-dictionary.md"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    assert write_dictionary(target) == target
+    assert target.read_text(encoding="utf-8") == render_dictionary()
+    assert [p.name for p in target.parent.iterdir()] == ["data-dictionary.md"]
+
+
+def test_main_writes_the_path_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "out" / "dd.md"
+    assert dictionary.main([str(target)]) == 0
+    assert target.read_text(encoding="utf-8") == render_dictionary()
+    assert str(target) in capsys.readouterr().out
+
+
+def test_main_refuses_to_write_a_page_with_a_hole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    md = _copy_of_schema()
+    md.tables["dim_zone"].append_column(Column("area_km2", Float(53)))
+    walked = relations(md, schema.VIEWS)
+    monkeypatch.setattr(dictionary, "relations", lambda: walked)
+    target = tmp_path / "dd.md"
+    assert dictionary.main([str(target)]) == 1
+    assert not target.exists()
+    assert "dim_zone.area_km2" in capsys.readouterr().err
