@@ -24,6 +24,11 @@ def canonical_json(record: Any) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+def _raw_texts(items: Sequence[tuple[Any, ...]]) -> list[str]:
+    """Each record's canonical JSON: a 4th item element when the caller has made it already."""
+    return [i[3] if len(i) > 3 else canonical_json(i[2]) for i in items]
+
+
 def parse_values(values: pd.Series) -> pd.DataFrame:
     """Parse numbers given as JSON numbers or strings ("1,234.5", " 12 ", "", "-").
 
@@ -93,7 +98,7 @@ def zone_records_frame(
     n = len(items)
     pages = pd.Series([i[0] for i in items], dtype="int64")
     page_zone = pd.Series([i[1] for i in items], dtype="string")
-    recs, is_obj, body = _records_body(items, ["indicator", "value", "unit", "status"])
+    _recs, is_obj, body = _records_body(items, ["indicator", "value", "unit", "status"])
     indicator = body["indicator"].where(body["indicator"].map(type).eq(str)).astype("string")
     unit = body["unit"].where(body["unit"].map(type).eq(str)).astype("string").str.strip()
     status = body["status"].astype("string").str.strip().fillna("A")
@@ -116,7 +121,7 @@ def zone_records_frame(
             "value_unparsable": parsed["unparsable"],
             "unit": unit,
             "status": status,
-            "raw": [canonical_json(r) for r in recs],
+            "raw": _raw_texts(items),
         }
     )
     frame["record_key"] = frame["indicator"].fillna("record:" + frame["record_no"].astype(str))
@@ -167,7 +172,7 @@ def enterprise_records_frames(
     missing key in ``values`` means not reported and makes no row.
     """
     n = len(items)
-    recs, is_obj, body = _records_body(
+    _recs, is_obj, body = _records_body(
         items, ["uscc", "name", "industry_code", "above_scale", "values", "units"]
     )
     record_no = pd.RangeIndex(first_record_no, first_record_no + n).to_numpy()
@@ -192,7 +197,7 @@ def enterprise_records_frames(
             "above_scale": flag.where(flag_kind.eq(bool)).astype("boolean"),
             "above_scale_ok": (flag_kind.eq(bool) | flag.isna()).astype(bool),
             "above_scale_raw": flag.astype("string"),
-            "raw": [canonical_json(r) for r in recs],
+            "raw": _raw_texts(items),
         }
     )
     frame["record_key"] = frame["uscc"].fillna("record:" + frame["record_no"].astype(str))

@@ -219,15 +219,16 @@ def check_release(
         dim_w = stack.enter_context(StagedWriter(dim_path, STAGED_DIM)) if dim_path else None
         for batch in _batches(fetched.spool):
             # a record repeated word for word (e.g. on two pages) is one record
-            unique = []
+            unique: list[tuple[Any, ...]] = []
             for item in batch:
                 if item[1] != ref.zone_code:  # a foreign page is held out whole, as received
                     unique.append(item)
                     continue
-                d = _digest(item[2])
+                raw = canonical_json(item[2])  # made once: the digest and the raw column
+                d = hashlib.blake2b(raw.encode(), digest_size=16).digest()
                 if d not in seen:
                     seen.add(d)
-                    unique.append(item)
+                    unique.append((*item, raw))
             first, next_no = next_no, next_no + len(unique)
             with timed("normalize"):
                 frame, values = _normalize(unique, first, ref, catalog, uscc_allow)
