@@ -8,12 +8,14 @@ command line, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pandas as pd
 import pytest
+from conftest import AS_OF, START_YEAR
 from openpyxl import load_workbook
 
 from warehouse import marts, schema
@@ -30,18 +32,28 @@ ZONES = ["TY01", "DT01", "CZ01"]
 
 @pytest.fixture
 def loaded(
-    prefect_harness: None, simulator: Any, warehouse_url: str, tmp_path: Path, write_config: Any
-) -> tuple[Path, Warehouse]:
-    cfg = write_config(
-        tmp_path / "zonestats.toml",
-        simulator,
-        warehouse_url,
-        tmp_path / "data",
-        ZONES,
-        datasets=("zone", "enterprise"),
-    )
-    assert main(["run", "--config", str(cfg)]) == 0
-    return cfg, Warehouse(load_config(cfg, shipped_catalog()).warehouse)
+    prefect_harness: None,
+    warehouse_url: str,
+    tmp_path: Path,
+    write_config: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Path, Warehouse]]:
+    from zonesim import Simulator
+
+    # a quarter of the enterprises: the marts need some, not a province's worth
+    with Simulator(seed=2026, as_of=AS_OF, start_year=START_YEAR, enterprise_scale=0.25) as sim:
+        for code in ZONES:
+            monkeypatch.setenv(sim.token_env(code), sim.token(code))
+        cfg = write_config(
+            tmp_path / "zonestats.toml",
+            sim,
+            warehouse_url,
+            tmp_path / "data",
+            ZONES,
+            datasets=("zone", "enterprise"),
+        )
+        assert main(["run", "--config", str(cfg)]) == 0
+        yield cfg, Warehouse(load_config(cfg, shipped_catalog()).warehouse)
 
 
 def test_marts_exports_and_report_from_a_loaded_year(
