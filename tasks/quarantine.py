@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from tasks.normalize import enterprise_records_frames, zone_records_frame
+from tasks.validate import enterprise_rows, zone_rows
 from validation.registry import RuleSet
 from warehouse import quality
 from warehouse.quality import QuarantineError, QuarantineRow
@@ -57,48 +58,18 @@ def _record_frames(
                 f"row {row.quarantine_id}: {row.record_key} cannot be represented as an "
                 "observation (unknown indicator, unit or number); ask the zone to correct it"
             )
-        obs = pd.DataFrame(
-            {
-                "zone_code": key.zone_code,
-                "indicator_code": f["indicator"].astype(str),
-                "period": key.period,
-                "frequency": frequency,
-                "revision": key.revision,
-                "value": f["value"].astype("float64"),
-                "unit": f["canonical_unit"].astype(str),
-                "status": f["status"].astype(str),
-            }
-        )
-        return obs, None
+        return zone_rows(key.zone_code, key.period, frequency, key.revision, f), None
     frame, values = enterprise_records_frames(item, uscc_allow=frozenset(), **common)  # type: ignore[arg-type]
-    values = values[~values["value_missing"]]
-    if not (values["known"].all() and values["unit_ok"].all()) or values["value"].isna().any():
+    reported = values[~values["value_missing"]]
+    if (
+        not (reported["known"].all() and reported["unit_ok"].all())
+        or reported["value"].isna().any()
+    ):
         raise QuarantineError(
             f"row {row.quarantine_id}: enterprise {row.record_key} has a value that cannot be "
             "represented (unknown indicator, unit or number); ask the zone to correct it"
         )
-    obs = pd.DataFrame(
-        {
-            "zone_code": key.zone_code,
-            "uscc": row.record_key,
-            "period": key.period,
-            "revision": key.revision,
-            "indicator_code": values["indicator"].astype(str),
-            "value": values["value"].astype("float64"),
-            "unit": values["canonical_unit"].astype(str),
-        }
-    )
-    dims = pd.DataFrame(
-        {
-            "uscc": frame["uscc"].astype(str),
-            "name": frame["name"],
-            "industry_code": frame["industry_code"],
-            "zone_code": key.zone_code,
-            "above_scale": frame["above_scale"],
-            "period": key.period,
-        }
-    )
-    return obs, dims
+    return enterprise_rows(key.zone_code, key.period, key.revision, frame, values)
 
 
 def accept_row(

@@ -97,14 +97,17 @@ def _batches(spool: Path) -> Iterator[list[tuple[int, str, Any]]]:
         yield batch
 
 
-def _zone_rows(ref: Any, good: pd.DataFrame) -> pd.DataFrame:
+def zone_rows(
+    zone_code: str, period: str, frequency: str, revision: int, good: pd.DataFrame
+) -> pd.DataFrame:
+    """The obs_zone rows of a release's good zone records (normalized frame)."""
     return pd.DataFrame(
         {
-            "zone_code": ref.zone_code,
+            "zone_code": zone_code,
             "indicator_code": good["indicator"].astype(str),
-            "period": ref.period,
-            "frequency": ref.frequency,
-            "revision": ref.revision,
+            "period": period,
+            "frequency": frequency,
+            "revision": revision,
             "value": good["value"].astype("float64"),
             "unit": good["canonical_unit"].astype(str),
             "status": good["status"].astype(str),
@@ -112,17 +115,18 @@ def _zone_rows(ref: Any, good: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _enterprise_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    good, values = result.good, result.good_values
-    assert values is not None
+def enterprise_rows(
+    zone_code: str, period: str, revision: int, good: pd.DataFrame, values: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The obs_enterprise rows and the dim_enterprise rows of good enterprise records."""
     values = values[~values["value_missing"]]  # a value not reported is no observation
     uscc = good.set_index("record_no")["uscc"]
     obs = pd.DataFrame(
         {
-            "zone_code": ref.zone_code,
+            "zone_code": zone_code,
             "uscc": values["record_no"].map(uscc).astype(str),
-            "period": ref.period,
-            "revision": ref.revision,
+            "period": period,
+            "revision": revision,
             "indicator_code": values["indicator"].astype(str),
             "value": values["value"].astype("float64"),
             "unit": values["canonical_unit"].astype(str),
@@ -133,9 +137,9 @@ def _enterprise_rows(ref: Any, result: BatchResult) -> tuple[pd.DataFrame, pd.Da
             "uscc": good["uscc"].astype(str),
             "name": good["name"],
             "industry_code": good["industry_code"],
-            "zone_code": ref.zone_code,
+            "zone_code": zone_code,
             "above_scale": good["above_scale"],
-            "period": ref.period,
+            "period": period,
         }
     )
     return obs, dims
@@ -241,7 +245,10 @@ def check_release(
             q_w.write(result.quarantine)
             if enterprise:
                 warned_count += result.warned_records
-                obs, dims = _enterprise_rows(ref, result)
+                assert result.good_values is not None
+                obs, dims = enterprise_rows(
+                    ref.zone_code, ref.period, ref.revision, result.good, result.good_values
+                )
                 obs_w.write(obs)
                 _add_sums(sums, obs)
                 if dim_w is not None and dims is not None:
@@ -261,7 +268,7 @@ def check_release(
             warned_nos -= set(findings.held_records)
             for part in good_parts:
                 good = part.good[~part.good["record_no"].isin(findings.held_records)]
-                obs_w.write(_zone_rows(ref, good))
+                obs_w.write(zone_rows(ref.zone_code, ref.period, ref.frequency, ref.revision, good))
     return ValidatedRelease(
         ref=ref,
         load_id=load_id,
