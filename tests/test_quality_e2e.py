@@ -246,7 +246,25 @@ def test_bad_data_faults_quarantine_lifecycle_and_checkpoint(
         fix_row(config.warehouse, ytd_id, "", "ops")
     sim.set_faults("TY01", Faults())  # the zone corrects its figures and re-publishes July
     sim.publish_revision("TY01", "zone", "2025-07")
-    run(cfg)
+    # meanwhile someone edits a loaded figure's unit by hand: the checkpoint catches it
+    obs_t = schema.obs_zone
+    with wh.engine.begin() as conn:
+        conn.execute(
+            obs_t.update()
+            .where(
+                obs_t.c.zone_code == "TY01",
+                obs_t.c.period == "2025-04",
+                obs_t.c.indicator_code == "revenue",
+            )
+            .values(unit="元")
+        )
+    summary = run(cfg)
+    assert summary.dq_failed == ["obs_zone_current.unit_canonical"]
+    assert "data quality: expectation obs_zone_current.unit_canonical failed" in summary.failures()
+    failed = quality.dq_results(wh)
+    bad = failed[~failed["success"].astype(bool)]
+    assert bad["expectation"].tolist() == ["obs_zone_current.unit_canonical"]
+    assert "1 unexpected" in bad["observed_value"].iloc[0]
     revision = fix_row(config.warehouse, ytd_id, "", "ops")
     assert revision > int(ytd["revision"])
     q3 = table(wh, schema.quarantine).set_index("quarantine_id")
