@@ -20,6 +20,7 @@ from warehouse import quality, schema
 from warehouse.paths import release_file
 from warehouse.quality import QuarantineError
 from warehouse.store import Warehouse
+from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.models import ReleaseKey
 from zonestats.runtime import shipped_catalog, shipped_rules
@@ -85,7 +86,12 @@ DT01_2026_03 = {
 
 
 def test_bad_data_faults_quarantine_lifecycle_and_checkpoint(
-    prefect_harness: None, simulator: Any, warehouse_url: str, tmp_path: Path, write_config: Any
+    prefect_harness: None,
+    simulator: Any,
+    warehouse_url: str,
+    tmp_path: Path,
+    write_config: Any,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     from zonesim import Faults
 
@@ -238,6 +244,27 @@ def test_bad_data_faults_quarantine_lifecycle_and_checkpoint(
     rejected = int(ty[ty["rule"] == "enterprise_sum_exceeds_zone"].iloc[0]["quarantine_id"])
     with pytest.raises(QuarantineError, match="rejected"):
         accept_row(config.warehouse, rejected, "ok", "ops", rules, catalog)
+
+    # the same through the command line, as an operator types it
+    capsys.readouterr()
+    assert main(["quarantine", "list", "--zone", "TY01", "--open", "--config", str(cfg)]) == 0
+    listing = capsys.readouterr().out
+    assert "ytd_decreased" in listing
+    listed_ids = {int(line.split()[0]) for line in listing.splitlines()[2:] if line.strip()}
+    assert qid not in listed_ids  # accepted rows are no longer open
+    assert "green_exceeds_electricity" in listing  # 2026-03's is still open
+    cli_id = int(
+        ty[(ty["rule"] == "green_exceeds_electricity") & (ty["period"] == "2026-03")].iloc[0][
+            "quarantine_id"
+        ]
+    )
+    assert (
+        main(["quarantine", "accept", str(cli_id), "--note", "已核实", "--config", str(cfg)]) == 0
+    )
+    assert f"accepted #{cli_id}" in capsys.readouterr().out
+    code = main(["quarantine", "accept", str(unparsable), "--note", "x", "--config", str(cfg)])
+    assert code == 1
+    assert "cannot be accepted" in capsys.readouterr().err
 
     # --- fix: only once a corrected revision is loaded ------------------------------------------
     ytd = ty[ty["rule"] == "ytd_decreased"].iloc[0]
