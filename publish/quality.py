@@ -46,6 +46,27 @@ def render_quality_report(
         out += [f"| {rule} | {n} |" for rule, n in everything.most_common(TOP_RULES * 2)]
         out.append("")
     out += [
+        "## 各园区 / Per zone",
+        "",
+        "| zone | releases | loaded | failed | rejected | received | loaded rows | quarantined "
+        "| warnings | incomplete | top rules |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for z in summary.zones:
+        done = [r for r in z.releases if r.status != "skipped"]
+        rules: Counter[str] = Counter()
+        for r in done:
+            rules.update(r.rules_broken)
+        top = ", ".join(f"{k} ×{v}" for k, v in rules.most_common(3))
+        out.append(
+            f"| {z.zone_code} | {len(done)} | {z.count('loaded') + z.count('validated')} "
+            f"| {z.count('failed')} | {z.count('rejected')} "
+            f"| {sum(r.records_received for r in done)} | {sum(r.records_loaded for r in done)} "
+            f"| {sum(r.records_quarantined for r in done)} | {sum(r.records_warned for r in done)} "
+            f"| {sum(1 for r in done if r.incomplete)} | {_cell(top)} |"
+        )
+    out += [
+        "",
         "## 各园区各报期 / Per zone and release",
         "",
         "| zone | dataset | period | rev | status | received | loaded | quarantined | warnings "
