@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from zonestats.catalog import Catalog
 
@@ -39,7 +41,17 @@ def parse_values(values: pd.Series) -> pd.DataFrame:
     kinds = values.map(type)
     is_bool = kinds.eq(bool)
     is_null = values.isna()
-    text = values.astype("string").str.translate(_FULL_WIDTH).str.strip()
+    text = values.astype("string")
+    # full-width digits are rare: translate (a Python call per value) only the non-ASCII texts
+    wide = ~pd.Series(
+        pc.string_is_ascii(pa.array(text.to_numpy(dtype=object, na_value=None), pa.string()))
+        .fill_null(True)
+        .to_numpy(zero_copy_only=False),
+        index=values.index,
+    )
+    if wide.any():
+        text = text.where(~wide, text[wide].str.translate(_FULL_WIDTH))
+    text = text.str.strip()
     missing = is_null | text.isin(_MISSING_TEXT).fillna(True).astype(bool)
     shaped = text.str.match(_NUMBER).fillna(False).astype(bool)
     plain = text.str.replace(",", "", regex=False).where(shaped)
@@ -49,11 +61,24 @@ def parse_values(values: pd.Series) -> pd.DataFrame:
     ok = ~unparsable & ~missing
     number = number.where(ok)
     # "3.5421" -> 35421 × 10^-4: integers convert between units without binary rounding
-    parts = plain.str.extract(r"^([+-]?)(\d*)(?:\.(\d*))?$")
-    frac = parts[2].fillna("")
-    digits = (parts[0].fillna("") + parts[1].fillna("") + frac).where(parts[1].notna())
-    mantissa = pd.to_numeric(digits, errors="coerce").astype("float64")
-    scale = frac.str.len().astype("float64")
+    # Arrow's regex kernels work on the buffers; pandas' extract goes through Python per value
+    shapes = pc.extract_regex(
+        pa.array(plain.to_numpy(dtype=object, na_value=None), type=pa.large_string()),
+        r"^(?P<sign>[+-]?)(?P<int>\d*)(?:\.(?P<frac>\d*))?$",
+    )
+    frac = pc.struct_field(shapes, "frac")
+    digits = pc.binary_join_element_wise(
+        pc.struct_field(shapes, "sign"),
+        pc.struct_field(shapes, "int"),
+        frac,
+        pa.scalar("", pa.large_string()),
+    )
+    mantissa = pd.to_numeric(
+        pd.Series(digits.to_pandas(), index=values.index), errors="coerce"
+    ).astype("float64")
+    scale = pd.Series(
+        pc.fill_null(pc.utf8_length(frac), 0).to_numpy(zero_copy_only=False), index=values.index
+    ).astype("float64")
     exact = ok & mantissa.notna() & (mantissa.abs() < 2**53) & (scale <= 15)
     return pd.DataFrame(
         {
