@@ -7,7 +7,9 @@ place once it commits.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +76,23 @@ class LoadConflict(RuntimeError):
     """Another run took over or finished this release while this one was loading it."""
 
 
+def _wal(cur: Any) -> None:
+    """Switch a SQLite database to WAL; two first connections at once may have to wait their turn.
+
+    The switch needs the database to itself and SQLite answers "database is locked" at once,
+    without its busy handler, when another connection is opening it at the same moment.
+    """
+    for _ in range(100):
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            time.sleep(0.05)
+    cur.execute("PRAGMA journal_mode=WAL")
+
+
 def _engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -87,8 +106,8 @@ def _engine(url: str) -> Engine:
             # writers queue on the busy timeout instead of failing with "database is locked"
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA busy_timeout=60000")
+            _wal(cur)
             cur.close()
 
         @event.listens_for(engine, "begin")
