@@ -277,4 +277,10 @@ VIEWS: dict[str, str] = {
     "obs_enterprise_current": _current_view("obs_enterprise", "enterprise"),
     # after obs_zone_current, which it reads
     "zone_monthly": ZONE_MONTHLY_VIEW_SQL,
+    # the quarantine without the raw payloads, which readers may not see
+    "quarantine_findings": (
+        "CREATE VIEW quarantine_findings AS SELECT quarantine_id, load_id, zone_code, dataset, "
+        "period, revision, record_no, record_key, rule, severity, message, status, note, "
+        "created_at, resolved_at, resolved_by FROM quarantine"
+    ),
 }

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30
+Create Date: 2026-11-27
 
 A frozen record: tables, columns and view texts are spelled out here and never imported from
 warehouse.schema, which moves on. On PostgreSQL everything goes into schema zonestats (env.py
