@@ -484,7 +484,7 @@ def test_zone_lookup(catalog: Catalog) -> None:
         cfg.zone("LL01")
 
 
-MINIMAL = """
+WAREHOUSE_ONLY = """
 [warehouse]
 url = "sqlite:///w.db"
 data_dir = "var"
@@ -497,18 +497,18 @@ def test_evaluation_method_file_is_put_in_force_or_named_in_the_error(
     from marts.method import load_method
     from zonestats.runtime import method_for
 
-    assert method_for(parse(MINIMAL, catalog)).version == load_method().version
+    assert method_for(parse(WAREHOUSE_ONLY, catalog)).version == load_method().version
     shipped = (Path(__file__).parents[1] / "marts" / "method.toml").read_text(encoding="utf-8")
     own = tmp_path / "method.toml"
     own.write_text(shipped.replace('method_version = "2024-59.1"', 'method_version = "local-2"'))
-    config = parse(MINIMAL + f'\n[evaluation]\nmethod = "{own.as_posix()}"\n', catalog)
+    config = parse(WAREHOUSE_ONLY + f'\n[evaluation]\nmethod = "{own.as_posix()}"\n', catalog)
     assert method_for(config).version == "local-2"
     # weights that no longer sum to 100: a config error naming the setting, not a crash later
     own.write_text(shipped.replace("weight = 15", "weight = 14", 1))
     with pytest.raises(ConfigError, match=r"evaluation\.method: .*100"):
         method_for(config)
-    missing = parse(MINIMAL + '\n[evaluation]\nmethod = "/nowhere/method.toml"\n', catalog)
+    missing = parse(WAREHOUSE_ONLY + '\n[evaluation]\nmethod = "/nowhere/method.toml"\n', catalog)
     with pytest.raises(ConfigError, match=r"evaluation\.method: cannot read it"):
         method_for(missing)
     with pytest.raises(ConfigError, match=r"evaluation\.weights"):
-        parse(MINIMAL + "\n[evaluation]\nweights = 1\n", catalog)
+        parse(WAREHOUSE_ONLY + "\n[evaluation]\nweights = 1\n", catalog)
