@@ -22,6 +22,7 @@ from validation.release_rules import (
     run_release_rules,
 )
 from warehouse.arrow import arrow_schema
+from warehouse.marts import zone_observations
 from warehouse.schema import OBS_TABLES
 from warehouse.staging import StagedWriter, iter_spool
 from warehouse.store import Warehouse
@@ -66,8 +67,9 @@ def _record_key(dataset: str, record: Any) -> str | None:
     return None
 
 
-def _digest(record: Any) -> bytes:
-    return hashlib.blake2b(canonical_json(record).encode(), digest_size=16).digest()
+def _digest(raw: str) -> bytes:
+    """The identity of a record's content, from its canonical JSON."""
+    return hashlib.blake2b(raw.encode(), digest_size=16).digest()
 
 
 def conflicting_keys(spool: Path, dataset: str, zone_code: str) -> set[str]:
@@ -82,7 +84,7 @@ def conflicting_keys(spool: Path, dataset: str, zone_code: str) -> set[str]:
         for rec in page["records"]:
             key = _record_key(dataset, rec)
             if key is not None:
-                contents.setdefault(key, set()).add(_digest(rec))
+                contents.setdefault(key, set()).add(_digest(canonical_json(rec)))
     return {k for k, v in contents.items() if len(v) > 1}
 
 
@@ -229,7 +231,7 @@ def check_release(
                     unique.append(item)
                     continue
                 raw = canonical_json(item[2])  # made once: the digest and the raw column
-                d = hashlib.blake2b(raw.encode(), digest_size=16).digest()
+                d = _digest(raw)
                 if d not in seen:
                     seen.add(d)
                     unique.append((*item, raw))
@@ -251,16 +253,16 @@ def check_release(
                 )
                 obs_w.write(obs)
                 _add_sums(sums, obs)
-                if dim_w is not None and dims is not None:
+                if dim_w is not None:
                     dim_w.write(dims)
             else:
                 q = result.quarantine
                 warned_nos |= set(q.loc[q["severity"] == "warning", "record_no"].astype(int))
                 held_keys |= set(q.loc[q["severity"] == "error", "record_key"].astype(str))
                 good_parts.append(result)
-        findings = _release_rules(
-            ref, catalog, rules, good_parts, held_keys, history, sums, warned_nos
-        )
+        findings = _release_rules(ref, catalog, rules, good_parts, held_keys, history, sums)
+        q = findings.quarantine
+        warned_nos |= set(q.loc[(q["severity"] == "warning") & (q["record_no"] > 0), "record_no"])
         q_w.write(findings.quarantine)
         broken.update(findings.quarantine["rule"].tolist())
         errored += len(findings.held_records)
@@ -299,9 +301,8 @@ def _release_rules(
     held_keys: set[str],
     history: pd.DataFrame | None,
     sums: dict[str, float],
-    warned_nos: set[int],
 ) -> ReleaseFindings:
-    """Run the release-level rules; records they warn about join ``warned_nos``."""
+    """Run the release-level rules over a release's good records and what is loaded around it."""
     frames = [p.good[_RELEASE_ROW_COLUMNS] for p in good_parts if not p.good.empty]
     rows = (
         pd.concat(frames, ignore_index=True)
@@ -321,15 +322,12 @@ def _release_rules(
         enterprise_sums=sums,
     )
     with timed("validate"):
-        findings = run_release_rules(ctx, rules)
-    q = findings.quarantine
-    warned_nos |= set(q.loc[(q["severity"] == "warning") & (q["record_no"] > 0), "record_no"])
-    return findings
+        return run_release_rules(ctx, rules)
 
 
 def loaded_around(settings: WarehouseSettings, ref: Any) -> pd.DataFrame:
     """What the release rules compare a release with: the zone's current observations."""
-    return Warehouse(settings).zone_history(ref.zone_code, ref.year)
+    return zone_observations(Warehouse(settings), ref.year - 1, ref.year, ref.zone_code)
 
 
 def first_findings(quarantine: Path, limit: int = 50) -> tuple[str, ...]:

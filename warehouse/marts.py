@@ -28,15 +28,20 @@ def _read(wh: Warehouse, sql: str, **params: object) -> pd.DataFrame:
         return pd.read_sql_query(text(sql), conn, params=params)
 
 
-def zone_observations(wh: Warehouse, first_year: int, last_year: int) -> pd.DataFrame:
-    """The current zone observations of a range of years (every zone)."""
-    frame = _read(
-        wh,
+def zone_observations(
+    wh: Warehouse, first_year: int, last_year: int, zone_code: str | None = None
+) -> pd.DataFrame:
+    """The current zone observations of a range of years, of every zone or of one."""
+    sql = (
         "SELECT zone_code, indicator_code, period, frequency, revision, value, unit, status "
-        "FROM obs_zone_current WHERE period >= :lo AND period < :hi",
-        lo=str(first_year),
-        hi=str(last_year + 1),
+        # period strings of a year sort between "Y" and "Y+1" ("2025", "2025-02", "2025-Q4")
+        "FROM obs_zone_current WHERE period >= :lo AND period < :hi"
     )
+    params: dict[str, object] = {"lo": str(first_year), "hi": str(last_year + 1)}
+    if zone_code is not None:
+        sql += " AND zone_code = :zone"
+        params["zone"] = zone_code
+    frame = _read(wh, sql, **params)
     frame["value"] = frame["value"].astype("float64")
     return frame
 
@@ -58,15 +63,17 @@ def enterprise_observations(wh: Warehouse, periods: list[str], indicator: str) -
     return frame
 
 
+_REFERENCE = {t.name: t for t in (schema.dim_zone, schema.dim_indicator, schema.dim_enterprise)}
+
+
 def reference(wh: Warehouse, table: str) -> pd.DataFrame:
     """A reference table (dim_zone, dim_indicator, dim_enterprise) as a frame."""
-    t = {"dim_zone": schema.dim_zone, "dim_indicator": schema.dim_indicator}.get(table)
-    if t is None and table != "dim_enterprise":
+    if table not in _REFERENCE:
         raise ValueError(f"{table} is not a reference table")
-    tbl = t if t is not None else schema.dim_enterprise
+    t = _REFERENCE[table]
     with wh.engine.connect() as conn:
-        rows = conn.execute(select(tbl)).all()
-    return pd.DataFrame(rows, columns=[c.name for c in tbl.columns])
+        rows = conn.execute(select(t)).all()
+    return pd.DataFrame(rows, columns=[c.name for c in t.columns])
 
 
 def mart_rows(wh: Warehouse, mart: str, year: int) -> pd.DataFrame:

@@ -23,7 +23,6 @@ from sqlalchemy import (
     Engine,
     and_,
     case,
-    column,
     create_engine,
     event,
     exists,
@@ -31,7 +30,6 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
-    table,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -637,30 +635,6 @@ class Warehouse:
         )
         rows = rows.astype(object).where(rows.notna(), None)
         conn.execute(stmt, rows.to_dict("records"))
-
-    def zone_history(self, zone_code: str, year: int) -> pd.DataFrame:
-        """The zone dataset's current observations of a zone in a year and the year before."""
-        view = table(
-            "obs_zone_current",
-            *(column(c) for c in ("zone_code", "indicator_code", "period", "frequency")),
-            column("value"),
-            column("status"),
-        )
-        q = select(
-            view.c.indicator_code, view.c.period, view.c.frequency, view.c.value, view.c.status
-        ).where(
-            view.c.zone_code == zone_code,
-            # period strings of a year sort between "Y" and "Y+1" ("2025", "2025-02", "2025-Q4")
-            view.c.period >= str(year - 1),
-            view.c.period < str(year + 1),
-        )
-        with self.engine.connect() as conn:
-            rows = conn.execute(q).all()
-        frame = pd.DataFrame(
-            rows, columns=["indicator_code", "period", "frequency", "value", "status"]
-        )
-        frame["value"] = frame["value"].astype("float64")
-        return frame
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
