@@ -40,7 +40,8 @@ def run_dq_checkpoint(
     """Run the expectation suites, store the results in dq_run, write the Data Docs."""
     from validation.expectations import run_checkpoint
 
-    frames = quality.current_observations(Warehouse(settings), enterprise_releases)
+    wh = Warehouse(settings)
+    frames = quality.current_observations(wh, enterprise_releases)
     docs_dir = settings.data_dir / "quality" / "data-docs"
     outcome = run_checkpoint(frames, catalog, docs_dir, run_name=run_id)
     rows = pd.DataFrame(
@@ -58,7 +59,7 @@ def run_dq_checkpoint(
         columns=DQ_COLUMNS,
     )
     docs = str(outcome.docs_index) if outcome.docs_index else None
-    quality.record_dq_run(Warehouse(settings), run_id, rows, docs)
+    quality.record_dq_run(wh, run_id, rows, docs)
     return DqSummary(
         rows=rows.to_dict("records"),
         failed=[r.expectation for r in outcome.results if not r.success],
