@@ -6,17 +6,15 @@ import json
 import os
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
-from flows.limits import ensure_zone_limits, one_run_per_zone
-from flows.nightly import RunFailed, finish_run
+from flows.limits import zone_guard
+from flows.nightly import RunFailed, finish_run, pull_releases
 from tasks.extract import list_releases
 from tasks.load import pending, prepare
 from tasks.operations import in_period_range, record_action, verify_release
-from tasks.release import process_release
 from zonestats.config import load_config, resolve_config_path
-from zonestats.errors import SourceError, ZoneAuthError
-from zonestats.models import ZoneOutcome, utcnow
+from zonestats.errors import SourceError
+from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import shipped_catalog
 from zonestats.secrets import redact
 from zonestats.summary import RunSummary
@@ -64,18 +62,17 @@ def backfill(
             ensure_ascii=False,
         ),
     )
-    ensure_zone_limits([zone])
-    with one_run_per_zone(zone):
-        for ref in todo:
-            try:
-                result = process_release(source, config, ref, str(flow_run.id))
-                if result.status == "skipped" and force:
-                    # loaded already: fetch it again and check it is still what was loaded
-                    result = verify_release(source, config, ref)
-                outcome.releases.append(result)
-            except ZoneAuthError as exc:
-                outcome.error = redact(str(exc))
-                break
+
+    def verify_loaded(ref: ReleaseRef, result: ReleaseOutcome) -> ReleaseOutcome:
+        # loaded already: fetch it again and check it is still what was loaded
+        return verify_release(source, config, ref) if result.status == "skipped" else result
+
+    with zone_guard(config, zone, "backfill", outcome) as guard:
+        if guard is not None:
+            pull_releases(
+                source, config, todo, outcome, guard, then=verify_loaded if force else None
+            )
+            guard.summarise(outcome)
     summary.finished_at = utcnow()
     log.info(
         "backfill %s %s %s..%s by %s: %s", zone, dataset, period_from, period_to, operator, reason

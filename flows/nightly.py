@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import contextvars
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import flow_run
 
-from flows.limits import ensure_zone_limits, one_run_per_zone
+from flows.limits import ZoneGuard, zone_guard
 from tasks.extract import list_releases
 from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report
 from tasks.release import process_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
-from zonestats.models import ReleaseOutcome, ZoneOutcome, utcnow
+from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import method_for, shipped_catalog
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
@@ -38,11 +39,51 @@ class RunFailed(RuntimeError):
         self.summary = summary
 
 
+def pull_releases(
+    source: ZoneSource,
+    config: AppConfig,
+    refs: list[ReleaseRef],
+    outcome: ZoneOutcome,
+    guard: ZoneGuard,
+    validate_only: bool = False,
+    then: Callable[[ReleaseRef, ReleaseOutcome], ReleaseOutcome] | None = None,
+) -> bool:
+    """Run a zone's releases in order under its breaker and the run's deadline.
+
+    What the breaker or the deadline holds back is recorded ``failed`` ("not attempted: …") for
+    the next run and ``rerun --failed``. ``then`` may follow up an outcome (a backfill verifies
+    what was loaded already). False when the zone refused our token (stop the zone).
+    """
+    for ref in refs:
+        held = guard.held_back()
+        if held is not None:
+            outcome.releases.append(guard.defer(ref, held, validate_only))
+            continue
+        try:
+            result = process_release(
+                source,
+                config,
+                ref,
+                guard.flow_run_id,
+                validate_only=validate_only,
+                holder=guard.holder,
+            )
+            if then is not None:
+                result = then(ref, result)
+        except ZoneAuthError as exc:
+            outcome.error = redact(str(exc))
+            return False
+        outcome.releases.append(result)
+        guard.breaker.record(result)
+    return True
+
+
 def _pull_dataset(
     source: ZoneSource,
     config: AppConfig,
     dataset: str,
     outcome: ZoneOutcome,
+    guard: ZoneGuard,
     validate_only: bool = False,
 ) -> bool:
     """List and load one dataset of a zone; False when the zone refused us (stop the zone)."""
@@ -68,33 +109,36 @@ def _pull_dataset(
     outcome.releases.extend(
         ReleaseOutcome(key=r.key, status="skipped") for r in refs if r not in todo
     )
-    for ref in todo:
-        try:
-            outcome.releases.append(
-                process_release(source, config, ref, str(flow_run.id), validate_only=validate_only)
-            )
-        except ZoneAuthError as exc:
-            outcome.error = redact(str(exc))
-            return False
-    return True
+    return pull_releases(source, config, todo, outcome, guard, validate_only)
 
 
 @flow(name="zone-pull", flow_run_name="pull-{source.code}", log_prints=False)
-def pull_zone(source: ZoneSource, config: AppConfig, validate_only: bool = False) -> ZoneOutcome:
+def pull_zone(
+    source: ZoneSource,
+    config: AppConfig,
+    validate_only: bool = False,
+    deadline_at: datetime | None = None,
+) -> ZoneOutcome:
     """Pull one zone: each dataset it publishes (zone totals first), each release since its watermark.
 
-    Zone totals first: the enterprise releases are reconciled with the zone totals loaded.
+    Zone totals first: the enterprise releases are reconciled with the zone totals loaded. The
+    zone is this run's alone while it works (a claim its heartbeat keeps alive); a zone another
+    live run holds longer than ``run.zone_wait_s`` is reported busy, naming the holder.
     """
     outcome = ZoneOutcome(zone_code=source.code)
-    with one_run_per_zone(source.code):
-        for dataset in source.datasets:
-            if not _pull_dataset(source, config, dataset, outcome, validate_only):
-                break
+    with zone_guard(config, source.code, "nightly", outcome, deadline_at) as guard:
+        if guard is not None:
+            for dataset in source.datasets:
+                if not _pull_dataset(source, config, dataset, outcome, guard, validate_only):
+                    break
+            guard.summarise(outcome)
     return outcome
 
 
-def _zone_or_error(source: ZoneSource, config: AppConfig, validate_only: bool) -> ZoneOutcome:
-    state = pull_zone(source, config, validate_only, return_state=True)
+def _zone_or_error(
+    source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
+) -> ZoneOutcome:
+    state = pull_zone(source, config, validate_only, deadline_at, return_state=True)
     if state.is_completed():
         result: ZoneOutcome = state.result()
         return result
@@ -102,60 +146,80 @@ def _zone_or_error(source: ZoneSource, config: AppConfig, validate_only: bool) -
     return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow crashed: {exc}"))
 
 
-def _isolated(source: ZoneSource, config: AppConfig, validate_only: bool) -> ZoneOutcome:
+def _isolated(
+    source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
+) -> ZoneOutcome:
     # even starting the subflow can fail (the orchestration API busy or down): that is this
     # zone's failure, reported as such, never the others'
     try:
-        return _zone_or_error(source, config, validate_only)
+        return _zone_or_error(source, config, validate_only, deadline_at)
     except Exception as exc:
         return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow could not run: {exc}"))
 
 
 @flow(name="nightly", log_prints=False)
 def nightly(
-    config_path: str | None = None, zones: list[str] | None = None, validate_only: bool = False
+    config_path: str | None = None,
+    zones: list[str] | None = None,
+    validate_only: bool = False,
+    today: date | None = None,
 ) -> RunSummary:
     """Pull every enabled zone (or those named), load what is valid, summarise the run.
 
     ``validate_only`` fetches and validates and writes the quality report; it loads nothing.
+    ``today`` is the run's date in Asia/Shanghai (default: the clock's), which decides the
+    current year of the marts.
     """
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
-    return run_zones(config, zones, validate_only)
+    return run_zones(config, zones, validate_only, today)
 
 
 def run_zones(
-    config: AppConfig, zones: list[str] | None, validate_only: bool = False
+    config: AppConfig,
+    zones: list[str] | None,
+    validate_only: bool = False,
+    today: date | None = None,
 ) -> RunSummary:
     """The body of the nightly flow, once its config is built."""
     summary = RunSummary(started_at=utcnow(), validate_only=validate_only)
+    # every zone's subflow stops starting releases at the same moment
+    deadline_at = utcnow() + timedelta(seconds=config.run.deadline_s)
     prepare(config.warehouse, shipped_catalog())
     if not validate_only:
-        for line in repair(config.warehouse, config.run.lease_s):
+        for line in repair(config.warehouse):
             get_run_logger().warning("repaired: %s", line)
     sources = config.select(zones)
-    ensure_zone_limits([s.code for s in sources])
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run
         futures = [
-            pool.submit(contextvars.copy_context().run, _isolated, s, config, validate_only)
+            pool.submit(
+                contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
+            )
             for s in sources
         ]
         summary.zones = [f.result() for f in futures]
     summary.finished_at = utcnow()
-    finish_run(config, summary, "nightly")
+    finish_run(config, summary, "nightly", today)
     if not summary.ok:
         raise RunFailed(summary)
     return summary
 
 
-def finish_run(config: AppConfig, summary: RunSummary, kind: str) -> None:
+def run_date(today: date | None = None) -> date:
+    """The run's date in the province's calendar (Asia/Shanghai), unless one is given."""
+    return today if today is not None else datetime.now(SHANGHAI).date()
+
+
+def finish_run(
+    config: AppConfig, summary: RunSummary, kind: str, today: date | None = None
+) -> None:
     """The data-quality checkpoint (unless nothing was loaded), the quality report, the artifacts."""
     log = get_run_logger()
     run_id = str(flow_run.id or f"{kind}-{utcnow():%Y%m%dT%H%M%S}")
     dq = None
     if not summary.validate_only:
         # the current and previous year's marts follow what was loaded (unchanged: kept)
-        year = datetime.now(SHANGHAI).year
+        year = run_date(today).year
         for y in (year - 1, year):
             try:
                 builds = build_marts(config.warehouse, shipped_catalog(), method_for(config), y)

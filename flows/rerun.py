@@ -6,18 +6,14 @@ import json
 import os
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
-from flows.limits import ensure_zone_limits, one_run_per_zone
-from flows.nightly import RunFailed, finish_run
+from flows.limits import zone_guard
+from flows.nightly import RunFailed, finish_run, pull_releases
 from tasks.load import prepare
 from tasks.operations import failed_releases, record_action
-from tasks.release import process_release
 from zonestats.config import ZoneSource, load_config, resolve_config_path
-from zonestats.errors import ZoneAuthError
-from zonestats.models import ReleaseOutcome, ZoneOutcome, utcnow
+from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import shipped_catalog
-from zonestats.secrets import redact
 from zonestats.summary import RunSummary
 
 
@@ -35,7 +31,6 @@ def rerun(
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
     prepare(config.warehouse, shipped_catalog())
     refs = failed_releases(config.warehouse, zone, dataset, period)
-    ensure_zone_limits(sorted({r.zone_code for r in refs}))
     record_action(
         config.warehouse,
         "rerun",
@@ -53,10 +48,9 @@ def rerun(
     )
     summary = RunSummary(started_at=utcnow())
     by_zone: dict[str, ZoneOutcome] = {}
+    todo: dict[str, list[ReleaseRef]] = {}
     for ref in refs:
         outcome = by_zone.setdefault(ref.zone_code, ZoneOutcome(zone_code=ref.zone_code))
-        if outcome.error:
-            continue
         if ref.origin == "manual":
             outcome.releases.append(
                 ReleaseOutcome(
@@ -65,17 +59,19 @@ def rerun(
                     error="a manual submission is re-submitted with zonestats submit",
                 )
             )
-            continue
+        else:
+            todo.setdefault(ref.zone_code, []).append(ref)
+    for code, zone_refs in todo.items():
+        outcome = by_zone[code]
         try:
-            source: ZoneSource = config.zone(ref.zone_code)
+            source: ZoneSource = config.zone(code)
         except KeyError:
-            outcome.error = f"{ref.zone_code} is not configured"
+            outcome.error = f"{code} is not configured"
             continue
-        try:
-            with one_run_per_zone(ref.zone_code):
-                outcome.releases.append(process_release(source, config, ref, str(flow_run.id)))
-        except ZoneAuthError as exc:
-            outcome.error = redact(str(exc))
+        with zone_guard(config, code, "rerun", outcome) as guard:
+            if guard is not None:
+                pull_releases(source, config, zone_refs, outcome, guard)
+                guard.summarise(outcome)
     summary.zones = list(by_zone.values())
     summary.finished_at = utcnow()
     log.info("rerun of %d failed releases by %s: %s", len(refs), operator, reason)

@@ -45,16 +45,32 @@ def not_yet_loaded(settings: WarehouseSettings, refs: list[ReleaseRef]) -> list[
     return [r for r in refs if loaded.get(r.period, 0) < r.revision]
 
 
+# Work files untouched this long belong to no live run. Not the claim lease (a minute): a live
+# run's spool or temp Parquet may sit unchanged while a big release validates or commits.
+STALE_WORK_FILES = timedelta(hours=1)
+
+
 def start_release(
-    settings: WarehouseSettings, ref: ReleaseRef, flow_run_id: str | None, lease_s: int = 3600
+    settings: WarehouseSettings,
+    ref: ReleaseRef,
+    flow_run_id: str | None,
+    lease_s: int = 60,
+    holder: str | None = None,
 ) -> str | None:
     """Claim the release in the ledger; its new load id, or None (loaded, or another run has it)."""
-    return Warehouse(settings).begin_release(ref, flow_run_id, timedelta(seconds=lease_s))
+    return Warehouse(settings).begin_release(ref, flow_run_id, timedelta(seconds=lease_s), holder)
 
 
-def repair_warehouse(settings: WarehouseSettings, lease_s: int) -> list[str]:
+def defer_release(
+    settings: WarehouseSettings, ref: ReleaseRef, flow_run_id: str | None, reason: str
+) -> bool:
+    """Record a release as failed without attempting it ("not attempted: …"), for the next run."""
+    return Warehouse(settings).defer_release(ref, flow_run_id, reason)
+
+
+def repair_warehouse(settings: WarehouseSettings) -> list[str]:
     """Finish what a killed run left: Parquet of committed loads, stale temp and work files."""
-    return Warehouse(settings).repair(timedelta(seconds=lease_s))
+    return Warehouse(settings).repair(STALE_WORK_FILES)
 
 
 def end_release(

@@ -27,7 +27,7 @@ from tasks.load import (
 )
 from tasks.validate import check_release, first_findings, loaded_around
 from zonestats.config import AppConfig, ZoneSource
-from zonestats.errors import SourceError, ZoneAuthError
+from zonestats.errors import SourceError, ZoneAuthError, ZoneUnavailable
 from zonestats.models import ReleaseOutcome, ReleaseRef
 from zonestats.runtime import rules_for, shipped_catalog
 from zonestats.secrets import redact
@@ -48,17 +48,19 @@ def run_release(
     flow_run_id: str | None,
     adapter: SourceAdapter | None = None,
     validate_only: bool = False,
+    holder: str | None = None,
 ) -> ReleaseOutcome:
     """Fetch, validate and load one release; any failure is recorded in the ledger and returned.
 
     A refused token (ZoneAuthError) is re-raised after it is recorded: the zone's other releases
-    would be refused too. ``validate_only`` fetches and validates and changes nothing.
+    would be refused too. ``validate_only`` fetches and validates and changes nothing. ``holder``
+    is the claim token of the run's heartbeat (warehouse.claims), which keeps the claim alive.
     """
     if validate_only:
         return check_only(source, config, ref, adapter)
     wh = config.warehouse
     log = _logger()
-    claimed = start_release(wh, ref, flow_run_id, config.run.lease_s)
+    claimed = start_release(wh, ref, flow_run_id, config.run.lease_s, holder)
     if claimed is None:
         return ReleaseOutcome(key=ref.key, status="skipped")
     load_id: str = claimed
@@ -81,7 +83,7 @@ def run_release(
                 f"superseded by revision {fetched.ref.revision} while being read",
             )
             current = fetched.ref
-            claimed = start_release(wh, current, flow_run_id, config.run.lease_s)
+            claimed = start_release(wh, current, flow_run_id, config.run.lease_s, holder)
             if claimed is None:  # another run has loaded the newer revision meanwhile
                 remove_staging(staging)
                 return ReleaseOutcome(key=current.key, status="skipped")
@@ -101,7 +103,12 @@ def run_release(
         log.error("%s %s: %s", current.key, exc.ledger_status, message)
         if isinstance(exc, ZoneAuthError):
             raise
-        return ReleaseOutcome(key=current.key, status=exc.ledger_status, error=message)
+        return ReleaseOutcome(
+            key=current.key,
+            status=exc.ledger_status,
+            error=message,
+            unavailable=redact(exc.last) if isinstance(exc, ZoneUnavailable) else None,
+        )
     except Exception as exc:
         message = redact(f"{type(exc).__name__}: {exc}")
         end_release(wh, current, load_id, "failed", message, staging)

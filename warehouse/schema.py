@@ -153,6 +153,8 @@ load_ledger = Table(
     Column("finished_at", _TS),
     # while running: until when the claim holds; a run that died loses it when this passes
     Column("lease_until", _TS),
+    # while running: the claim token of the run whose heartbeat keeps lease_until moving
+    Column("claim_holder", String(36)),
     PrimaryKeyConstraint("zone_code", "dataset", "period", "revision"),
     UniqueConstraint("load_id", name="uq_load_ledger_load_id"),
 )
@@ -166,6 +168,22 @@ watermark = Table(
     Column("load_id", String(36), nullable=False),
     Column("updated_at", _TS, nullable=False),
     PrimaryKeyConstraint("zone_code", "dataset"),
+)
+
+# one run at a time against a zone's system: a row while a run works on the zone, kept alive by
+# that run's heartbeat; a row whose lease passed belongs to a dead run and is taken over
+zone_claim = Table(
+    "zone_claim",
+    metadata,
+    Column("zone_code", String(8), primary_key=True),
+    Column("holder", String(36), nullable=False),
+    Column("flow_run_id", String(36)),
+    Column("run_kind", String(16), nullable=False),  # nightly | rerun | backfill | submit
+    Column("host", Text, nullable=False),  # where the holder runs: for the operator, not liveness
+    Column("pid", Integer, nullable=False),
+    Column("claimed_at", _TS, nullable=False),
+    Column("heartbeat_at", _TS, nullable=False),
+    Column("lease_until", _TS, nullable=False),
 )
 
 operator_action = Table(

@@ -48,7 +48,7 @@ from zonestats.models import ReleaseKey, ReleaseRef, ValidatedRelease, utc, utcn
 from zonestats.secrets import redact
 
 LEDGER_STATUSES = ("loaded", "failed", "rejected", "running")
-DEFAULT_LEASE = timedelta(hours=1)
+DEFAULT_LEASE = timedelta(seconds=60)
 
 
 def _superseded(led: Any) -> Any:
@@ -68,6 +68,16 @@ def form_for(dataset: str, frequency: str) -> str | None:
     from zonestats.sources.xlsx_forms import FORMS
 
     return next((f for f, (ds, fr) in FORMS.items() if ds == dataset and fr == frequency), None)
+
+
+def _takeover_note(row: Any) -> str:
+    """What the ledger keeps of a dead run whose release claim is taken over."""
+    run = f"run {row.flow_run_id}" if row.flow_run_id else "a run without a flow run"
+    lease = f"{utc(row.lease_until):%Y-%m-%d %H:%M:%S}Z" if row.lease_until else "unknown"
+    return (
+        f"taken over from {run} (started {utc(row.started_at):%Y-%m-%d %H:%M:%S}Z) whose "
+        f"heartbeat stopped; its claim expired at {lease}"
+    )
 
 
 class LoadConflict(RuntimeError):
@@ -253,12 +263,18 @@ class Warehouse:
             return {period: int(rev) for period, rev in conn.execute(q)}
 
     def begin_release(
-        self, ref: ReleaseRef, flow_run_id: str | None, lease: timedelta = DEFAULT_LEASE
+        self,
+        ref: ReleaseRef,
+        flow_run_id: str | None,
+        lease: timedelta = DEFAULT_LEASE,
+        holder: str | None = None,
     ) -> str | None:
         """Claim a release for a load under a new load id, for ``lease``.
 
         None when it is loaded already, or when another run holds an unexpired claim on it (two
-        runs never work on one release at once; a claim whose holder died expires).
+        runs never work on one release at once). ``holder`` is the claim token whose heartbeat
+        keeps the lease moving (warehouse.claims); a claim whose heartbeat stopped expires and is
+        taken over here, and the ledger says from whom.
         """
         load_id = str(uuid.uuid4())
         now = utcnow()
@@ -270,25 +286,27 @@ class Warehouse:
                     # FOR UPDATE: on PostgreSQL a second claimant waits here for the first to
                     # commit, then sees its claim (SQLite's BEGIN IMMEDIATE already serializes)
                     row = conn.execute(
-                        select(c.status, c.lease_until).where(cond).with_for_update()
+                        select(c.status, c.lease_until, c.flow_run_id, c.started_at)
+                        .where(cond)
+                        .with_for_update()
                     ).first()
                     if row is not None and row.status == "loaded":
                         return None
-                    if (
-                        row is not None
-                        and row.status == "running"
-                        and row.lease_until is not None
-                        and utc(row.lease_until) > now
-                    ):
-                        return None
+                    takeover = None
+                    if row is not None and row.status == "running":
+                        if row.lease_until is not None and utc(row.lease_until) > now:
+                            return None
+                        takeover = _takeover_note(row)
                     values = {
                         "lease_until": now + lease,
+                        "claim_holder": holder,
                         "status": "running",
                         "load_id": load_id,
                         "flow_run_id": flow_run_id,
                         "started_at": now,
                         "finished_at": None,
-                        "last_error": None,
+                        # kept when the load succeeds: the ledger remembers the dead run
+                        "last_error": takeover,
                         "published_at": utc(ref.published_at),
                         "frequency": ref.frequency,
                         "source": ref.origin,
@@ -319,6 +337,57 @@ class Warehouse:
                 continue  # another run inserted the row between our select and insert
         raise LoadConflict(f"{ref.key}: could not claim the release in the ledger")
 
+    def defer_release(self, ref: ReleaseRef, flow_run_id: str | None, reason: str) -> bool:
+        """Record a listed release as ``failed`` without an attempt ("not attempted: …").
+
+        The next nightly and ``rerun --failed`` pick it up. Nothing changes for a release that is
+        loaded, rejected, or held by a live run; False then.
+        """
+        now = utcnow()
+        cond = self._ledger_key(ref.key)
+        c = schema.load_ledger.c
+        values = {
+            "status": "failed",
+            "last_error": redact(reason)[:4000],
+            "flow_run_id": flow_run_id,
+            "finished_at": now,
+            "lease_until": None,
+            "claim_holder": None,
+            "published_at": utc(ref.published_at),
+            "frequency": ref.frequency,
+            "source": ref.origin,
+            "source_sha256": ref.source_sha256,
+        }
+        for _ in range(2):
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(
+                        select(c.status, c.lease_until).where(cond).with_for_update()
+                    ).first()
+                    if row is None:
+                        conn.execute(
+                            insert(schema.load_ledger).values(
+                                zone_code=ref.zone_code,
+                                dataset=ref.dataset,
+                                period=ref.period,
+                                revision=ref.revision,
+                                attempts=0,
+                                load_id=str(uuid.uuid4()),
+                                started_at=now,
+                                **values,
+                            )
+                        )
+                        return True
+                    live = row.lease_until is not None and utc(row.lease_until) > now
+                    # a rejection waits for a person and keeps its reason
+                    if row.status in ("loaded", "rejected") or (row.status == "running" and live):
+                        return False
+                    conn.execute(update(schema.load_ledger).where(cond).values(**values))
+                    return True
+            except IntegrityError:
+                continue  # another run inserted the row between our select and insert
+        return False
+
     def finish_release(
         self, ref: ReleaseRef, load_id: str, status: str, error: str, staging: Path | None = None
     ) -> None:
@@ -336,6 +405,7 @@ class Warehouse:
                     last_error=redact(error)[:4000],
                     finished_at=utcnow(),
                     lease_until=None,
+                    claim_holder=None,
                 )
             )
 
@@ -517,8 +587,14 @@ class Warehouse:
                     .values(
                         status="rejected" if rejected else "loaded",
                         lease_until=None,
+                        claim_holder=None,
                         finished_at=now,
-                        last_error=redact(v.rejection)[:4000] if v.rejection else None,
+                        # a load keeps the claim's note (a takeover); a rejection says why
+                        last_error=(
+                            redact(v.rejection)[:4000]
+                            if v.rejection
+                            else schema.load_ledger.c.last_error
+                        ),
                         records_received=v.records_received,
                         records_loaded=0 if rejected else v.records_loaded,
                         records_quarantined=v.records_quarantined,

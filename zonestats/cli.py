@@ -169,6 +169,9 @@ def _print_summary(summary: Any) -> None:
     print(_table(rows, [*cols, "warned", "error"]))
     if summary.validate_only:
         print("  validate only: nothing was loaded")
+    for z in summary.zones:
+        for note in z.notes:
+            print(f"  ! {note}")
     for line in summary.failures():
         print(f"  ✗ {line}")
     if summary.quality_report:
@@ -312,9 +315,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
         source = config.zone(args.zone)
     except KeyError:
         source = ZoneSource(args.zone, "form-xlsx", "http://manual.invalid", "ZONESTATS_UNUSED")
-    outcome = run_release(
-        source, config, ref, flow_run_id=None, adapter=ManualFormAdapter(args.zone, content)
-    )
+    from flows.limits import run_claims
+
+    # no zone claim (nothing is fetched from the zone), but a heartbeat keeps the release's
+    # claim alive through a long load
+    with run_claims(config, "submit", None) as claims:
+        outcome = run_release(
+            source,
+            config,
+            ref,
+            flow_run_id=None,
+            adapter=ManualFormAdapter(args.zone, content),
+            holder=claims.token,
+        )
     if outcome.status == "skipped":
         print(f"{ref.key}: this file (sha256 {sha[:12]}…) is already loaded; nothing to do")
         return EXIT_OK

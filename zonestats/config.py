@@ -87,8 +87,18 @@ class RunSettings:
 
     max_concurrent_zones: int = 4
     lookback_days: int = 35
-    # how long a run's claim on a release holds; a run that died frees its releases after this
-    lease_s: int = 3600
+    # a run's claims (zones, releases) hold this long past its last heartbeat: a run that died
+    # frees them after at most this
+    lease_s: int = 60
+    # how often a live run renews its claims; at most half the lease, so one late beat is harmless
+    heartbeat_s: int = 15
+    # how long a run waits for a zone another live run holds before it reports the zone busy
+    zone_wait_s: int = 60
+    # consecutive releases of a zone failing on server or network errors before the zone's
+    # other releases are left for the next run
+    zone_breaker_failures: int = 3
+    # no release starts after this many seconds of a run; what is left is recorded failed
+    deadline_s: int = 4 * 3600
 
 
 @dataclass(frozen=True)
@@ -277,6 +287,12 @@ def parse_config(
             raise ConfigError(f"run.{key}", f"must be at least 1, got {value}", source)
         run_values[key] = value
     run = replace(RunSettings(), **run_values)
+    if run.heartbeat_s * 2 > run.lease_s:
+        raise ConfigError(
+            "run.heartbeat_s",
+            f"must be at most half of run.lease_s ({run.lease_s}), got {run.heartbeat_s}",
+            source,
+        )
     return AppConfig(
         warehouse=WarehouseSettings(url=SecretStr(url), data_dir=Path(data_dir)),
         zones=zones,

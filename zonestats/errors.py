@@ -15,7 +15,16 @@ class ZoneAuthError(SourceError):
 
 
 class ZoneUnavailable(SourceError):
-    """The zone's system kept failing (5xx, 429, timeouts, dropped connections) past the retries."""
+    """The zone's system kept failing (5xx, 429, timeouts, dropped connections) past the retries.
+
+    These, and only these, count towards a zone's circuit breaker: the server or the network is
+    down, so the zone's next release would most likely fail the same way.
+    """
+
+    def __init__(self, message: str, last: str = "") -> None:
+        super().__init__(message)
+        #: the last failure seen, e.g. "HTTP 500" or "ConnectTimeout"
+        self.last = last
 
 
 class ReleaseFetchError(SourceError):

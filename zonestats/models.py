@@ -115,6 +115,10 @@ class ReleaseOutcome:
     incomplete: tuple[str, ...] = ()
     # validate-only: the first findings, as messages, for the zone that checks before publishing
     findings: tuple[str, ...] = ()
+    # failed because the zone's server or the network was down (its last failure, e.g. HTTP 500)
+    unavailable: str | None = None
+    # False: recorded failed without an attempt (an open breaker, the run's deadline)
+    attempted: bool = True
 
 
 @dataclass
@@ -123,7 +127,11 @@ class ZoneOutcome:
 
     zone_code: str
     releases: list[ReleaseOutcome] = field(default_factory=list)
-    error: str | None = None  # the zone as a whole failed (bad token, unreachable)
+    error: str | None = None  # the zone as a whole failed (bad token, unreachable, busy)
+    # a takeover of the zone from a dead run, and the like: worth a line, not a failure
+    notes: list[str] = field(default_factory=list)
+    # one line per reason releases were not attempted (the zone's breaker, the run's deadline)
+    held_back: list[str] = field(default_factory=list)
 
     def count(self, status: str) -> int:
         """How many releases ended in a status."""

@@ -53,13 +53,15 @@ class RunSummary:
     def failures(self) -> list[str]:
         """One line per failed zone, failed/rejected release or failed expectation."""
         lines = [f"{z.zone_code}: {z.error}" for z in self.zones if z.error]
+        # releases held back by a breaker or the deadline: one line per zone and reason
+        lines += [f"{z.zone_code}: {h}" for z in self.zones for h in z.held_back]
         lines += [f"data quality: expectation {e} failed" for e in self.dq_failed]
         lines += self.mart_errors
         lines += [
             f"{r.key} {r.status}: {r.error}"
             for z in self.zones
             for r in z.releases
-            if r.status in ("failed", "rejected")
+            if r.status in ("failed", "rejected") and r.attempted
         ]
         return lines
 
@@ -85,8 +87,11 @@ class RunSummary:
                 f"{k} ×{v}" for k, v in sorted(rules.items(), key=lambda kv: -kv[1])[:3]
             )
             errors = [z.error] if z.error else []
+            errors += z.held_back
             errors += [
-                f"{r.key.period} r{r.key.revision}: {r.error}" for r in z.releases if r.error
+                f"{r.key.period} r{r.key.revision}: {r.error}"
+                for r in z.releases
+                if r.error and r.attempted
             ]
             err = "; ".join(e.replace("|", "/") for e in errors if e)[:300]
             out.append(
@@ -95,6 +100,9 @@ class RunSummary:
                 f"| {sum(r.records_loaded for r in z.releases)} "
                 f"| {sum(r.records_quarantined for r in z.releases)} | {top} | {err} |"
             )
+        notes = [n for z in self.zones for n in z.notes]
+        if notes:
+            out += ["", *[f"- {n}" for n in notes]]
         if self.marts:
             out += ["", f"Marts rebuilt: {', '.join(self.marts)}"]
         if self.quality_report:

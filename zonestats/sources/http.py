@@ -156,7 +156,8 @@ class ZoneHttp:
                 last = f"{exc.__class__.__name__}"
                 self._sleep(self._backoff(attempt))
         raise ZoneUnavailable(
-            f"{self.zone_code}: {what}: gave up after {self._http.max_attempts} attempts ({last})"
+            f"{self.zone_code}: {what}: gave up after {self._http.max_attempts} attempts ({last})",
+            last=last,
         )
 
 
