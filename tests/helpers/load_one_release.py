@@ -18,9 +18,8 @@ def _peak_mib() -> float:
 
 
 def main() -> int:
-    """argv: base_url token data_dir zone [lease_s]."""
+    """argv: base_url token data_dir zone."""
     base_url, token, data_dir, zone = sys.argv[1:5]
-    lease_s = int(sys.argv[5]) if len(sys.argv) > 5 else 3600
     import os
 
     from tasks.extract import list_zone_releases
@@ -35,7 +34,8 @@ def main() -> int:
         {
             "warehouse": {"url": f"sqlite:///{Path(data_dir) / 'w.db'}", "data_dir": data_dir},
             "http": {"page_size": 1000, "timeout_s": 120.0},
-            "run": {"lease_s": lease_s},
+            # no heartbeat here: a lease long enough for the load
+            "run": {"lease_s": 3600},
             "zones": [
                 {
                     "code": zone,
