@@ -54,6 +54,9 @@ class Faults:
     form_period_mismatch: bool = False
     # Forms of the zone say 表号 = another form's number (YQ1 -> YQ2 -> YQ3 -> YQ1, QY1 -> YQ1).
     form_number_mismatch: bool = False
+    # Every request for release data (api-v1 data pages, xlsx forms and their index) answers 500
+    # while the listing keeps working: a zone whose database is down behind a live front end.
+    data_error_500: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that cannot describe a fault."""
@@ -160,6 +163,12 @@ class FaultBook:
             elif f.bad_token:
                 status = 401
             return Gate(slow_s=f.slow_s, status=status, retry_after_s=f.retry_after_s)
+
+    def data_down(self, zone_code: str) -> bool:
+        """Whether the zone answers 500 to every request for release data."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            return f is not None and f.data_error_500
 
     def take_supersede(self, zone_code: str, page: int) -> bool:
         """Whether this request of page ``page`` fires the one-shot supersede fault."""

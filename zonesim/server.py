@@ -189,6 +189,8 @@ class _Handler(BaseHTTPRequestHandler):
                 continue
             path_known = True
             if method == self.command:
+                if sim.fault_book.data_down(zone) and not rest.startswith("api/v1/releases"):
+                    return error(500, "internal server error")
                 return handler(
                     ZoneRequest(sim, zone, self.command, params, match.groupdict(), body)
                 )
