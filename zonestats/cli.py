@@ -264,7 +264,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         "last_error",
     ]
     print(_table(rows, cols) if rows else "no ledger rows match")
+    if inspect(wh.engine).has_table("zone_claim"):
+        _print_zone_claims(config, args.zone)
     return EXIT_OK
+
+
+def _print_zone_claims(config: AppConfig, zone: str | None) -> None:
+    """The zones runs hold now: who, where, how fresh the heartbeat, and whether it expired."""
+    from warehouse.claims import zone_holders
+    from zonestats.models import utcnow
+
+    now = utcnow()
+    held = [h for h in zone_holders(config.warehouse) if zone is None or h.zone_code == zone]
+    if not held:
+        return
+    print("\nzones held by a run now:")
+    for h in held:
+        state = (
+            "live"
+            if h.lease_until > now
+            else "expired (its run died: the next run takes the zone over)"
+        )
+        print(f"  {h.zone_code}: {h.describe(now)}; {state}")
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
