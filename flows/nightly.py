@@ -73,6 +73,12 @@ def pull_releases(
         except ZoneAuthError as exc:
             outcome.error = redact(str(exc))
             return False
+        except Exception as exc:
+            # its retries spent (the warehouse away for long): this release failed, not the zone;
+            # its claim expires and the next run lists it again
+            result = ReleaseOutcome(
+                key=ref.key, status="failed", error=redact(f"{type(exc).__name__}: {exc}")[:2000]
+            )
         outcome.releases.append(result)
         guard.breaker.record(result)
     return True

@@ -117,5 +117,18 @@ def remove_staging(path: Path) -> None:
 
 prepare = task(name="prepare-warehouse", cache_policy=NO_CACHE)(prepare_warehouse)
 repair = task(name="repair-warehouse", cache_policy=NO_CACHE)(repair_warehouse)
-watermark = task(name="read-watermark", cache_policy=NO_CACHE)(zone_since)
-pending = task(name="pending-releases", cache_policy=NO_CACHE)(not_yet_loaded)
+# a warehouse that restarts mid-run costs these short reads a retry, not the zone's night
+watermark = task(
+    name="read-watermark",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_on_db_hiccup,
+)(zone_since)
+pending = task(
+    name="pending-releases",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=2,
+    retry_condition_fn=retry_on_db_hiccup,
+)(not_yet_loaded)

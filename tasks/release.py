@@ -15,6 +15,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from sqlalchemy.exc import OperationalError
 
 from tasks.extract import receive_release
 from tasks.load import (
@@ -39,6 +40,13 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
         return get_run_logger()
     except Exception:
         return logging.getLogger("zonestats")
+
+
+def _describe(exc: Exception) -> str:
+    """An unexpected failure as the ledger says it; a lost warehouse connection by that name."""
+    if isinstance(exc, OperationalError):
+        return f"the warehouse connection was lost or refused: {exc.orig or exc}"[:2000]
+    return f"{type(exc).__name__}: {exc}"
 
 
 def run_release(
@@ -110,7 +118,8 @@ def run_release(
             unavailable=redact(exc.last) if isinstance(exc, ZoneUnavailable) else None,
         )
     except Exception as exc:
-        message = redact(f"{type(exc).__name__}: {exc}")
+        message = redact(_describe(exc))
+        # if the warehouse is still away this raises: the task's retry takes its own claim back
         end_release(wh, current, load_id, "failed", message, staging)
         log.error("%s failed: %s", current.key, message)
         return ReleaseOutcome(key=current.key, status="failed", error=message)

@@ -139,3 +139,18 @@ def test_status_names_the_holder_of_a_zone(
     assert "; live" in out
     assert "TY01: nightly run run-0" in out
     assert "expired (its run died" in out
+
+
+def test_a_retry_takes_its_own_claim_back_but_never_another_live_one(
+    settings: WarehouseSettings,
+) -> None:
+    wh = Warehouse(settings)
+    mine, other = RunClaims(settings, "nightly", "run-a"), RunClaims(settings, "rerun", "run-b")
+    first = wh.begin_release(REF, "run-a", timedelta(seconds=60), mine.token)
+    # the attempt could not record its end (the warehouse was away): its retry goes on
+    again = wh.begin_release(REF, "run-a", timedelta(seconds=60), mine.token)
+    assert first is not None
+    assert again is not None
+    assert again != first
+    assert wh.begin_release(REF, "run-b", timedelta(seconds=60), other.token) is None
+    assert _row(settings, schema.load_ledger)["attempts"] == 2

@@ -5,9 +5,6 @@ two zones' releases from the simulator, and when an enterprise release is being 
 warehouse the cluster is restarted (``pg_ctl restart -m fast`` terminates every session). The run
 must end on its own, what was in flight ends failed with a message naming it or is retried and
 loaded, nothing partial is left in SQL or Parquet, and the next run heals it all.
-
-Until the product bugs KnownProductBug describes are fixed the test xfails on them, and on them
-only: every other check (no hang, no crash, nothing partial, no duplicates) still fails it.
 """
 
 from __future__ import annotations
@@ -352,30 +349,10 @@ def assert_nothing_partial(url: str, data_dir: Path) -> pd.DataFrame:
     return ledger
 
 
-class KnownProductBug(AssertionError):
-    """What the warehouse restart does to a release in flight today, in code this test may not fix.
-
-    1. warehouse/store.py ``Warehouse.begin_release``: the COPY is cut off, recording the failure
-       (``end_release``) finds the server still down and raises, so Prefect retries the task;
-       the retry finds the ledger row ``running`` under this very run's claim, whose lease the
-       run's heartbeat keeps renewing, takes it for another live run's and returns ``skipped``.
-    2. warehouse/store.py ``Warehouse._advance_watermark`` is held back only by ``failed``
-       releases: the zone's later releases load and move the watermark past the one left
-       ``running``, so the next run does not list it again and it is never loaded (``rerun
-       --failed`` does not see it either).
-    """
-
-
 def _name(key: tuple[str, str, str, int]) -> str:
     return "{} {} {} r{}".format(*key)
 
 
-@pytest.mark.xfail(
-    raises=KnownProductBug,
-    strict=False,
-    reason="product: a retried release skips its own run's claim and the watermark passes it "
-    "(warehouse/store.py begin_release, _advance_watermark)",
-)
 def test_a_warehouse_restart_mid_run_fails_or_retries_cleanly_and_the_next_run_heals(
     prefect_harness: None,
     pg_cluster: PgCluster,
@@ -407,22 +384,12 @@ def test_a_warehouse_restart_mid_run_fails_or_retries_cleanly_and_the_next_run_h
     # nothing partial, whatever the in-flight releases came to
     ledger = assert_nothing_partial(warehouse_db, data_dir)
     by_key = {(r.zone_code, r.dataset, r.period, int(r.revision)): r for r in ledger.itertuples()}
-    stuck: list[tuple[tuple[str, str, str, int], str]] = []
     for key in in_flight:
         row, outcome = by_key[key], outcomes.get(key)
         print(
             f"  {_name(key)}: ledger {row.status} (attempts {row.attempts}, "
             f"{row.last_error!r}); run summary: {outcome.status if outcome else None}"
         )
-        if row.status == "running":
-            stuck.append(
-                (
-                    key,
-                    f"{_name(key)}: ledger 'running', run summary "
-                    f"{outcome.status if outcome else 'without it'}, run {state.type.value}",
-                )
-            )
-            continue
         # loaded (a retry) or failed with a message, and the summary says the same
         assert row.status in ("loaded", "failed"), (key, row.status, row.last_error)
         assert outcome is not None, key
@@ -449,9 +416,8 @@ def test_a_warehouse_restart_mid_run_fails_or_retries_cleanly_and_the_next_run_h
     for key in in_flight:
         row = healed[key]
         print(f"  after the second run, {_name(key)}: {row.status} ({row.last_error!r})")
-    not_loaded = {k for k, r in healed.items() if r.status != "loaded"}
-    # only what the first run left stuck may be missing (the known bug); nothing else
-    assert not_loaded <= {k for k, _ in stuck}, ledger[ledger["status"] != "loaded"][
+    not_loaded = ledger[ledger["status"] != "loaded"]
+    assert not_loaded.empty, not_loaded[
         ["zone_code", "dataset", "period", "revision", "status", "last_error"]
     ]
     for code in ZONES:
@@ -472,10 +438,3 @@ def test_a_warehouse_restart_mid_run_fails_or_retries_cleanly_and_the_next_run_h
             + " HAVING count(DISTINCT load_id) > 1",
         )
         assert dup.empty, (table, dup)
-    if stuck:
-        lines = [
-            f"{line}; after the next run: {healed[key].status}"
-            + (" (the watermark passed it: never listed again)" if key in not_loaded else "")
-            for key, line in stuck
-        ]
-        raise KnownProductBug("; ".join(lines))

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from warehouse import schema
 from warehouse.store import engine_for
@@ -231,7 +231,14 @@ class RunClaims:
         """
         started = time.monotonic()
         while True:
-            ok, other = self.try_zone(zone_code)
+            try:
+                ok, other = self.try_zone(zone_code)
+            except OperationalError:
+                # the warehouse away for a moment (a restart): try again within the wait
+                if time.monotonic() - started >= max(wait_s, 10.0):
+                    raise
+                time.sleep(1.0)
+                continue
             if ok:
                 break
             waited = time.monotonic() - started

@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     update,
 )
@@ -286,14 +287,17 @@ class Warehouse:
                     # FOR UPDATE: on PostgreSQL a second claimant waits here for the first to
                     # commit, then sees its claim (SQLite's BEGIN IMMEDIATE already serializes)
                     row = conn.execute(
-                        select(c.status, c.lease_until, c.flow_run_id, c.started_at)
+                        select(c.status, c.lease_until, c.flow_run_id, c.started_at, c.claim_holder)
                         .where(cond)
                         .with_for_update()
                     ).first()
                     if row is not None and row.status == "loaded":
                         return None
                     takeover = None
-                    if row is not None and row.status == "running":
+                    # our own claim (a retry of an attempt that could not record its end, e.g.
+                    # the warehouse went away) is ours to take back, however live its lease
+                    own = holder is not None and row is not None and row.claim_holder == holder
+                    if row is not None and row.status == "running" and not own:
                         if row.lease_until is not None and utc(row.lease_until) > now:
                             return None
                         takeover = _takeover_note(row)
@@ -435,10 +439,14 @@ class Warehouse:
     def failed_releases(
         self, zone: str | None = None, dataset: str | None = None, period: str | None = None
     ) -> list[ReleaseRef]:
-        """The ledger's failed releases (only those), not superseded by a loaded revision."""
+        """The ledger's failed releases (only those), not superseded by a loaded revision.
+
+        A release left ``running`` by a dead run (its claim expired) counts as failed.
+        """
         led = schema.load_ledger
         superseded = _superseded(led)
-        q = select(led).where(led.c.status == "failed", ~superseded)
+        dead = and_(led.c.status == "running", led.c.lease_until < utcnow())
+        q = select(led).where(or_(led.c.status == "failed", dead), ~superseded)
         for name, value in (("zone_code", zone), ("dataset", dataset), ("period", period)):
             if value:
                 q = q.where(led.c[name] == value)
@@ -535,7 +543,9 @@ class Warehouse:
             select(func.count()).where(
                 led.c.zone_code == ref.zone_code,
                 led.c.dataset == ref.dataset,
-                led.c.status == "failed",
+                # a release left running (its attempt cut off, its end never recorded) must be
+                # listed again as much as a failed one
+                led.c.status.in_(("failed", "running")),
                 led.c.published_at <= utc(ref.published_at),
                 ~superseded,
             )
