@@ -345,3 +345,20 @@ def test_transient_faults_are_ridden_out(prefect_harness: None, setup: Any) -> N
     assert (
         loaded["records_received"] == loaded["records_loaded"] + loaded["records_quarantined"]
     ).all()
+
+
+def test_the_runs_date_decides_which_years_marts_are_built(
+    prefect_harness: None, setup: Any
+) -> None:
+    from datetime import date
+
+    from flows.nightly import nightly
+
+    _, cfg, wh = setup
+    # a date whose year is not the machine's: only an injected clock gets 2025 and 2026 built
+    state = nightly(config_path=str(cfg), zones=["TY01"], today=date(2026, 5, 6), return_state=True)
+    assert state.is_completed()
+    built = frame(wh, schema.mart_build)
+    assert set(built["year"]) == {2025, 2026}
+    state = nightly(config_path=str(cfg), zones=["TY01"], today=date(2031, 1, 1), return_state=True)
+    assert set(frame(wh, schema.mart_build)["year"]) == {2025, 2026, 2030, 2031}

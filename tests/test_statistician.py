@@ -52,7 +52,8 @@ def loaded(
             ZONES,
             datasets=("zone", "enterprise"),
         )
-        assert main(["run", "--config", str(cfg)]) == 0
+        # the run's date as the simulator's: the marts of 2025 and 2026, whatever today is
+        assert main(["run", "--today", AS_OF.date().isoformat(), "--config", str(cfg)]) == 0
         yield cfg, Warehouse(load_config(cfg, shipped_catalog()).warehouse)
 
 

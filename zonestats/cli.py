@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,13 @@ def _add_config(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _date_arg(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="zonestats", description="Pull, audit and load the zones' statistics.")
@@ -46,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--validate-only",
         action="store_true",
         help="fetch and validate, write the quality report, load nothing",
+    )
+    run.add_argument(
+        "--today",
+        type=_date_arg,
+        help="the run's date, YYYY-MM-DD: its year and the last are the marts rebuilt "
+        "(default: today in Asia/Shanghai)",
     )
     _add_config(run)
 
@@ -219,6 +232,7 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
         config_path=config.source_path,
         zones=zones,
         validate_only=validate_only,
+        today=getattr(args, "today", None),
         return_state=True,
     )
     return _report(state)
