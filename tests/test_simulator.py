@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -537,6 +538,68 @@ def test_huge_body(sim: Simulator, http: requests.Session) -> None:
     assert len(resp.content) >= 300_000
     revision = resp.json()["revision"]
     assert resp.json()["records"] == sim.records("XZ01", "zone", "2026-10", revision)
+
+
+def test_echo_token(sim: Simulator, http: requests.Session) -> None:
+    from zonesim import ECHO_CASES, echo_case
+    from zonesim.faults import ECHO_TEXT_AT
+
+    zone = "JC01"
+    header = f"Bearer {sim.token(zone)}"
+    clean = call(http, sim, zone, "data/zone", period="2026-09")
+    sim.set_faults(zone, Faults.from_dict({"echo_token": True}))
+    sim.clear_requests()
+    # every answer: the header received, in X-Echo-Authorization; a JSON answer in "request"
+    listing = call(http, sim, zone, "releases", dataset="zone")
+    assert listing.status_code == 200
+    assert listing.headers["X-Echo-Authorization"] == header
+    assert listing.json()["request"] == {"authorization": header}
+    page = call(http, sim, zone, "data/zone", period="2026-09")  # a release no case names
+    assert echo_case("zone", "2026-09") is None
+    assert page.json() == {**clean.json(), "request": {"authorization": header}}
+    assert "WWW-Authenticate" not in page.headers
+    # errors carry it in WWW-Authenticate too
+    missing = call(http, sim, zone, "data/zone", period="2026-11")
+    assert missing.status_code == 404
+    assert header in missing.headers["WWW-Authenticate"]
+
+    assert {(c.dataset, c.status) for c in ECHO_CASES} >= {
+        ("zone", 400),
+        ("zone", 403),
+        ("zone", 502),
+        ("zone", 200),
+        ("enterprise", 200),
+    }
+    for case in ECHO_CASES:
+        period = f"2026-{case.period_end:02d}"
+        assert echo_case(case.dataset, period) == case
+        resp = call(http, sim, zone, f"data/{case.dataset}", period=period, limit=3)
+        assert resp.status_code == case.status, case
+        assert resp.headers["X-Echo-Authorization"] == header
+        if case.where == "json":
+            assert header in resp.json()["authorization"]
+        elif case.where == "text":
+            assert resp.text.index(header) == ECHO_TEXT_AT
+        elif case.where == "html":
+            assert resp.headers["Content-Type"].startswith("text/html")
+            assert header in resp.text
+        else:
+            body = resp.json()
+            first = body["records"][0]
+            assert header in str(first[case.where]), case
+            assert header not in json.dumps(body["records"][1:])
+            # only the first page: the next ones are as served without the fault
+            later = call(
+                http, sim, zone, f"data/{case.dataset}", cursor=body["next_cursor"], period=period
+            )
+            assert header not in json.dumps(later.json()["records"])
+    assert all(r.echoed for r in sim.requests if r.zone == zone)
+    sim.clear_faults(zone)
+    # the simulator's own records are untouched (the echo works on copies)
+    assert call(http, sim, zone, "data/zone", period="2026-09").json() == clean.json()
+    again = call(http, sim, zone, "data/zone", period="2026-09", limit=3)
+    assert "X-Echo-Authorization" not in again.headers
+    assert not sim.requests[-1].echoed
 
 
 def _check_bad_records(records: list[dict[str, Any]], frequency: str) -> None:

@@ -8,10 +8,13 @@
 from zonesim.faults import (
     BAD_ENTERPRISES,
     BAD_RECORDS,
+    ECHO_CASES,
     BadEnterpriseCase,
     BadRecordCase,
+    EchoCase,
     Faults,
     bad_enterprise_positions,
+    echo_case,
 )
 from zonesim.forms import FORMS, QUIRKS, FormDocument, FormSpec
 from zonesim.simulator import RequestRecord, Simulator
@@ -19,14 +22,17 @@ from zonesim.simulator import RequestRecord, Simulator
 __all__ = [
     "BAD_ENTERPRISES",
     "BAD_RECORDS",
+    "ECHO_CASES",
     "FORMS",
     "QUIRKS",
     "BadEnterpriseCase",
     "BadRecordCase",
+    "EchoCase",
     "Faults",
     "FormDocument",
     "FormSpec",
     "RequestRecord",
     "Simulator",
     "bad_enterprise_positions",
+    "echo_case",
 ]

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from zonesim.model import Record
+from zonestats.periods import PeriodError, infer_frequency, parse_period
 
 
 @dataclass
@@ -57,6 +58,11 @@ class Faults:
     # Every request for release data (api-v1 data pages, xlsx forms and their index) answers 500
     # while the listing keeps working: a zone whose database is down behind a live front end.
     data_error_500: bool = False
+    # The zone echoes the Authorization header it received (the bearer token), as a misconfigured
+    # debug mode of a vendor's system would: in X-Echo-Authorization on every answer, in
+    # WWW-Authenticate on every error, in a "request" field of every JSON answer, and where
+    # ECHO_CASES say in the error bodies of some releases and in a record field of others.
+    echo_token: bool = False
 
     def __post_init__(self) -> None:
         """Reject values that cannot describe a fault."""
@@ -170,6 +176,12 @@ class FaultBook:
             f = self._zones.get(zone_code)
             return f is not None and f.data_error_500
 
+    def echoes_token(self, zone_code: str) -> bool:
+        """Whether the zone echoes the Authorization header it received (``echo_token``)."""
+        with self._lock:
+            f = self._zones.get(zone_code)
+            return f is not None and f.echo_token
+
     def take_supersede(self, zone_code: str, page: int) -> bool:
         """Whether this request of page ``page`` fires the one-shot supersede fault."""
         with self._lock:
@@ -222,6 +234,64 @@ class FaultBook:
         with self._lock:
             f = self._zones.get(zone_code)
             return f is not None and f.bad_enterprises
+
+
+@dataclass(frozen=True)
+class EchoCase:
+    """How the ``echo_token`` fault answers the data requests of one kind of release."""
+
+    dataset: str
+    frequency: str
+    period_end: int  # the month the period ends (M: the month, Q: 3/6/9/12, A: 12)
+    # 200: the release is served with the Authorization header in a record field; otherwise
+    # the status every data request of the release answers, its body quoting the header
+    status: int
+    # an error body: "json", "text" or "html"; a 200: the record field of the first record of
+    # the first page that carries the header ("value" of a zone record, "name" of an enterprise)
+    where: str
+    problem: str
+
+
+# Where the echo_token fault puts the header beyond the headers and the "request" field. Each
+# error case fails its release on a different path of a client: an unexpected status whose body
+# it quotes, the same with the header where a 200-character excerpt would cut it, a 5xx retried
+# until it gives up. The 200 cases carry it into what is stored: a value the audit quarantines
+# (raw and message quote it) and an enterprise name that is valid and loads (dim_enterprise keeps
+# the name of the latest period: a March release is the latest in spring).
+ECHO_CASES: tuple[EchoCase, ...] = (
+    EchoCase("zone", "M", 4, 400, "json", "400, a JSON body quoting the header"),
+    EchoCase("zone", "M", 6, 403, "text",
+             "403, a text body with the header from its 175th character on"),
+    EchoCase("zone", "M", 8, 502, "html", "502 on every attempt, an HTML body quoting the header"),
+    EchoCase("zone", "M", 10, 200, "value",
+             "the first record's value is the header: value_unparsable"),
+    EchoCase("enterprise", "M", 3, 200, "name",
+             "the first enterprise's name ends with the header: a valid record, and in the year's"
+             " last release the name the enterprise is known by"),
+    EchoCase("enterprise", "M", 7, 400, "json", "400, a JSON body quoting the header"),
+)  # fmt: skip
+# Where the text body of an echo case starts quoting the header: a client that keeps the first
+# 200 characters of a body cuts it inside the token.
+ECHO_TEXT_AT = 175
+
+
+def echo_case(dataset: str, period: str) -> EchoCase | None:
+    """Return the ECHO_CASES entry for a release of a dataset, or None."""
+    frequency = infer_frequency(period)
+    if frequency is None:
+        return None
+    try:
+        end = parse_period(period, frequency).end_month
+    except PeriodError:
+        return None
+    return next(
+        (
+            c
+            for c in ECHO_CASES
+            if (c.dataset, c.frequency, c.period_end) == (dataset, frequency, end)
+        ),
+        None,
+    )
 
 
 @dataclass(frozen=True)

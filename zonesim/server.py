@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 import socket
 import sys
 import threading
@@ -23,7 +24,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from zonesim import api_v1, forms
-from zonesim.faults import Faults
+from zonesim.faults import ECHO_TEXT_AT, EchoCase, Faults, echo_case
 from zonesim.routing import JSON, Response, ZoneRequest, ZoneRoute, error, not_found
 from zonesim.schedule import iso
 from zonesim.simulator import RequestRecord, Simulator
@@ -98,6 +99,61 @@ def _padded(body: bytes, size: int) -> tuple[int, Iterator[bytes]]:
     return len(head) + fill + len(tail), chunks()
 
 
+_DATA_PATH = re.compile(r"api/v1/data/(?P<dataset>[^/]+)")
+
+
+def _echo_error(case: EchoCase, authorization: str) -> Response:
+    """The error answer of an ECHO_CASES entry, its body quoting the Authorization header."""
+    if case.where == "json":
+        return error(
+            case.status,
+            "bad request",
+            detail=f"the request carried Authorization: {authorization}",
+            authorization=authorization,
+        )
+    if case.where == "text":
+        lead = f"{case.status} Forbidden: this account may not read this release. Request headers: "
+        lead += "." * (ECHO_TEXT_AT - len(lead) - len("Authorization: ")) + "Authorization: "
+        text = f"{lead}{authorization}\n"
+        return Response(case.status, body=text.encode(), content_type="text/plain; charset=utf-8")
+    html = (
+        f"<html><head><title>{case.status} Bad Gateway</title></head><body>"
+        f"<h1>{case.status} Bad Gateway</h1><pre>upstream request: Authorization: {authorization}"
+        "</pre></body></html>"
+    )
+    return Response(case.status, body=html.encode(), content_type="text/html")
+
+
+def _echoed(resp: Response, authorization: str, rest: str, params: dict[str, str]) -> Response:
+    """What the echo_token fault makes of an answer: the Authorization header it received goes
+    into its headers, into a JSON answer's "request" field and where ECHO_CASES say."""
+    data = _DATA_PATH.fullmatch(rest)
+    case = None
+    if data is not None and resp.status == 200:
+        case = echo_case(data["dataset"], params.get("period", ""))
+    if case is not None and case.status != 200:
+        resp = _echo_error(case, authorization)
+    elif case is not None and "cursor" not in params and isinstance(resp.payload, dict):
+        records = resp.payload.get("records") or []
+        if records and isinstance(records[0], dict):
+            # a copy: the records may be the simulator's cached release
+            first = dict(records[0])
+            if case.where == "value":
+                first["value"] = authorization
+            else:
+                first[case.where] = f"{first.get(case.where, '')}（{authorization}）"
+            resp.payload = {**resp.payload, "records": [first, *records[1:]]}
+    if resp.status == 200 and isinstance(resp.payload, dict):
+        resp.payload = {**resp.payload, "request": {"authorization": authorization}}
+    resp.headers = {**resp.headers, "X-Echo-Authorization": authorization}
+    if resp.status >= 400:
+        resp.headers["WWW-Authenticate"] = (
+            f'Bearer realm="zonesim", error="invalid_request", '
+            f'error_description="received Authorization: {authorization}"'
+        )
+    return resp
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "zonesim/0.1"
@@ -149,18 +205,24 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         head, _, rest = split.path.lstrip("/").partition("/")
         zone = head if head in sim.zone_codes else None
+        echoed = False
         try:
             if head == "_admin":
                 resp = self._admin(sim, rest, body)
             elif zone is not None:
                 resp = self._zone(sim, zone, rest, params, body)
+                if sim.fault_book.echoes_token(zone):
+                    echoed = True
+                    resp = _echoed(resp, self.headers.get("Authorization", ""), rest, params)
             else:
                 resp = not_found()
         except Exception:
             log.exception("zonesim: %s %s failed", self.command, self.path)
             resp = error(500, "internal error")
         # Logged before answering, so that a client that got its answer finds it in the log.
-        sim.record_request(RequestRecord(zone, self.command, split.path, params, resp.status))
+        sim.record_request(
+            RequestRecord(zone, self.command, split.path, params, resp.status, echoed)
+        )
         self._send(resp)
 
     def _authorized(self, sim: Simulator, zone: str) -> bool:

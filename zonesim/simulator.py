@@ -36,6 +36,8 @@ class RequestRecord:
     path: str
     query: dict[str, str] = field(default_factory=dict)
     status: int = 0
+    # the answer quoted the Authorization header received (the echo_token fault)
+    echoed: bool = False
 
 
 MAX_REQUESTS_KEPT = 100_000

@@ -8,6 +8,7 @@ is a new revision (numbered in order of arrival); a file it has seen is the revi
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -17,6 +18,7 @@ from zonestats.config import HttpSettings, ZoneSource
 from zonestats.errors import ReleaseFetchError, ReleaseRejected
 from zonestats.models import PERIOD_TEXT, ReleaseRef
 from zonestats.periods import PeriodError, parse_period
+from zonestats.secrets import redact
 from zonestats.sources.base import Page, PageSink, listed_time
 from zonestats.sources.http import NotFound, Superseded, ZoneHttp
 from zonestats.sources.xlsx_forms import FORMS, FormError, parse_form
@@ -64,7 +66,12 @@ def pages_of_form(content: bytes, ref: ReleaseRef, sink: PageSink) -> None:
             f" ({parsed.period or 'not a ' + ref.frequency + ' period'}), but it was published"
             f" for {ref.period}"
         )
-    records = parsed.records
+    # a cell that quotes one of our tokens (a system echoing requests into its exports, a file
+    # an operator saved from a debug page) is masked before anything keeps it, as a JSON page is
+    # in ZoneHttp._get: the records are plain JSON values (str, bool, None, dicts of them)
+    text = json.dumps(parsed.records, ensure_ascii=False)
+    masked = redact(text)
+    records = json.loads(masked) if masked != text else parsed.records
     if ref.dataset == "zone":
         # a form has no status column: a blank figure is how a form says "not reported" (M)
         records = [

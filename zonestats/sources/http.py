@@ -15,7 +15,7 @@ import requests
 
 from zonestats.config import HttpSettings, ZoneSource
 from zonestats.errors import ReleaseFetchError, ZoneAuthError, ZoneUnavailable
-from zonestats.secrets import redact
+from zonestats.secrets import redact, redact_bytes, remember
 
 _TRANSIENT_STATUS = {500, 502, 503, 504}
 _TRANSIENT_EXC = (
@@ -63,9 +63,13 @@ class ZoneHttp:
         self._max_body = int(http.max_body_mib * 1024 * 1024)
         self._sleep = sleep
         self._session = session or requests.Session()
-        # the token goes into the session's headers only; nothing we log or raise reads them
+        # the token goes into the session's headers; nothing we log or raise reads them. It is
+        # also kept to mask it in what the zone answers: a system that echoes the request back
+        # (a debug mode, a proxy's error page) must not get it into logs, the ledger or the data.
         self._session.headers["Authorization"] = f"Bearer {token}"
         self._session.headers["Accept"] = "application/json"
+        self._secrets = (token,)
+        remember(token)
 
     def close(self) -> None:
         """Close the HTTP session."""
@@ -101,7 +105,9 @@ class ZoneHttp:
     def _get(self, path: str, params: Mapping[str, Any], what: str) -> tuple[dict[str, Any], int]:
         """GET a JSON object, retrying what is transient; return it with its size in bytes."""
         body = self._fetch(path, params, what, _json_object)
-        return json.loads(body), len(body)
+        # masked in the bytes, before parsing: every string of the page (records included, and
+        # so the raw archive, quarantine and Parquet) is then free of the token
+        return json.loads(redact_bytes(body, self._secrets)), len(body)
 
     def _fetch(
         self,
@@ -126,7 +132,8 @@ class ZoneHttp:
                         self._sleep(self._backoff(attempt))
                         continue
                     return body
-                body_text = self._read_body(resp, what).decode("utf-8", "replace")[:200]
+                # masked whole, then cut: a cut inside a token would keep its first characters
+                body_text = redact(self._read_body(resp, what).decode("utf-8", "replace"))[:200]
                 if status == 401:
                     raise ZoneAuthError(
                         f"{self.zone_code}: the zone's system refused the token (401) — check the"
@@ -150,7 +157,7 @@ class ZoneHttp:
                     self._sleep(self._backoff(attempt))
                     continue
                 raise ReleaseFetchError(
-                    f"{self.zone_code}: {what}: unexpected HTTP {status}: {redact(body_text)!r}"
+                    f"{self.zone_code}: {what}: unexpected HTTP {status}: {body_text!r}"
                 )
             except _TRANSIENT_EXC as exc:
                 last = f"{exc.__class__.__name__}"
