@@ -53,7 +53,7 @@ def receive_release(
     spool_path = release_file(data_dir, "staging", ref.key) / uuid.uuid4().hex / "pages.jsonl"
     adapter = adapter or open_adapter(source, http)
     try:
-        with RawSpool(spool_path) as spool, timed("fetch"):
+        with RawSpool(spool_path, str(ref.key)) as spool, timed("fetch"):
             actual = adapter.read_release(ref, spool)
     except BaseException:
         discard(spool_path.parent)

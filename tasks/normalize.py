@@ -171,6 +171,13 @@ def join_catalog(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.Data
     num = out["mantissa"] * out["factor_num"].astype("float64")
     power = _POW10[out["scale"].fillna(0).astype("int64").to_numpy()]
     out["value"] = num / (power * out["factor_den"].astype("float64"))
+    # a figure near the float limit (1e308 亿元) overflows to ±inf in the canonical unit: no
+    # bound catches an infinity where the catalog has no max, so it would load; it is a figure
+    # no double can hold, held out as unparsable (its message quotes the text as received)
+    overflow = np.isinf(out["value"].to_numpy(dtype="float64", na_value=np.nan))
+    if overflow.any():
+        out.loc[overflow, "value_unparsable"] = True
+        out.loc[overflow, "value"] = np.nan
     out["integer"] = out["integer"].astype("boolean").fillna(False).astype(bool)
     return out
 

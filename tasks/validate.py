@@ -60,6 +60,19 @@ STAGED_QUARANTINE = pa.schema(
 )
 
 
+def storable(texts: pd.Series) -> pd.Series:
+    """Text as every warehouse can keep it: NUL (which PostgreSQL text cannot hold, and COPY
+    refuses, failing the whole load) becomes U+FFFD; the raw archive keeps what was received."""
+    return texts.map(lambda t: t.replace("\x00", "\ufffd") if isinstance(t, str) else t)
+
+
+def storable_quarantine(q: pd.DataFrame) -> pd.DataFrame:
+    """A quarantine frame whose texts (a record key and the message that quotes it) are storable."""
+    if q.empty:
+        return q
+    return q.assign(**{c: storable(q[c]) for c in ("record_key", "message", "raw") if c in q})
+
+
 def _record_key(dataset: str, record: Any) -> str | None:
     field = "indicator" if dataset == "zone" else "uscc"
     if isinstance(record, dict) and isinstance(record.get(field), str):
@@ -137,7 +150,7 @@ def enterprise_rows(
     dims = pd.DataFrame(
         {
             "uscc": good["uscc"].astype(str),
-            "name": good["name"],
+            "name": storable(good["name"]),
             "industry_code": good["industry_code"],
             "zone_code": zone_code,
             "above_scale": good["above_scale"],
@@ -244,7 +257,7 @@ def check_release(
             received += len(frame)
             errored += result.errored_records
             broken.update(result.quarantine["rule"].tolist())
-            q_w.write(result.quarantine)
+            q_w.write(storable_quarantine(result.quarantine))
             if enterprise:
                 warned_count += result.warned_records
                 assert result.good_values is not None
@@ -263,7 +276,7 @@ def check_release(
         findings = _release_rules(ref, catalog, rules, good_parts, held_keys, history, sums)
         q = findings.quarantine
         warned_nos |= set(q.loc[(q["severity"] == "warning") & (q["record_no"] > 0), "record_no"])
-        q_w.write(findings.quarantine)
+        q_w.write(storable_quarantine(findings.quarantine))
         broken.update(findings.quarantine["rule"].tolist())
         errored += len(findings.held_records)
         if not enterprise:

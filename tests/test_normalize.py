@@ -336,3 +336,19 @@ def test_empty_batch(catalog: Catalog) -> None:
     assert frame.empty
     for col in ("record_no", "record_key", "malformed", "known", "unit_ok", "value", "raw"):
         assert col in frame.columns
+
+
+def test_a_figure_that_overflows_in_the_canonical_unit_is_unparsable(catalog: Catalog) -> None:
+    # 1e308 亿元 is 1e312 万元, past the largest double: it must not load as infinity (revenue
+    # has no max to hold it out)
+    frame = frame_of(
+        [
+            {"indicator": "revenue", "value": 1e308, "unit": "亿元"},
+            {"indicator": "revenue", "value": "1e308", "unit": "亿元"},
+            {"indicator": "revenue", "value": 1e308, "unit": "万元"},
+        ],
+        catalog,
+    )
+    assert frame["value_unparsable"].tolist() == [True, True, False]
+    assert frame["value"].iloc[:2].isna().all()
+    assert frame["value"].iloc[2] == 1e308

@@ -15,7 +15,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from zonestats.errors import ReleaseRejected
 from zonestats.sources.base import Page
+
+
+def _unencodable(records: list[Any]) -> int:
+    """The 1-based number of the first record that cannot be UTF-8 encoded (0: none)."""
+    for n, rec in enumerate(records, 1):
+        try:
+            json.dumps(rec, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return n
+    return 0
 
 
 class RawSpool:
@@ -25,17 +36,18 @@ class RawSpool:
     how the zone's system cut the pages.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, label: str = "") -> None:
         self.path = path
+        self.label = label  # the release, for messages
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] | None = None
+        self._fh: IO[bytes] | None = None
         self.reset()
 
     def reset(self) -> None:
         """Start over: the release is being read again from its first page."""
         if self._fh is not None:
             self._fh.close()
-        self._fh = self.path.open("w", encoding="utf-8")
+        self._fh = self.path.open("wb")
         self._hash = hashlib.sha256()
         self.pages = 0
         self.records = 0
@@ -43,7 +55,7 @@ class RawSpool:
     def write(self, page: Page) -> None:
         """Append one page."""
         assert self._fh is not None
-        line = json.dumps(
+        text = json.dumps(
             {
                 "page": page.number,
                 "zone_code": page.zone_code,
@@ -52,7 +64,18 @@ class RawSpool:
             },
             ensure_ascii=False,
         )
-        self._fh.write(line + "\n")
+        try:
+            line = (text + "\n").encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # a lone UTF-16 surrogate ("\ud800" in the JSON, or its bytes, which Python's JSON
+            # decoder lets through) is not Unicode text: nothing downstream could store the
+            # record (raw archive, quarantine, Parquet), so the page is refused, saying why
+            raise ReleaseRejected(
+                f"{self.label} page {page.number}: record {_unencodable(page.records)} holds"
+                f" text with an unpaired UTF-16 surrogate ({exc.object[exc.start : exc.end]!r}),"
+                " which is not Unicode text"
+            ) from None
+        self._fh.write(line)
         for rec in page.records:
             self._hash.update(
                 json.dumps(rec, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()

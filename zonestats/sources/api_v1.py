@@ -8,11 +8,13 @@ from typing import Any
 from zonestats.models import PERIOD_TEXT, ReleaseRef
 from zonestats.periods import PeriodError, infer_frequency, parse_period
 from zonestats.sources.base import (
+    MAX_REVISION,
     Page,
     PageSink,
     ReleaseFetchError,
     ReleaseRejected,
     SourceError,
+    is_revision,
     listed_time,
 )
 from zonestats.sources.http import NotFound, Superseded, ZoneHttp
@@ -64,9 +66,9 @@ class ApiV1Adapter(ZoneHttp):
                 parse_period(period, freq)
             except PeriodError as exc:
                 problem = f"/releases lists {exc}"
-        if not isinstance(rev, int) or isinstance(rev, bool) or rev < 1:
+        if not is_revision(rev):
             raise ReleaseFetchError(
-                f"{where} ({period}): revision {rev!r} is not a positive integer"
+                f"{where} ({period}): revision {rev!r} is not an integer in 1..{MAX_REVISION}"
             )
         published = listed_time(entry, "published_at", f"{where} ({period})")
         count = entry.get("record_count")
@@ -90,6 +92,11 @@ class ApiV1Adapter(ZoneHttp):
             try:
                 return self._read_pages(current, ask, sink)
             except Superseded as exc:
+                if exc.latest is not None and not is_revision(exc.latest):
+                    raise ReleaseFetchError(
+                        f"{ref.key}: 409 names latest revision {exc.latest!r}, not an integer"
+                        f" in 1..{MAX_REVISION}"
+                    ) from None
                 if exc.latest is not None and exc.latest > current.revision:
                     current, ask = current.at_revision(exc.latest), exc.latest
                 else:
@@ -155,8 +162,10 @@ class ApiV1Adapter(ZoneHttp):
         if not isinstance(records, list):
             raise ReleaseFetchError(f"{what}: no 'records' list")
         revision = doc.get("revision")
-        if not isinstance(revision, int) or isinstance(revision, bool):
-            raise ReleaseFetchError(f"{what}: revision {revision!r} is not an integer")
+        if not is_revision(revision):
+            raise ReleaseFetchError(
+                f"{what}: revision {revision!r} is not an integer in 1..{MAX_REVISION}"
+            )
         return Page(
             number=number,
             zone_code=str(zone),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeGuard
 
 from zonestats.errors import (
     ReleaseFetchError,
@@ -15,6 +15,7 @@ from zonestats.errors import (
 )
 
 __all__ = [
+    "MAX_REVISION",
     "Page",
     "PageSink",
     "ReleaseFetchError",
@@ -24,6 +25,17 @@ __all__ = [
     "ZoneAuthError",
     "ZoneUnavailable",
 ]
+
+
+# The ledger keeps revisions in a 32-bit INTEGER (PostgreSQL's integer, SQLite takes up to 64
+# bits): a zone's revision number beyond it would make the claim itself fail, outside of any
+# error handling, so no adapter lets one through.
+MAX_REVISION = 2**31 - 1
+
+
+def is_revision(value: object) -> TypeGuard[int]:
+    """A revision number as a zone may state it: an int (not a bool) in 1..MAX_REVISION."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_REVISION
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,12 @@ def listed_time(entry: dict[str, Any], field: str, where: str) -> datetime:
         raise ReleaseFetchError(f"{where}: {field} is not ISO 8601") from None
     if moment.tzinfo is None:
         raise ReleaseFetchError(f"{where}: {field} has no UTC offset")
+    try:
+        # 0001-01-01T00:00+14:00 or 9999-12-31T23:59-14:00 parse but have no UTC time: the
+        # ledger and the watermark (stored in UTC) would raise OverflowError on them later
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise ReleaseFetchError(f"{where}: {field} {moment.isoformat()} is out of range") from None
     return moment
 
 

@@ -143,10 +143,13 @@ class ZoneHttp:
                     raise NotFound(what)
                 if status == 409:
                     try:
-                        latest = int(json.loads(body_text).get("latest_revision"))
-                    except (ValueError, TypeError, AttributeError):
-                        latest = None
-                    raise Superseded(latest)
+                        named = json.loads(body_text).get("latest_revision")
+                    except (ValueError, AttributeError):
+                        named = None
+                    # only a whole number names a revision: int() of Infinity raises
+                    # OverflowError (out of every handler), of 2.9 says 2, of true says 1
+                    whole = isinstance(named, int) and not isinstance(named, bool)
+                    raise Superseded(named if whole else None)
                 if status == 429:
                     wait = _retry_after(resp.headers.get("Retry-After"), self._backoff(attempt))
                     last = f"rate limited (429), waited {wait:.1f}s"
