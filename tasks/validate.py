@@ -21,9 +21,7 @@ from validation.release_rules import (
     ReleaseFindings,
     run_release_rules,
 )
-from warehouse.arrow import arrow_schema
 from warehouse.marts import zone_observations
-from warehouse.schema import OBS_TABLES
 from warehouse.staging import StagedWriter, iter_spool
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
@@ -33,10 +31,32 @@ from zonestats.models import FetchedRelease, ValidatedRelease
 
 BATCH_RECORDS = 20_000
 
-# the rows of a release as staged for the load: the observation table's columns less the load's own
+# the rows of a release as staged for the load: the contract's observation columns less the
+# load's own (load_id, loaded_at), whatever the warehouse's physical tables look like
 STAGED_OBS = {
-    dataset: arrow_schema(table, drop=("load_id", "loaded_at"))
-    for dataset, table in OBS_TABLES.items()
+    "zone": pa.schema(
+        [
+            ("zone_code", pa.string()),
+            ("indicator_code", pa.string()),
+            ("period", pa.string()),
+            ("frequency", pa.string()),
+            ("revision", pa.int32()),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+            ("status", pa.string()),
+        ]
+    ),
+    "enterprise": pa.schema(
+        [
+            ("zone_code", pa.string()),
+            ("uscc", pa.string()),
+            ("period", pa.string()),
+            ("revision", pa.int32()),
+            ("indicator_code", pa.string()),
+            ("value", pa.float64()),
+            ("unit", pa.string()),
+        ]
+    ),
 }
 STAGED_DIM = pa.schema(
     [
