@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from publish.quality import render_quality_report, report_path, write_quality_report
 from warehouse import quality
@@ -15,6 +13,7 @@ from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseKey
+from zonestats.steps import step
 from zonestats.summary import RunSummary
 
 DQ_COLUMNS = [
@@ -76,5 +75,5 @@ def write_report(
     return path, text_
 
 
-dq_checkpoint = task(name="dq-checkpoint", cache_policy=NO_CACHE)(run_dq_checkpoint)
-quality_report = task(name="quality-report", cache_policy=NO_CACHE)(write_report)
+dq_checkpoint = step(name="dq-checkpoint")(run_dq_checkpoint)
+quality_report = step(name="quality-report")(write_report)
