@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from flows.limits import zone_guard
 from flows.nightly import RunFailed, finish_run, pull_releases
@@ -17,6 +17,7 @@ from zonestats.errors import SourceError
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import shipped_catalog
 from zonestats.secrets import redact
+from zonestats.steps import run_logger
 from zonestats.summary import RunSummary
 
 
@@ -32,7 +33,7 @@ def backfill(
     config_path: str | None = None,
 ) -> RunSummary:
     """Pull every release of the range; loaded ones are skipped, or with ``force`` verified."""
-    log = get_run_logger()
+    log = run_logger()
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
     prepare(config.warehouse, shipped_catalog())
     source = config.zone(zone)

@@ -13,13 +13,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from prefect import get_run_logger
-from prefect.runtime import flow_run
-
 from tasks.load import defer_release
 from warehouse.claims import RunClaims, ZoneBusy
 from zonestats.config import AppConfig
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
+from zonestats.steps import current_run_id, run_logger
 
 __all__ = ["RunDeadline", "ZoneBreaker", "ZoneBusy", "ZoneGuard", "run_claims", "zone_guard"]
 
@@ -98,10 +96,7 @@ class RunDeadline:
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except Exception:
-        return logging.getLogger("zonestats")
+    return run_logger()
 
 
 @dataclass
@@ -149,7 +144,7 @@ def zone_guard(
 ) -> Iterator[ZoneGuard | None]:
     """Claim the zone for the block under a heartbeat, or yield None with the zone reported busy."""
     log = _logger()
-    run_id = str(flow_run.id) if flow_run.id else None
+    run_id = current_run_id()
     deadline = (
         RunDeadline(deadline_at)
         if deadline_at is not None

@@ -8,9 +8,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
-from prefect import flow, get_run_logger
+from prefect import flow
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import flow_run
 
 from flows.limits import ZoneGuard, zone_guard
 from tasks.extract import list_releases
@@ -23,6 +22,7 @@ from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import method_for, shipped_catalog
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
+from zonestats.steps import current_run_id, in_prefect_run, run_logger
 from zonestats.summary import RunSummary
 
 # the province's calendar decides which year is current
@@ -93,7 +93,7 @@ def _pull_dataset(
     validate_only: bool = False,
 ) -> bool:
     """List and load one dataset of a zone; False when the zone refused us (stop the zone)."""
-    log = get_run_logger()
+    log = run_logger()
     mark = watermark(config.warehouse, source.code, dataset)
     since = mark - timedelta(days=config.run.lookback_days) if mark else None
     try:
@@ -144,6 +144,11 @@ def pull_zone(
 def _zone_or_error(
     source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
 ) -> ZoneOutcome:
+    if not in_prefect_run():  # a run without Prefect: the zone's body, in this thread
+        try:
+            return pull_zone.fn(source, config, validate_only, deadline_at)
+        except Exception as crash:
+            return ZoneOutcome(zone_code=source.code, error=redact(f"zone pull crashed: {crash}"))
     state = pull_zone(source, config, validate_only, deadline_at, return_state=True)
     if state.is_completed():
         result: ZoneOutcome = state.result()
@@ -193,7 +198,7 @@ def run_zones(
     prepare(config.warehouse, shipped_catalog())
     if not validate_only:
         for line in repair(config.warehouse):
-            get_run_logger().warning("repaired: %s", line)
+            run_logger().warning("repaired: %s", line)
     sources = config.select(zones)
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run
@@ -220,8 +225,8 @@ def finish_run(
     config: AppConfig, summary: RunSummary, kind: str, today: date | None = None
 ) -> None:
     """The data-quality checkpoint (unless nothing was loaded), the quality report, the artifacts."""
-    log = get_run_logger()
-    run_id = str(flow_run.id or f"{kind}-{utcnow():%Y%m%dT%H%M%S}")
+    log = run_logger()
+    run_id = current_run_id() or f"{kind}-{utcnow():%Y%m%dT%H%M%S}"
     dq = None
     if not summary.validate_only:
         # the current and previous year's marts follow what was loaded (unchanged: kept)
@@ -249,9 +254,12 @@ def finish_run(
     path, report = quality_report(config.warehouse.data_dir, summary, f"{kind}-{run_id}", dq)
     summary.quality_report = str(path)
     log.info("quality report: %s", path)
-    create_markdown_artifact(
-        key=f"{kind}-summary", markdown=summary.to_markdown(), description=f"zonestats {kind} run"
-    )
-    create_markdown_artifact(
-        key=f"{kind}-quality", markdown=report, description="zonestats quality report"
-    )
+    if in_prefect_run():  # a run without Prefect has its summary on stdout and the report file
+        create_markdown_artifact(
+            key=f"{kind}-summary",
+            markdown=summary.to_markdown(),
+            description=f"zonestats {kind} run",
+        )
+        create_markdown_artifact(
+            key=f"{kind}-quality", markdown=report, description="zonestats quality report"
+        )

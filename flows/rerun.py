@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from prefect import flow, get_run_logger
+from prefect import flow
 
 from flows.limits import zone_guard
 from flows.nightly import RunFailed, finish_run, pull_releases
@@ -14,6 +14,7 @@ from tasks.operations import failed_releases, record_action
 from zonestats.config import ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import shipped_catalog
+from zonestats.steps import run_logger
 from zonestats.summary import RunSummary
 
 
@@ -27,7 +28,7 @@ def rerun(
     config_path: str | None = None,
 ) -> RunSummary:
     """Re-attempt the failed releases that match; the reason and operator are recorded first."""
-    log = get_run_logger()
+    log = run_logger()
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
     prepare(config.warehouse, shipped_catalog())
     refs = failed_releases(config.warehouse, zone, dataset, period)

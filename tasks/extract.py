@@ -6,9 +6,6 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from warehouse.paths import release_file
 from warehouse.staging import RawSpool, discard
 from warehouse.store import Warehouse
@@ -16,6 +13,7 @@ from zonestats.config import HttpSettings, WarehouseSettings, ZoneSource
 from zonestats.metrics import timed
 from zonestats.models import FetchedRelease, ReleaseRef
 from zonestats.sources import SourceAdapter, open_adapter
+from zonestats.steps import step
 
 
 def list_zone_releases(
@@ -73,4 +71,4 @@ def receive_release(
 
 # Transient HTTP failures are retried inside the client (bounded, with backoff and Retry-After),
 # so the task does not retry again on top.
-list_releases = task(name="list-releases", cache_policy=NO_CACHE)(list_zone_releases)
+list_releases = step(name="list-releases")(list_zone_releases)

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
 from warehouse.staging import discard
@@ -14,17 +12,12 @@ from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseOutcome, ReleaseRef, ValidatedRelease
+from zonestats.steps import step
 
 
-def retry_on_db_hiccup(task: object, task_run: object, state: object) -> bool:
-    """Retry only what a database hiccup (dropped connection, lock timeout) caused."""
-    try:
-        state.result()  # type: ignore[attr-defined]
-    except OperationalError:
-        return True
-    except Exception:
-        return False
-    return False
+def is_db_hiccup(exc: BaseException) -> bool:
+    """True for what a database hiccup (dropped connection, lock timeout) causes: worth a retry."""
+    return isinstance(exc, OperationalError)
 
 
 def prepare_warehouse(settings: WarehouseSettings, catalog: Catalog) -> None:
@@ -115,20 +108,12 @@ def remove_staging(path: Path) -> None:
     discard(path)
 
 
-prepare = task(name="prepare-warehouse", cache_policy=NO_CACHE)(prepare_warehouse)
-repair = task(name="repair-warehouse", cache_policy=NO_CACHE)(repair_warehouse)
+prepare = step(name="prepare-warehouse")(prepare_warehouse)
+repair = step(name="repair-warehouse")(repair_warehouse)
 # a warehouse that restarts mid-run costs these short reads a retry, not the zone's night
-watermark = task(
-    name="read-watermark",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_on_db_hiccup,
-)(zone_since)
-pending = task(
-    name="pending-releases",
-    cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=2,
-    retry_condition_fn=retry_on_db_hiccup,
-)(not_yet_loaded)
+watermark = step(name="read-watermark", retries=3, retry_delay_seconds=2, retry_on=is_db_hiccup)(
+    zone_since
+)
+pending = step(name="pending-releases", retries=3, retry_delay_seconds=2, retry_on=is_db_hiccup)(
+    not_yet_loaded
+)

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from marts.evaluation import evaluate
 from marts.method import Method
@@ -17,6 +15,7 @@ from warehouse import marts as store
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
+from zonestats.steps import step
 
 
 @dataclass(frozen=True)
@@ -81,4 +80,4 @@ def build_year(
     return out
 
 
-build_marts = task(name="build-marts", cache_policy=NO_CACHE)(build_year)
+build_marts = step(name="build-marts")(build_year)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NO_CACHE
-
 from tasks.extract import receive_release
 from warehouse.staging import discard
 from warehouse.store import Warehouse
 from zonestats.config import AppConfig, WarehouseSettings, ZoneSource
 from zonestats.models import ReleaseOutcome, ReleaseRef
 from zonestats.periods import infer_frequency, parse_period
+from zonestats.steps import step
 
 
 def select_failed(
@@ -58,6 +56,6 @@ def check_again(source: ZoneSource, config: AppConfig, ref: ReleaseRef) -> Relea
     )
 
 
-failed_releases = task(name="failed-releases", cache_policy=NO_CACHE)(select_failed)
-record_action = task(name="record-action", cache_policy=NO_CACHE)(audit)
-verify_release = task(name="verify-release", cache_policy=NO_CACHE)(check_again)
+failed_releases = step(name="failed-releases")(select_failed)
+record_action = step(name="record-action")(audit)
+verify_release = step(name="verify-release")(check_again)

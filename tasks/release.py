@@ -13,17 +13,15 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 from sqlalchemy.exc import OperationalError
 
 from tasks.extract import receive_release
 from tasks.load import (
     commit_release,
     end_release,
+    is_db_hiccup,
     outcome_of,
     remove_staging,
-    retry_on_db_hiccup,
     start_release,
 )
 from tasks.validate import check_release, first_findings, loaded_around
@@ -33,13 +31,11 @@ from zonestats.models import ReleaseOutcome, ReleaseRef
 from zonestats.runtime import rules_for, shipped_catalog
 from zonestats.secrets import redact
 from zonestats.sources.base import SourceAdapter
+from zonestats.steps import run_logger, step
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    try:
-        return get_run_logger()
-    except Exception:
-        return logging.getLogger("zonestats")
+    return run_logger()
 
 
 def _describe(exc: Exception) -> str:
@@ -176,12 +172,11 @@ def check_only(
     return replace(outcome, findings=findings)
 
 
-process_release = task(
+process_release = step(
     name="process-release",
     task_run_name="{ref.zone_code} {ref.dataset} {ref.period} r{ref.revision}",
-    cache_policy=NO_CACHE,
     # a retry begins the release again under a new load id: safe, a load is all or nothing
     retries=2,
     retry_delay_seconds=5,
-    retry_condition_fn=retry_on_db_hiccup,
+    retry_on=is_db_hiccup,
 )(run_release)

@@ -15,6 +15,7 @@ from zonestats.cli_db import add_db_parser, cmd_db
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
+from zonestats.steps import FlowResult, run_flow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -40,6 +41,25 @@ def _date_arg(value: str) -> date:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
+def _add_orchestration(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--prefect",
+        action="store_true",
+        help="run as a Prefect flow run even without PREFECT_API_URL (starts a temporary "
+        "server); with PREFECT_API_URL set, runs always report to that server",
+    )
+
+
+def _orchestrated(args: argparse.Namespace) -> bool:
+    """Whether a run goes through Prefect: a configured API, or --prefect asked for it."""
+    from zonestats.steps import log_to_stderr, prefect_api_configured
+
+    if getattr(args, "prefect", False) or prefect_api_configured():
+        return True
+    log_to_stderr()  # without Prefect's log handler, the run's log still reaches the operator
+    return False
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = _Parser(prog="zonestats", description="Pull, audit and load the zones' statistics.")
@@ -60,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the run's date, YYYY-MM-DD: its year and the last are the marts rebuilt "
         "(default: today in Asia/Shanghai)",
     )
+    _add_orchestration(run)
     _add_config(run)
 
     quarantine = sub.add_parser("quarantine", help="list, accept or fix quarantined records")
@@ -98,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     rerun.add_argument("--period", help="only this period")
     rerun.add_argument("--reason", required=True, help="why (recorded with your user name)")
     rerun.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_orchestration(rerun)
     _add_config(rerun)
 
     back = sub.add_parser("backfill", help="re-pull a range of periods of one zone's dataset")
@@ -112,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     back.add_argument("--reason", default="backfill", help="why (recorded with your user name)")
     back.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_orchestration(back)
     _add_config(back)
 
     serve = sub.add_parser("serve", help="run the nightly, rerun and backfill deployments here")
@@ -139,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
     demo.add_argument("--seed", type=int, default=2026)
+    _add_orchestration(demo)
     _add_config(demo)
     add_db_parser(sub, _Parser)
     return parser
@@ -195,14 +219,14 @@ def _print_summary(summary: Any) -> None:
         print(f"  retry: {cmd}")
 
 
-def _report(state: Any) -> int:
+def _report(result: FlowResult) -> int:
     """Print a finished run's summary and turn it into the exit code (a crash is 1 as well)."""
     from flows.nightly import RunFailed
 
-    if state.is_completed():
-        summary = state.result()
+    if result.error is None:
+        summary = result.value
     else:
-        exc = state.result(raise_on_failure=False)
+        exc = result.error
         if not isinstance(exc, RunFailed):
             print(f"zonestats: the run crashed: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -228,14 +252,15 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
         flush=True,
     )
     validate_only = bool(getattr(args, "validate_only", False))
-    state = nightly(
+    result = run_flow(
+        nightly,
+        _orchestrated(args),
         config_path=config.source_path,
         zones=zones,
         validate_only=validate_only,
         today=getattr(args, "today", None),
-        return_state=True,
     )
-    return _report(state)
+    return _report(result)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -393,16 +418,17 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     prefect_environment()
     from flows.rerun import rerun
 
-    state = rerun(
+    result = run_flow(
+        rerun,
+        _orchestrated(args),
         reason=args.reason,
         operator=getpass.getuser(),
         zone=args.zone,
         dataset=args.dataset,
         period=args.period,
         config_path=config.source_path,
-        return_state=True,
     )
-    return _report(state)
+    return _report(result)
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
@@ -438,7 +464,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     prefect_environment()
     from flows.backfill import backfill
 
-    state = backfill(
+    result = run_flow(
+        backfill,
+        _orchestrated(args),
         zone=args.zone,
         dataset=args.dataset,
         period_from=args.period_from,
@@ -447,9 +475,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         operator=getpass.getuser(),
         force=args.force,
         config_path=config.source_path,
-        return_state=True,
     )
-    return _report(state)
+    return _report(result)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
