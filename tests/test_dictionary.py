@@ -20,7 +20,10 @@ from warehouse.dictionary import (
 )
 from zonestats.runtime import shipped_catalog
 
-OPERATOR_TABLES = ("watermark", "mart_build", "operator_action", "load_ledger", "dq_run")
+OPERATOR_TABLES = (
+    "watermark", "mart_build", "operator_action", "load_ledger", "dq_run", "load_commit",
+    "obs_zone_base", "obs_enterprise_base",
+)  # fmt: skip
 
 
 def _copy_of_schema() -> MetaData:
@@ -57,12 +60,34 @@ def test_the_walk_covers_every_table_and_view() -> None:
 
 def test_a_column_added_without_a_description_is_named() -> None:
     md = _copy_of_schema()
-    md.tables["obs_zone"].append_column(Column("price_index", Float(53)))
+    md.tables["obs_zone_base"].append_column(Column("price_index", Float(53)))
     problems = "\n".join(dictionary_problems(relations(md, schema.VIEWS), load_descriptions()))
-    assert "obs_zone.price_index: no Chinese description (zh)" in problems
-    assert "obs_zone.price_index: no English description (en)" in problems
+    assert "obs_zone_base.price_index: no Chinese description (zh)" in problems
+    assert "obs_zone_base.price_index: no English description (en)" in problems
+    # the public view names its columns: a storage column does not reach readers unasked
+    assert "obs_zone.price_index" not in problems.replace("obs_zone_base.", "")
+
+
+def test_a_column_added_to_a_public_view_is_named() -> None:
+    md = _copy_of_schema()
+    md.tables["obs_zone_base"].append_column(Column("price_index", Float(53)))
+    views = dict(schema.VIEWS)
+    views["obs_zone"] = views["obs_zone"].replace(" FROM ", ", b.price_index FROM ", 1)
+    problems = "\n".join(dictionary_problems(relations(md, views), load_descriptions()))
+    assert "view obs_zone.price_index: no Chinese description (zh)" in problems
     # the current view selects o.*, so it gains the column too and must say so
-    assert "obs_zone_current.price_index" in problems
+    assert "view obs_zone_current.price_index" in problems
+
+
+def test_the_public_observation_views_keep_the_contracts_columns() -> None:
+    by_name = {r.name: r for r in relations()}
+    for view, table in (("obs_zone", schema.obs_zone), ("obs_enterprise", schema.obs_enterprise)):
+        assert by_name[view].kind == "view"
+        # the contract's columns in the contract's order, for psql, DuckDB and pandas alike
+        assert [c.name for c in by_name[view].columns] == [c.name for c in table.columns]
+        assert [c.name for c in by_name[f"{view}_current"].columns] == [
+            c.name for c in table.columns
+        ]
 
 
 def test_a_table_added_without_a_description_is_named() -> None:
@@ -92,7 +117,7 @@ def test_a_view_expression_column_needs_a_declared_type() -> None:
         "zh": "测试",
         "en": "test",
         "columns": {"doubled": {"zh": "两倍", "en": "doubled"}},
-        "source": "obs_zone",
+        "source": "obs_zone_base",
     }
     problems = dictionary_problems(relations(schema.metadata, views), doc)
     assert problems == [
@@ -105,8 +130,11 @@ def test_internal_tables_are_marked_for_operators() -> None:
     tables = load_descriptions()["tables"]
     for name in OPERATOR_TABLES:
         assert tables[name]["audience"] == "operator", name
-    for name in ("obs_zone", "obs_enterprise", "quarantine", "dim_zone", "mart_zone_evaluation"):
+    for name in ("quarantine", "dim_zone", "mart_zone_evaluation"):
         assert tables[name]["audience"] == "statistician", name
+    views = load_descriptions()["views"]
+    for name in ("obs_zone", "obs_enterprise", "obs_zone_current", "obs_enterprise_current"):
+        assert views[name]["audience"] == "statistician", name
 
 
 def test_the_raw_record_is_flagged_as_closed_to_the_reader_role() -> None:

@@ -1,11 +1,26 @@
-"""Bulk inserts inside the caller's transaction: COPY on PostgreSQL, executemany elsewhere."""
+"""Bulk writes inside the caller's transaction: COPY on PostgreSQL, executemany on SQLite.
+
+The load's rows travel as Arrow columns. On SQLite one prepared INSERT runs over tuples built
+straight from the columns (``to_pylist``, no per-value pandas or SQLAlchemy processing); on
+PostgreSQL the rows go by COPY as CSV that pyarrow's C writer makes, sent whole to the server.
+"""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Table
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from sqlalchemy import Connection, DateTime, Table
+
+# rows per chunk turned into Python tuples (SQLite) or CSV text (PostgreSQL): bounded memory
+CHUNK_ROWS = 50_000
+_CSV = pacsv.WriteOptions(include_header=False, batch_size=CHUNK_ROWS)
+_SQLITE_TS = DateTime(timezone=True)
 
 
 def _columns(
@@ -47,3 +62,96 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         marks = ", ".join("?" for _ in names)
         conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({quoted}) VALUES ({marks})', rows)
     return len(rows)
+
+
+def sqlite_value(conn: Connection, value: Any) -> Any:
+    """A Python value as SQLAlchemy stores it on SQLite (a timestamp as its text)."""
+    if isinstance(value, datetime):
+        process = _SQLITE_TS.bind_processor(conn.dialect)
+        return process(value) if process is not None else value
+    return value
+
+
+def _tuples(
+    data: pa.Table, names: Sequence[str], constants: Mapping[str, Any]
+) -> Iterator[tuple[Any, ...]]:
+    """The rows as tuples in ``names`` order, a chunk of columns at a time."""
+    for batch in data.to_batches(max_chunksize=CHUNK_ROWS):
+        columns: list[Iterable[Any]] = [
+            itertools.repeat(constants[n]) if n in constants else batch.column(n).to_pylist()
+            for n in names
+        ]
+        # zip stops with the shortest input: the columns, never the endless constants
+        yield from zip(*columns, strict=False)
+
+
+def insert_arrow(
+    conn: Connection,
+    table: str,
+    data: pa.Table,
+    constants: Mapping[str, Any] | None = None,
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Insert every row of an Arrow table, plus constant columns, in the caller's transaction.
+
+    ``columns``: the data's columns to insert (default: all of them); ``constants``: columns with
+    one value for every row (e.g. the load number). Returns the number of rows.
+    """
+    n = data.num_rows
+    if n == 0:
+        return 0
+    constants = dict(constants or {})
+    names = [*(columns if columns is not None else data.column_names), *constants]
+    quoted = ", ".join(f'"{c}"' for c in names)
+    dbapi = conn.connection.dbapi_connection
+    cur: Any = dbapi.cursor()  # type: ignore[union-attr]
+    if conn.dialect.name == "postgresql":
+        full = data.select([c for c in names if c not in constants])
+        for name, value in constants.items():
+            full = full.append_column(name, _repeat(value, n))
+        full = full.select(names)
+        try:
+            with cur.copy(f'COPY "{table}" ({quoted}) FROM STDIN (FORMAT csv)') as copy:
+                for batch in full.to_batches(max_chunksize=CHUNK_ROWS):
+                    sink = pa.BufferOutputStream()
+                    pacsv.write_csv(batch, sink, write_options=_CSV)
+                    copy.write(memoryview(sink.getvalue()))
+        finally:
+            cur.close()
+        return n
+    values = {k: sqlite_value(conn, v) for k, v in constants.items()}
+    marks = ", ".join("?" for _ in names)
+    try:
+        cur.executemany(
+            f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', _tuples(data, names, values)
+        )
+    finally:
+        cur.close()
+    return n
+
+
+def _repeat(value: Any, n: int) -> pa.Array:
+    """A column of one value (None: a null column)."""
+    if value is None:
+        return pa.nulls(n)
+    return pa.repeat(pa.scalar(value), n)
+
+
+def executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run one prepared statement over many parameter tuples on the driver, in the transaction.
+
+    ``sql`` uses ``?`` for its parameters; PostgreSQL's driver is given ``%s``.
+    """
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "postgresql":
+        sql = sql.replace("?", "%s")
+    cur: Any = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cur.executemany(sql, rows)
+    finally:
+        cur.close()
+
+
+def arrow_tuples(data: pa.Table, names: Sequence[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of an Arrow table's columns as tuples, a chunk at a time."""
+    return _tuples(data, names, {})

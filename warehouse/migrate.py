@@ -30,6 +30,15 @@ BASELINE = "0001"
 # Any constant works: advisory locks are per database, and only schema work takes this one.
 _LOCK_KEY = 0x7A6F6E65_73746174 & 0x7FFF_FFFF_FFFF_FFFF
 
+# What a warehouse from before migrations has (revision 0001's tables and views): _adopt moves
+# them into schema zonestats by these names, whatever later revisions renamed.
+_PRE_MIGRATION_TABLES = (
+    "dim_zone", "dim_indicator", "dim_enterprise", "obs_zone", "obs_enterprise", "quarantine",
+    "load_ledger", "watermark", "operator_action", "dq_run", "mart_zone_evaluation",
+    "mart_rd_subsidy", "mart_build",
+)  # fmt: skip
+_PRE_MIGRATION_VIEWS = ("obs_zone_current", "obs_enterprise_current", "zone_monthly")
+
 #: columns a reader must never see, per table (the record as a zone sent it may carry names and
 #: figures the statistics law keeps confidential until audited). A migration that creates such a
 #: table adds it here; every upgrade re-applies the readers' grants, so the default privileges
@@ -126,6 +135,19 @@ def upgrade(engine: Engine, target: str = "head") -> Upgrade:
     return Upgrade(before, after, adopted)
 
 
+def downgrade(engine: Engine, target: str) -> Upgrade:
+    """Migrate the database back to ``target`` (for rollbacks and tests; keeps every row)."""
+    with engine.begin() as conn:
+        lock(conn)
+        before = current_revision(conn)
+        command.downgrade(alembic_config(conn), target)
+        after = current_revision(conn)
+        if after != before and conn.dialect.name == "postgresql":
+            for role in reader_roles(conn):
+                apply_reader_grants(conn, role)
+    return Upgrade(before, after)
+
+
 def stamp(engine: Engine, revision: str) -> None:
     """Record ``revision`` as the database's without running any migration (for repairs)."""
     with engine.begin() as conn:
@@ -161,8 +183,6 @@ def _adopt(conn: Connection) -> None:
     stamping it 0001 tells the truth.
     """
     if conn.dialect.name == "postgresql":
-        from warehouse.schema import VIEWS, metadata
-
         insp = inspect(conn)
         if not insp.has_table("load_ledger", schema=SCHEMA):
             if not conn.execute(
@@ -171,10 +191,10 @@ def _adopt(conn: Connection) -> None:
                 conn.exec_driver_sql(f"CREATE SCHEMA {SCHEMA}")
             tables = set(insp.get_table_names(schema="public"))
             views = set(insp.get_view_names(schema="public"))
-            for name in metadata.tables:
+            for name in _PRE_MIGRATION_TABLES:
                 if name in tables:
                     conn.exec_driver_sql(f'ALTER TABLE public."{name}" SET SCHEMA {SCHEMA}')
-            for name in VIEWS:
+            for name in _PRE_MIGRATION_VIEWS:
                 if name in views:
                     conn.exec_driver_sql(f'ALTER VIEW public."{name}" SET SCHEMA {SCHEMA}')
             log.warning("zonestats: moved the warehouse's tables from schema public to %s", SCHEMA)
@@ -272,6 +292,7 @@ __all__ = [
     "apply_reader_grants",
     "current",
     "current_revision",
+    "downgrade",
     "grant_reader",
     "head",
     "lock",

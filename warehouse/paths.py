@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from zonestats.models import PERIOD_TEXT, ZONE_CODE, ReleaseKey
 
 PARQUET_TABLES = ("obs_zone", "obs_enterprise", "quarantine")
 _DATASET = re.compile(r"^[a-z]{1,16}\Z")
+# A batch id names files: one fixed shape, so it never climbs out of a directory and never equals
+# a release's own file name (``<dataset>-<period>-r<n>``)
+BATCH_ID = re.compile(r"^batch-[0-9]{8}T[0-9]{6}-[0-9a-f]{12}\Z")
 
 
 class UnsafePathError(ValueError):
@@ -50,6 +55,44 @@ def release_file(data_dir: Path, kind: str, key: ReleaseKey) -> Path:
     if kind == "staging":
         return data_dir / "staging" / key.zone_code / name
     raise ValueError(f"unknown file kind {kind!r}")
+
+
+def partition_dir(data_dir: Path, table: str, key: ReleaseKey) -> Path:
+    """The Hive partition of a Parquet table that holds a release's rows (year, zone)."""
+    _check(key)
+    if table not in PARQUET_TABLES:
+        raise ValueError(f"unknown Parquet table {table!r}")
+    return data_dir / "parquet" / table / f"year={key.period[:4]}" / f"zone_code={key.zone_code}"
+
+
+def parquet_file(data_dir: Path, table: str, key: ReleaseKey, batch: str | None) -> Path:
+    """The Parquet file that holds a release's rows of a table.
+
+    ``batch`` None: the release's own file (``release_file``); else the batch's one file of the
+    release's partition, ``<batch>.parquet``, shared by every release of that partition it loaded.
+    """
+    if batch is None:
+        return release_file(data_dir, table, key)
+    if not BATCH_ID.match(batch):
+        raise UnsafePathError(
+            f"batch id {batch!r} is not of the form batch-YYYYmmddTHHMMSS-<hex12>"
+        )
+    return partition_dir(data_dir, table, key) / f"{batch}.parquet"
+
+
+def temp_file(final: Path, unique: str | None = None) -> Path:
+    """The hidden temp file beside a final file; readers skip names starting with a dot.
+
+    With ``unique`` (a one-off writer) the name is its own; without, it is the one name a batch
+    writer locks while it works, so that repair can tell a live batch from a dead one.
+    """
+    suffix = f".{unique}" if unique else ""
+    return final.with_name(f".{final.name}{suffix}.tmp")
+
+
+def new_batch_id(now: datetime) -> str:
+    """A fresh batch id: when it began (UTC, for the operator) and 48 random bits."""
+    return f"batch-{now.astimezone(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
 
 
 MARTS = ("mart_zone_evaluation", "mart_rd_subsidy", "zone_monthly")

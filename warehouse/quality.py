@@ -17,9 +17,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, and_, func, insert, select, text, update
 
-from warehouse import parquet, schema
+from warehouse import schema
 from warehouse.bulk import bulk_insert
-from warehouse.paths import release_file
 from warehouse.store import Warehouse
 from zonestats.models import ReleaseKey, utcnow
 
@@ -223,17 +222,9 @@ def fix(wh: Warehouse, row: QuarantineRow, note: str, operator: str) -> int:
 def rewrite_release_files(
     wh: Warehouse, key: ReleaseKey, load_id: str, tables: Sequence[str]
 ) -> list[Path]:
-    """Write a release's Parquet files of some tables again from SQL (temp name, then rename)."""
-    by_name = {t.name: t for t in (*schema.OBS_TABLES.values(), schema.quarantine)}
-    written = []
-    with wh.engine.connect() as conn:
-        for name in tables:
-            final = release_file(wh.data_dir, name, key)
-            tmp = wh._export(conn, by_name[name], name, load_id, final)
-            if tmp is not None:
-                parquet.publish(tmp, final)
-                written.append(final)
-    return written
+    """Write the Parquet files that hold a release's rows of some tables again from SQL."""
+    # a release's rows may share a batch's file with others: the warehouse knows which file
+    return wh.rewrite_release_parquet(key, load_id, tables)
 
 
 # --- data-quality runs (Great Expectations) ---------------------------------------------------

@@ -67,9 +67,74 @@ dim_enterprise = Table(
     Column("last_period", String(8)),
 )
 
+# -- observations ---------------------------------------------------------------------------
+# The contract's obs_zone and obs_enterprise are views (VIEWS below) over a physical table each,
+# which holds a small load number instead of the load's uuid and time: one row per load in
+# load_commit carries those. The physical key starts with the release (zone, period, revision),
+# so one release is one contiguous key range: its rows insert in key order, export and delete by
+# key prefix, and need no index of their own. On SQLite the tables are WITHOUT ROWID: the key is
+# the table, with no rowid B-tree and no separate key index beside it.
+
+# One row per transaction that committed rows of a release: its load (loaded or rejected), or an
+# operator's accept of a quarantined record, which loads it later, under the same load_id.
+load_commit = Table(
+    "load_commit",
+    metadata,
+    Column("load_no", Integer, primary_key=True, autoincrement=True),
+    Column("load_id", String(36), nullable=False),
+    Column("loaded_at", _TS, nullable=False),
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    # the Parquet batch whose files hold these rows (warehouse.paths.parquet_file); NULL: the
+    # release's own files. Written in the load's transaction, so repair can write a batch's file
+    # again from SQL after a crash.
+    Column("parquet_batch", String(64)),
+    Column("obs_rows", Integer, nullable=False),  # observation rows this commit added
+    Column("quarantine_rows", Integer, nullable=False),  # quarantine rows it added
+    Index("ix_load_commit_load", "load_id"),
+    Index("ix_load_commit_batch", "parquet_batch"),
+)
+
+obs_zone_base = Table(
+    "obs_zone_base",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("indicator_code", String(64), nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("value", Float(53)),
+    Column("unit", String(16), nullable=False),
+    Column("status", String(1), nullable=False),
+    Column("load_no", Integer, nullable=False),  # load_commit.load_no
+    PrimaryKeyConstraint("zone_code", "period", "revision", "indicator_code"),
+    sqlite_with_rowid=False,
+)
+
+obs_enterprise_base = Table(
+    "obs_enterprise_base",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("uscc", String(18), nullable=False),
+    Column("indicator_code", String(64), nullable=False),
+    Column("value", Float(53)),
+    Column("unit", String(16), nullable=False),
+    Column("load_no", Integer, nullable=False),  # load_commit.load_no
+    PrimaryKeyConstraint("zone_code", "period", "revision", "uscc", "indicator_code"),
+    sqlite_with_rowid=False,
+)
+
+#: the views of the contract that readers select from, described as tables for SQLAlchemy (never
+#: created from here: migrations create the views); the key is the contract's
+views = MetaData()
+
 obs_zone = Table(
     "obs_zone",
-    metadata,
+    views,
     Column("zone_code", String(8), nullable=False),
     Column("indicator_code", String(64), nullable=False),
     Column("period", String(8), nullable=False),
@@ -81,12 +146,11 @@ obs_zone = Table(
     Column("load_id", String(36), nullable=False),
     Column("loaded_at", _TS, nullable=False),
     PrimaryKeyConstraint("zone_code", "indicator_code", "period", "revision"),
-    Index("ix_obs_zone_load", "load_id"),
 )
 
 obs_enterprise = Table(
     "obs_enterprise",
-    metadata,
+    views,
     Column("zone_code", String(8), nullable=False),
     Column("uscc", String(18), nullable=False),
     Column("period", String(8), nullable=False),
@@ -97,7 +161,6 @@ obs_enterprise = Table(
     Column("load_id", String(36), nullable=False),
     Column("loaded_at", _TS, nullable=False),
     PrimaryKeyConstraint("zone_code", "uscc", "period", "revision", "indicator_code"),
-    Index("ix_obs_enterprise_load", "load_id"),
 )
 
 quarantine = Table(
@@ -274,7 +337,21 @@ mart_build = Table(
 )
 
 MART_TABLES = {"mart_zone_evaluation": mart_zone_evaluation, "mart_rd_subsidy": mart_rd_subsidy}
+#: per dataset, the contract's observation view (what readers select from)
 OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}
+#: per dataset, the physical table under it (what the load writes)
+OBS_BASE = {"zone": obs_zone_base, "enterprise": obs_enterprise_base}
+
+
+def _obs_view(view: Table, base: Table) -> str:
+    # the contract's columns in the contract's order; load_id and loaded_at from the load's row
+    cols = ", ".join(
+        f"c.{c.name}" if c.name in ("load_id", "loaded_at") else f"b.{c.name}" for c in view.columns
+    )
+    return (
+        f"CREATE VIEW {view.name} AS SELECT {cols} FROM {base.name} b "
+        f"JOIN load_commit c ON c.load_no = b.load_no"
+    )
 
 
 def _current_view(obs: str, dataset: str) -> str:
@@ -289,8 +366,11 @@ def _current_view(obs: str, dataset: str) -> str:
     )
 
 
-#: view name -> CREATE VIEW statement (created after the tables, dropped before them)
+#: view name -> CREATE VIEW statement (created after the tables, dropped before them, in order)
 VIEWS: dict[str, str] = {
+    "obs_zone": _obs_view(obs_zone, obs_zone_base),
+    "obs_enterprise": _obs_view(obs_enterprise, obs_enterprise_base),
+    # after obs_zone and obs_enterprise, which they read
     "obs_zone_current": _current_view("obs_zone", "zone"),
     "obs_enterprise_current": _current_view("obs_enterprise", "enterprise"),
     # after obs_zone_current, which it reads

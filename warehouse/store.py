@@ -1,8 +1,11 @@
 """The warehouse: ledger, observations, quarantine and watermark in SQL, mirrored to Parquet.
 
 The only code that writes to the database or the Parquet tree. One release loads in one
-transaction; its Parquet files are written from what that transaction inserted and renamed into
-place once it commits.
+transaction. Its Parquet rows are the very rows that transaction inserted: in the release's own
+files, renamed into place once it commits, or (in a ``ParquetBatch``) appended after the commit
+to the batch's file of their partition, renamed into place when the batch closes. Every Parquet
+file holds exactly the rows of the loads SQL maps to it (``load_commit``), so ``repair`` can
+write any file again from SQL.
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+import weakref
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import (
     Connection,
     Engine,
     and_,
-    case,
     create_engine,
     event,
     exists,
@@ -33,15 +40,14 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from warehouse import parquet, schema
-from warehouse.bulk import bulk_insert
-from warehouse.paths import release_file
-from warehouse.staging import archive_spool, discard, read_batches
+from warehouse.arrow import arrow_schema
+from warehouse.bulk import CHUNK_ROWS, arrow_tuples, executemany, insert_arrow
+from warehouse.paths import parquet_file, release_file, temp_file
+from warehouse.staging import archive_spool, discard
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.metrics import timed
@@ -85,6 +91,122 @@ class LoadConflict(RuntimeError):
     """Another run took over or finished this release while this one was loading it."""
 
 
+@dataclass
+class _ParquetFile:
+    """A Parquet file SQL holds rows for: of a table, a release's own or a batch's."""
+
+    table: str
+    key: ReleaseKey  # the release, or one release of the batch's partition
+    batch: str | None
+    final: Path
+    releases: set[ReleaseKey]
+
+
+# the physical key after the release's own columns: the order a release's rows are inserted in
+_ROW_KEY = {"zone": ["indicator_code"], "enterprise": ["uscc", "indicator_code"]}
+_TS_TYPE = pa.timestamp("us", tz="UTC")
+
+
+def _staged_obs(path: Path, key: ReleaseKey) -> pa.Table:
+    """A release's staged observations in key order, checked to be the release's own."""
+    data = pq.read_table(path)
+    if data.num_rows:
+        for column, value in (
+            ("zone_code", key.zone_code),
+            ("period", key.period),
+            ("revision", key.revision),
+        ):
+            # one release is one key range of the observation table, and its Parquet is exported
+            # by that range: a row of another release here would break both
+            found = pc.unique(data.column(column)).to_pylist()
+            if found != [value]:
+                raise ValueError(
+                    f"{key}: staged observations carry {column} {found}, not {value!r}"
+                )
+    return data.sort_by([(c, "ascending") for c in _ROW_KEY[key.dataset]])
+
+
+def _with_load(obs: pa.Table, load_id: str, loaded_at: datetime) -> pa.Table:
+    """A release's observations with the load's columns, as readers see them."""
+    n = obs.num_rows
+    return obs.append_column(
+        "load_id", pa.repeat(pa.scalar(load_id, pa.string()), n)
+    ).append_column("loaded_at", pa.repeat(pa.scalar(utc(loaded_at), _TS_TYPE), n))
+
+
+def _marks(conn: Connection, n: int) -> str:
+    return ", ".join(("%s" if conn.dialect.name == "postgresql" else "?") for _ in range(n))
+
+
+def _obs_rows(conn: Connection, key: ReleaseKey, commits: list[Any]) -> Iterator[pa.Table]:
+    """A release's observation rows of some loads (load_commit rows), as readers see them."""
+    base = schema.OBS_BASE[key.dataset]
+    columns = [c.name for c in base.columns]
+    types = arrow_schema(base)
+    order = ", ".join(c.name for c in base.primary_key.columns)
+    loads = {int(c.load_no): i for i, c in enumerate(commits)}
+    load_ids = pa.array([c.load_id for c in commits], pa.string())
+    loaded_at = pa.array([utc(c.loaded_at) for c in commits], _TS_TYPE)
+    # the release's key range; straight on the driver (no timestamps here to convert)
+    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cur.execute(
+            f"SELECT {', '.join(columns)} FROM {base.name} "
+            f"WHERE zone_code = {_marks(conn, 1)} AND period = {_marks(conn, 1)} "
+            f"AND revision = {_marks(conn, 1)} ORDER BY {order}",
+            (key.zone_code, key.period, key.revision),
+        )
+        while rows := cur.fetchmany(CHUNK_ROWS):
+            data = pa.table(
+                [
+                    pa.array(col, f.type)
+                    for col, f in zip(zip(*rows, strict=True), types, strict=True)
+                ],
+                schema=types,
+            )
+            nos = data.column("load_no").to_pylist()
+            index = pa.array([loads.get(n) for n in nos], pa.int32())
+            mine = index.is_valid()
+            data, index = data.filter(mine), index.filter(mine)
+            if data.num_rows:
+                yield data.append_column("load_id", load_ids.take(index)).append_column(
+                    "loaded_at", loaded_at.take(index)
+                )
+    finally:
+        cur.close()
+
+
+def _quarantine_rows(conn: Connection, load_ids: list[str]) -> Iterator[pa.Table]:
+    """The quarantine rows of some loads, as the Parquet tree carries them."""
+    q = schema.quarantine
+    columns = [c.name for c in q.columns]
+    for start in range(0, len(load_ids), 500):
+        result = conn.execution_options(yield_per=CHUNK_ROWS).execute(
+            select(q)
+            .where(q.c.load_id.in_(load_ids[start : start + 500]))
+            .order_by(q.c.quarantine_id)
+        )
+        for part in result.partitions():
+            yield parquet.conform(
+                "quarantine", parquet.from_frame("quarantine", pd.DataFrame(part, columns=columns))
+            )
+
+
+# dim_enterprise as last reported: a newer (or the same) period's attributes win; first_period
+# only moves back. In SQL the right-hand sides all read the row as it was before the update.
+_NEWER = "excluded.last_period >= dim_enterprise.last_period"
+_UPSERT_ENTERPRISE = (
+    "INSERT INTO dim_enterprise (uscc, name, industry_code, zone_code, above_scale, "
+    "first_period, last_period) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc) DO UPDATE SET "
+    + ", ".join(
+        f"{c} = CASE WHEN {_NEWER} THEN excluded.{c} ELSE dim_enterprise.{c} END"
+        for c in ("name", "industry_code", "zone_code", "above_scale", "last_period")
+    )
+    + ", first_period = CASE WHEN excluded.first_period < dim_enterprise.first_period "
+    "THEN excluded.first_period ELSE dim_enterprise.first_period END"
+)
+
+
 def _wal(cur: Any) -> None:
     """Switch a SQLite database to WAL; two first connections at once may have to wait their turn.
 
@@ -117,6 +239,10 @@ def _engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA busy_timeout=60000")
             _wal(cur)
+            # bulk loads: a page cache that holds a release's key range and the B-tree's upper
+            # levels (per connection, so moderate), and sorts and temp B-trees in memory
+            cur.execute("PRAGMA cache_size=-16384")
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -150,6 +276,7 @@ def _engine(url: str) -> Engine:
 
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+_READY: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose warehouse has its tables
 
 
 def engine_for(settings: WarehouseSettings) -> Engine:
@@ -248,7 +375,13 @@ class Warehouse:
             return bool(conn.execute(q).scalar_one())
 
     def _has_ledger(self) -> bool:
-        return inspect(self.engine).has_table("load_ledger")
+        # a warehouse never loses its ledger once it has one: ask the catalog until then only
+        if self.engine in _READY:
+            return True
+        if inspect(self.engine).has_table("load_ledger"):
+            _READY.add(self.engine)
+            return True
+        return False
 
     def loaded_revisions(self, zone_code: str, dataset: str) -> dict[str, int]:
         """The highest loaded revision of each period of a zone's dataset."""
@@ -500,32 +633,44 @@ class Warehouse:
     def repair(self, stale_after: timedelta) -> list[str]:
         """Finish what a killed run left behind; return a line per thing done.
 
-        A run killed between its commit and the rename of its Parquet file leaves a loaded release
-        without its file: the file is written again from SQL. Hidden temp files and work
-        directories older than a lease belong to no live run and are removed.
+        Every Parquet file holds exactly the rows of the loads that SQL maps to it
+        (``load_commit``: a release's own file, or a batch's file of a partition). A file SQL has
+        rows for that is not there — a run killed after a commit, before its rename — is written
+        again from SQL, unless a live batch writer still holds it (it publishes it itself).
+        Hidden temp files no live writer holds and work directories, when older than
+        ``stale_after``, belong to no live run and are removed.
         """
         done: list[str] = []
-        led = schema.load_ledger
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    led.c.zone_code, led.c.dataset, led.c.period, led.c.revision, led.c.load_id
-                ).where(led.c.status == "loaded")
-            ).all()
-            for zone, dataset, period, revision, load_id in rows:
-                key = ReleaseKey(zone, dataset, period, revision)
-                table = schema.OBS_TABLES[dataset]
-                for name, tbl in ((table.name, table), ("quarantine", schema.quarantine)):
-                    final = release_file(self.data_dir, name, key)
-                    if final.exists():
-                        continue
-                    tmp = self._export(conn, tbl, name, load_id, final)
-                    if tmp is not None:
-                        parquet.publish(tmp, final)
-                        done.append(f"{key}: {name} Parquet written again from SQL")
+        root = self.data_dir / "parquet"
+        for f in self._expected_files():
+            if f.final.exists():
+                continue
+            tmp = temp_file(f.final)
+            if f.batch is not None and parquet.held(tmp):
+                continue  # a live run is loading into it
+            left = f.batch is not None and tmp.exists()
+            try:
+                written = self.rewrite_parquet_file(f.table, f.key, f.batch, wait_s=0)
+            except TimeoutError:
+                continue  # a live run took it up meanwhile
+            if written is None:
+                continue
+            if f.batch is None:
+                done.append(f"{f.key}: {f.table} Parquet written again from SQL")
+            else:
+                where = f.final.relative_to(root).as_posix()
+                n = len(f.releases)
+                done.append(f"{where}: written again from SQL ({n} release{'s' * (n != 1)})")
+                if left:
+                    done.append(f"dead batch temp file {tmp.name} removed")
         cutoff = (utcnow() - stale_after).timestamp()
-        for tmp in (self.data_dir / "parquet").glob("**/.*.tmp"):
-            if tmp.stat().st_mtime < cutoff:
+        for tmp in root.glob("**/.*.tmp"):
+            try:
+                old = tmp.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            # a batch writer's temp file may sit unchanged for long; its lock says it is alive
+            if old and not parquet.held(tmp):
                 tmp.unlink(missing_ok=True)
                 done.append(f"stale temp file {tmp.name} removed")
         for attempt in (self.data_dir / "staging").glob("*/*/*"):
@@ -533,6 +678,142 @@ class Warehouse:
                 discard(attempt)
                 done.append(f"stale work files {attempt.relative_to(self.data_dir)} removed")
         return done
+
+    def _expected_files(self) -> list[_ParquetFile]:
+        """Every Parquet file SQL holds rows for, with the releases whose rows it holds."""
+        lc = schema.load_commit.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    lc.zone_code,
+                    lc.dataset,
+                    lc.period,
+                    lc.revision,
+                    lc.parquet_batch,
+                    lc.obs_rows,
+                    lc.quarantine_rows,
+                )
+            ).all()
+        files: dict[Path, _ParquetFile] = {}
+        for zone, dataset, period, revision, batch, n_obs, n_q in rows:
+            key = ReleaseKey(zone, dataset, period, int(revision))
+            for table, n in ((schema.OBS_TABLES[dataset].name, n_obs), ("quarantine", n_q)):
+                if not n:
+                    continue
+                final = parquet_file(self.data_dir, table, key, batch)
+                f = files.get(final)
+                if f is None:
+                    f = files[final] = _ParquetFile(table, key, batch, final, set())
+                f.releases.add(key)
+        return list(files.values())
+
+    def rewrite_parquet_file(
+        self, table: str, key: ReleaseKey, batch: str | None, wait_s: float = 600.0
+    ) -> Path | None:
+        """Write one Parquet file again from SQL (temp, then rename); None: no rows, no file.
+
+        ``key``: the release (its own file) or any release of the partition (a batch's file).
+        A batch still loading into the file is waited for up to ``wait_s`` (then TimeoutError):
+        what it publishes at its end lacks what changed in SQL since.
+        """
+        final = parquet_file(self.data_dir, table, key, batch)
+        deadline = time.monotonic() + wait_s
+        while True:
+            with parquet.claim_temp(temp_file(final)) as free:
+                if free:
+                    with self.engine.connect() as conn:
+                        tmp = parquet.write_file(
+                            table, final, self._file_rows(conn, table, key, batch)
+                        )
+                    if tmp is None:
+                        final.unlink(missing_ok=True)  # no rows: no file, not a stale one
+                    else:
+                        parquet.publish(tmp, final)
+                    if batch is not None:
+                        # a dead batch writer's temp file, now of no use (its lock is ours)
+                        parquet.discard_temp(temp_file(final))
+                    return None if tmp is None else final
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{final}: a live run is still loading into this file")
+            time.sleep(0.2)
+
+    def rewrite_release_parquet(
+        self, key: ReleaseKey, load_id: str, tables: Sequence[str]
+    ) -> list[Path]:
+        """Write the Parquet files holding a load's rows of some tables again from SQL."""
+        lc = schema.load_commit.c
+        with self.engine.connect() as conn:
+            commits = conn.execute(
+                select(lc.parquet_batch, lc.obs_rows, lc.quarantine_rows).where(
+                    lc.load_id == load_id
+                )
+            ).all()
+        obs_name = schema.OBS_TABLES[key.dataset].name
+        files = {
+            (table, batch)
+            for batch, n_obs, n_q in commits
+            for table in tables
+            if (n_q if table == "quarantine" else n_obs) and table in (obs_name, "quarantine")
+        }
+        written = []
+        for table, batch in sorted(files, key=lambda f: (f[0], f[1] or "")):
+            path = self.rewrite_parquet_file(table, key, batch)
+            if path is not None:
+                written.append(path)
+        return written
+
+    def _file_commits(
+        self, conn: Connection, table: str, key: ReleaseKey, batch: str | None
+    ) -> list[Any]:
+        """The load_commit rows whose rows of a table one Parquet file holds."""
+        lc = schema.load_commit
+        q = select(
+            lc.c.load_no,
+            lc.c.load_id,
+            lc.c.loaded_at,
+            lc.c.zone_code,
+            lc.c.dataset,
+            lc.c.period,
+            lc.c.revision,
+            lc.c.quarantine_rows,
+        ).where(lc.c.zone_code == key.zone_code)
+        if batch is None:
+            q = q.where(
+                lc.c.parquet_batch.is_(None),
+                lc.c.dataset == key.dataset,
+                lc.c.period == key.period,
+                lc.c.revision == key.revision,
+            )
+        else:
+            q = q.where(lc.c.parquet_batch == batch)
+        rows = conn.execute(q.order_by(lc.c.load_no)).all()
+        year = key.period[:4]
+        return [
+            r
+            for r in rows
+            if r.period[:4] == year
+            and (
+                # a quarantine row is the load's that recorded it, never an accept's
+                r.quarantine_rows > 0
+                if table == "quarantine"
+                else schema.OBS_TABLES[r.dataset].name == table
+            )
+        ]
+
+    def _file_rows(
+        self, conn: Connection, table: str, key: ReleaseKey, batch: str | None
+    ) -> Iterator[pa.Table]:
+        """The rows of one Parquet file, from SQL, a part at a time."""
+        commits = self._file_commits(conn, table, key, batch)
+        if table == "quarantine":
+            yield from _quarantine_rows(conn, sorted({c.load_id for c in commits}))
+            return
+        by_release: dict[ReleaseKey, list[Any]] = {}
+        for c in commits:
+            rk = ReleaseKey(c.zone_code, c.dataset, c.period, int(c.revision))
+            by_release.setdefault(rk, []).append(c)
+        for rk in sorted(by_release, key=lambda k: (k.period, k.revision)):
+            yield from _obs_rows(conn, rk, by_release[rk])
 
     def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
         if ref.origin == "manual":
@@ -573,154 +854,205 @@ class Warehouse:
 
     # -- loading a release -----------------------------------------------------------------
 
-    def load_release(self, v: ValidatedRelease, spool: Path | None = None) -> None:
-        """Load a validated release in one transaction, then publish its Parquet files.
+    def parquet_batch(self) -> parquet.ParquetBatch:
+        """A Parquet batch: one file per partition for the releases loaded in it (see parquet)."""
+        return parquet.ParquetBatch(self.data_dir, rebuild=self._rebuild_batch_file)
 
-        A release a release-level error rejects (``v.rejection``) loads no observation: its
-        quarantine rows say why, and the ledger marks it rejected (it needs a person).
+    def _rebuild_batch_file(self, table: str, key: ReleaseKey, batch: str) -> Path | None:
+        return self.rewrite_parquet_file(table, key, batch, wait_s=0)
+
+    def load_release(
+        self,
+        v: ValidatedRelease,
+        spool: Path | None = None,
+        batch: parquet.ParquetBatch | None = None,
+    ) -> None:
+        """Load a validated release in one transaction, then publish its Parquet rows.
+
+        Without ``batch`` the release gets its own file per table, renamed into place once the
+        transaction commits; with one, its rows go to the batch's file of their partition after
+        the commit, published when the batch closes. A release a release-level error rejects
+        (``v.rejection``) loads no observation: its quarantine rows say why, and the ledger marks
+        it rejected (it needs a person).
         """
+        if batch is not None and batch.data_dir != self.data_dir:
+            raise ValueError(
+                f"the Parquet batch writes under {batch.data_dir}, not {self.data_dir}"
+            )
         key = v.ref.key
         rejected = v.rejection is not None
-        obs_table = schema.OBS_TABLES[key.dataset]
-        obs_name = obs_table.name
+        obs_name = schema.OBS_TABLES[key.dataset].name
         now = utcnow()
+        obs = None if rejected else _staged_obs(v.obs, key)
+        quarantine = pq.read_table(v.quarantine)
         temps: list[tuple[Path, Path]] = []
-        try:
-            with self.engine.begin() as conn:
-                claimed = conn.execute(
-                    update(schema.load_ledger)
-                    .where(
-                        self._ledger_key(key),
-                        schema.load_ledger.c.load_id == v.load_id,
-                        schema.load_ledger.c.status == "running",
-                    )
-                    .values(
-                        status="rejected" if rejected else "loaded",
-                        lease_until=None,
-                        claim_holder=None,
-                        finished_at=now,
-                        # a load keeps the claim's note (a takeover); a rejection says why
-                        last_error=(
-                            redact(v.rejection)[:4000]
-                            if v.rejection
-                            else schema.load_ledger.c.last_error
-                        ),
-                        records_received=v.records_received,
-                        records_loaded=0 if rejected else v.records_loaded,
-                        records_quarantined=v.records_quarantined,
-                        records_warned=v.records_warned,
-                        complete=None if rejected else not v.incomplete,
-                        source_sha256=v.sha256,
-                    )
-                ).rowcount
-                if claimed != 1:
-                    raise LoadConflict(f"{key}: another run took over this release; nothing loaded")
-                if not rejected:
-                    # the observations go to SQL and to Parquet batch by batch, the very same rows
-                    obs_out = parquet.TempParquet(
-                        obs_name, release_file(self.data_dir, obs_name, key)
-                    )
-                    temps.append((obs_out.tmp, obs_out.final))
-                    self._insert_observations(conn, v, now, obs_out)
-                    if obs_out.close() is None:
-                        temps.pop()
-                with timed("load_sql"):
-                    self._insert_rest(conn, v, now, observations=not rejected)
-                # quarantine ids are the database's: that file is written from what SQL holds
+        after: list[tuple[str, pa.Table]] = []  # what goes to the batch once committed
+        with batch.loading() if batch is not None else nullcontext():
+            try:
+                if batch is not None:
+                    # locked before the commit maps rows to them: repair leaves them to us
+                    if obs is not None and obs.num_rows:
+                        batch.reserve(obs_name, key)
+                    if quarantine.num_rows:
+                        batch.reserve("quarantine", key)
+                with self.engine.begin() as conn:
+                    self._claim_load(conn, v, now)
+                    load_no = self._commit_row(conn, v, now, batch, obs, quarantine.num_rows)
+                    if obs is not None:
+                        with timed("load_sql"):
+                            self._insert_observations(conn, key, obs, load_no)
+                        rows = _with_load(obs, v.load_id, now)
+                        if batch is not None:
+                            after.append((obs_name, rows))
+                        else:
+                            with timed("write_parquet"):
+                                final = release_file(self.data_dir, obs_name, key)
+                                tmp = parquet.write_file(obs_name, final, iter([rows]))
+                                if tmp is not None:
+                                    temps.append((tmp, final))
+                    with timed("load_sql"):
+                        self._insert_rest(conn, v, quarantine, now, observations=not rejected)
+                    if quarantine.num_rows:
+                        # quarantine ids are the database's: the rows are read back from SQL
+                        with timed("write_parquet"):
+                            if batch is not None:
+                                after.append(
+                                    (
+                                        "quarantine",
+                                        pa.concat_tables(_quarantine_rows(conn, [v.load_id])),
+                                    )
+                                )
+                            else:
+                                final = release_file(self.data_dir, "quarantine", key)
+                                tmp = parquet.write_file(
+                                    "quarantine",
+                                    final,
+                                    self._file_rows(conn, "quarantine", key, None),
+                                )
+                                if tmp is not None:
+                                    temps.append((tmp, final))
+                for tmp, final in temps:
+                    parquet.publish(tmp, final)
+            except BaseException:
+                for tmp, _ in temps:
+                    parquet.discard_temp(tmp)
+                raise
+            if batch is not None:
                 with timed("write_parquet"):
-                    final = release_file(self.data_dir, "quarantine", key)
-                    tmp = self._export(conn, schema.quarantine, "quarantine", v.load_id, final)
-                    if tmp is not None:
-                        temps.append((tmp, final))
-            for tmp, final in temps:
-                parquet.publish(tmp, final)
-        except BaseException:
-            for tmp, _ in temps:
-                parquet.discard_temp(tmp)
-            raise
+                    for table, rows in after:
+                        batch.append(table, key, rows)
         if spool is not None and spool.exists():
             archive_spool(spool, release_file(self.data_dir, "raw", key))
 
-    def _insert_observations(
-        self, conn: Connection, v: ValidatedRelease, now: datetime, obs_out: parquet.TempParquet
-    ) -> None:
-        """Insert a release's observations, and write the same rows into its Parquet file."""
+    def _claim_load(self, conn: Connection, v: ValidatedRelease, now: datetime) -> None:
+        """Move the release's ledger row from our claim to its end; LoadConflict if not ours."""
         key = v.ref.key
-        for batch in read_batches(v.obs):
-            batch["load_id"] = v.load_id
-            batch["loaded_at"] = now
-            with timed("load_sql"):
-                bulk_insert(conn, schema.OBS_TABLES[key.dataset], batch)
-            with timed("write_parquet"):
-                obs_out.write(batch)
+        rejected = v.rejection is not None
+        led = schema.load_ledger
+        claimed = conn.execute(
+            update(led)
+            .where(self._ledger_key(key), led.c.load_id == v.load_id, led.c.status == "running")
+            .values(
+                status="rejected" if rejected else "loaded",
+                lease_until=None,
+                claim_holder=None,
+                finished_at=now,
+                # a load keeps the claim's note (a takeover); a rejection says why
+                last_error=(redact(v.rejection)[:4000] if v.rejection else led.c.last_error),
+                records_received=v.records_received,
+                records_loaded=0 if rejected else v.records_loaded,
+                records_quarantined=v.records_quarantined,
+                records_warned=v.records_warned,
+                complete=None if rejected else not v.incomplete,
+                source_sha256=v.sha256,
+            )
+        ).rowcount
+        if claimed != 1:
+            raise LoadConflict(f"{key}: another run took over this release; nothing loaded")
+
+    @staticmethod
+    def _commit_row(
+        conn: Connection,
+        v: ValidatedRelease,
+        now: datetime,
+        batch: parquet.ParquetBatch | None,
+        obs: pa.Table | None,
+        quarantined: int,
+    ) -> int:
+        """Record the load in load_commit (where its Parquet rows go); its load number."""
+        key = v.ref.key
+        lc = schema.load_commit
+        return int(
+            conn.execute(
+                insert(lc)
+                .values(
+                    load_id=v.load_id,
+                    loaded_at=now,
+                    zone_code=key.zone_code,
+                    dataset=key.dataset,
+                    period=key.period,
+                    revision=key.revision,
+                    parquet_batch=batch.batch_id if batch is not None else None,
+                    obs_rows=obs.num_rows if obs is not None else 0,
+                    quarantine_rows=quarantined,
+                )
+                .returning(lc.c.load_no)
+            ).scalar_one()
+        )
+
+    @staticmethod
+    def _insert_observations(
+        conn: Connection, key: ReleaseKey, obs: pa.Table, load_no: int
+    ) -> None:
+        """Insert a release's observations (in key order) under its load number."""
+        base = schema.OBS_BASE[key.dataset]
+        release = {"zone_code": key.zone_code, "period": key.period, "revision": key.revision}
+        columns = [c.name for c in base.columns if c.name not in release and c.name != "load_no"]
+        insert_arrow(conn, base.name, obs, {**release, "load_no": load_no}, columns)
 
     def _insert_rest(
-        self, conn: Connection, v: ValidatedRelease, now: datetime, observations: bool = True
+        self,
+        conn: Connection,
+        v: ValidatedRelease,
+        quarantine: pa.Table,
+        now: datetime,
+        observations: bool = True,
     ) -> None:
         """Insert a release's quarantine rows; with its observations, enterprises and watermark."""
         key = v.ref.key
-        for batch in read_batches(v.quarantine):
-            batch["load_id"] = v.load_id
-            batch["zone_code"] = key.zone_code
-            batch["dataset"] = key.dataset
-            batch["period"] = key.period
-            batch["revision"] = key.revision
-            batch["status"] = "open"
-            batch["created_at"] = now
-            bulk_insert(conn, schema.quarantine, batch)
+        insert_arrow(
+            conn,
+            schema.quarantine.name,
+            quarantine,
+            {
+                "load_id": v.load_id,
+                "zone_code": key.zone_code,
+                "dataset": key.dataset,
+                "period": key.period,
+                "revision": key.revision,
+                "status": "open",
+                "created_at": now,
+            },
+        )
         if not observations:
             return
         if v.dims is not None:
-            for batch in read_batches(v.dims):
-                self._upsert_enterprises(conn, batch)
+            self._upsert_enterprises(conn, pq.read_table(v.dims))
         self._advance_watermark(conn, v.ref, v.load_id)
 
     @staticmethod
-    def _export(
-        conn: Connection, table: Any, table_name: str, load_id: str, final: Path
-    ) -> Path | None:
-        """Stream one load's rows of a table into a temp Parquet file (bounded memory)."""
-        out = parquet.TempParquet(table_name, final)
-        columns = [c.name for c in table.columns]
-        try:
-            result = conn.execution_options(yield_per=50_000).execute(
-                select(table).where(table.c.load_id == load_id)
-            )
-            for part in result.partitions():
-                out.write(pd.DataFrame(part, columns=columns))
-            return out.close()
-        except BaseException:
-            out.close()
-            parquet.discard_temp(out.tmp)
-            raise
+    def _upsert_enterprises(conn: Connection, dims: pa.Table | pd.DataFrame) -> None:
+        """Keep dim_enterprise as last reported: newer periods win, first_period only moves back.
 
-    @staticmethod
-    def _upsert_enterprises(conn: Connection, frame: pd.DataFrame) -> None:
-        """Keep dim_enterprise as last reported: newer periods win, first_period only moves back."""
-        if frame.empty:
+        One prepared statement over the rows' tuples, in uscc order.
+        """
+        if isinstance(dims, pd.DataFrame):
+            dims = pa.Table.from_pandas(dims, preserve_index=False)
+        if dims.num_rows == 0:
             return
-        t = schema.dim_enterprise
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        stmt = dialect_insert(t)
-        new = stmt.excluded
-        newer = new.last_period >= t.c.last_period
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.uscc],
-            set_={
-                **{
-                    c: case((newer, new[c]), else_=t.c[c])
-                    for c in ("name", "industry_code", "zone_code", "above_scale", "last_period")
-                },
-                "first_period": case(
-                    (new.first_period < t.c.first_period, new.first_period), else_=t.c.first_period
-                ),
-            },
-        )
-        rows = frame.assign(first_period=frame["period"], last_period=frame["period"]).drop(
-            columns="period"
-        )
-        rows = rows.astype(object).where(rows.notna(), None)
-        conn.execute(stmt, rows.to_dict("records"))
+        dims = dims.sort_by("uscc")
+        names = ["uscc", "name", "industry_code", "zone_code", "above_scale", "period", "period"]
+        executemany(conn, _UPSERT_ENTERPRISE, arrow_tuples(dims, names))
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
