@@ -8,7 +8,7 @@ import os
 from prefect import flow
 
 from flows.limits import zone_guard
-from flows.nightly import RunFailed, finish_run, pull_releases
+from flows.zones import RunFailed, finish_run, pull_releases
 from tasks.extract import list_releases
 from tasks.load import pending, prepare
 from tasks.operations import in_period_range, record_action, verify_release

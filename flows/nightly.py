@@ -1,121 +1,35 @@
-"""The nightly flow: every enabled zone concurrently, each release its own unit of work."""
+"""The Prefect flows of the nightly run: thin wrappers of flows.zones, the entrypoints deployed."""
 
 from __future__ import annotations
 
-import contextvars
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
 
-from flows.limits import ZoneGuard, zone_guard
-from tasks.extract import list_releases
-from tasks.load import pending, prepare, repair, watermark
-from tasks.marts import build_marts
-from tasks.quality import dq_checkpoint, quality_report
-from tasks.release import process_release
-from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
-from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import method_for, shipped_catalog
-from zonestats.secrets import redact
-from zonestats.sources import SourceError, ZoneAuthError
-from zonestats.steps import current_run_id, in_prefect_run, run_logger
+from flows.zones import (
+    SHANGHAI,
+    RunFailed,
+    finish_run,
+    nightly_body,
+    pull_releases,
+    pull_zone_body,
+    run_date,
+    run_zones,
+)
+from zonestats.config import AppConfig, ZoneSource
+from zonestats.models import ZoneOutcome
 from zonestats.summary import RunSummary
 
-# the province's calendar decides which year is current
-SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
-
-
-class RunFailed(RuntimeError):
-    """Some release failed or was rejected, or a zone could not be reached; the rest loaded."""
-
-    def __init__(self, summary: RunSummary) -> None:
-        lines = summary.failures()
-        more = f" (+{len(lines) - 5} more)" if len(lines) > 5 else ""
-        super().__init__("; ".join(lines[:5]) + more)
-        self.summary = summary
-
-
-def pull_releases(
-    source: ZoneSource,
-    config: AppConfig,
-    refs: list[ReleaseRef],
-    outcome: ZoneOutcome,
-    guard: ZoneGuard,
-    validate_only: bool = False,
-    then: Callable[[ReleaseRef, ReleaseOutcome], ReleaseOutcome] | None = None,
-) -> bool:
-    """Run a zone's releases in order under its breaker and the run's deadline.
-
-    What the breaker or the deadline holds back is recorded ``failed`` ("not attempted: …") for
-    the next run and ``rerun --failed``. ``then`` may follow up an outcome (a backfill verifies
-    what was loaded already). False when the zone refused our token (stop the zone).
-    """
-    for ref in refs:
-        held = guard.held_back()
-        if held is not None:
-            outcome.releases.append(guard.defer(ref, held, validate_only))
-            continue
-        try:
-            result = process_release(
-                source,
-                config,
-                ref,
-                guard.flow_run_id,
-                validate_only=validate_only,
-                holder=guard.holder,
-            )
-            if then is not None:
-                result = then(ref, result)
-        except ZoneAuthError as exc:
-            outcome.error = redact(str(exc))
-            return False
-        except Exception as exc:
-            # its retries spent (the warehouse away for long): this release failed, not the zone;
-            # its claim expires and the next run lists it again
-            result = ReleaseOutcome(
-                key=ref.key, status="failed", error=redact(f"{type(exc).__name__}: {exc}")[:2000]
-            )
-        outcome.releases.append(result)
-        guard.breaker.record(result)
-    return True
-
-
-def _pull_dataset(
-    source: ZoneSource,
-    config: AppConfig,
-    dataset: str,
-    outcome: ZoneOutcome,
-    guard: ZoneGuard,
-    validate_only: bool = False,
-) -> bool:
-    """List and load one dataset of a zone; False when the zone refused us (stop the zone)."""
-    log = run_logger()
-    mark = watermark(config.warehouse, source.code, dataset)
-    since = mark - timedelta(days=config.run.lookback_days) if mark else None
-    try:
-        refs = list_releases(source, config.http, dataset, since, config.warehouse)
-    except SourceError as exc:
-        message = redact(f"{dataset}: {exc}")
-        outcome.error = f"{outcome.error}; {message}" if outcome.error else message
-        log.error("%s", message)
-        return not isinstance(exc, ZoneAuthError)
-    todo = pending(config.warehouse, refs)
-    log.info(
-        "%s %s: %d releases listed since %s, %d not loaded yet",
-        source.code,
-        dataset,
-        len(refs),
-        since or "the beginning",
-        len(todo),
-    )
-    outcome.releases.extend(
-        ReleaseOutcome(key=r.key, status="skipped") for r in refs if r not in todo
-    )
-    return pull_releases(source, config, todo, outcome, guard, validate_only)
+__all__ = [
+    "SHANGHAI",
+    "RunFailed",
+    "finish_run",
+    "nightly",
+    "pull_releases",
+    "pull_zone",
+    "run_date",
+    "run_zones",
+]
 
 
 @flow(name="zone-pull", flow_run_name="pull-{source.code}", log_prints=False)
@@ -125,47 +39,8 @@ def pull_zone(
     validate_only: bool = False,
     deadline_at: datetime | None = None,
 ) -> ZoneOutcome:
-    """Pull one zone: each dataset it publishes (zone totals first), each release since its watermark.
-
-    Zone totals first: the enterprise releases are reconciled with the zone totals loaded. The
-    zone is this run's alone while it works (a claim its heartbeat keeps alive); a zone another
-    live run holds longer than ``run.zone_wait_s`` is reported busy, naming the holder.
-    """
-    outcome = ZoneOutcome(zone_code=source.code)
-    with zone_guard(config, source.code, "nightly", outcome, deadline_at) as guard:
-        if guard is not None:
-            for dataset in source.datasets:
-                if not _pull_dataset(source, config, dataset, outcome, guard, validate_only):
-                    break
-            guard.summarise(outcome)
-    return outcome
-
-
-def _zone_or_error(
-    source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
-) -> ZoneOutcome:
-    if not in_prefect_run():  # a run without Prefect: the zone's body, in this thread
-        try:
-            return pull_zone.fn(source, config, validate_only, deadline_at)
-        except Exception as crash:
-            return ZoneOutcome(zone_code=source.code, error=redact(f"zone pull crashed: {crash}"))
-    state = pull_zone(source, config, validate_only, deadline_at, return_state=True)
-    if state.is_completed():
-        result: ZoneOutcome = state.result()
-        return result
-    exc = state.result(raise_on_failure=False)
-    return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow crashed: {exc}"))
-
-
-def _isolated(
-    source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
-) -> ZoneOutcome:
-    # even starting the subflow can fail (the orchestration API busy or down): that is this
-    # zone's failure, reported as such, never the others'
-    try:
-        return _zone_or_error(source, config, validate_only, deadline_at)
-    except Exception as exc:
-        return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow could not run: {exc}"))
+    """Pull one zone (a subflow run of the nightly run): see flows.zones.pull_zone_body."""
+    return pull_zone_body(source, config, validate_only, deadline_at)
 
 
 @flow(name="nightly", log_prints=False)
@@ -181,85 +56,4 @@ def nightly(
     ``today`` is the run's date in Asia/Shanghai (default: the clock's), which decides the
     current year of the marts.
     """
-    config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
-    return run_zones(config, zones, validate_only, today)
-
-
-def run_zones(
-    config: AppConfig,
-    zones: list[str] | None,
-    validate_only: bool = False,
-    today: date | None = None,
-) -> RunSummary:
-    """The body of the nightly flow, once its config is built."""
-    summary = RunSummary(started_at=utcnow(), validate_only=validate_only)
-    # every zone's subflow stops starting releases at the same moment
-    deadline_at = utcnow() + timedelta(seconds=config.run.deadline_s)
-    prepare(config.warehouse, shipped_catalog())
-    if not validate_only:
-        for line in repair(config.warehouse):
-            run_logger().warning("repaired: %s", line)
-    sources = config.select(zones)
-    with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
-        # each thread needs the flow's context to run its zone as a subflow of this run
-        futures = [
-            pool.submit(
-                contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
-            )
-            for s in sources
-        ]
-        summary.zones = [f.result() for f in futures]
-    summary.finished_at = utcnow()
-    finish_run(config, summary, "nightly", today)
-    if not summary.ok:
-        raise RunFailed(summary)
-    return summary
-
-
-def run_date(today: date | None = None) -> date:
-    """The run's date in the province's calendar (Asia/Shanghai), unless one is given."""
-    return today if today is not None else datetime.now(SHANGHAI).date()
-
-
-def finish_run(
-    config: AppConfig, summary: RunSummary, kind: str, today: date | None = None
-) -> None:
-    """The data-quality checkpoint (unless nothing was loaded), the quality report, the artifacts."""
-    log = run_logger()
-    run_id = current_run_id() or f"{kind}-{utcnow():%Y%m%dT%H%M%S}"
-    dq = None
-    if not summary.validate_only:
-        # the current and previous year's marts follow what was loaded (unchanged: kept)
-        year = run_date(today).year
-        for y in (year - 1, year):
-            try:
-                builds = build_marts(config.warehouse, shipped_catalog(), method_for(config), y)
-                summary.marts += [f"{b.mart} {b.year}" for b in builds if b.rebuilt]
-            except Exception as exc:
-                summary.mart_errors.append(f"marts {y}: {redact(str(exc))[:300]}")
-                log.error("marts of %s could not be built: %s", y, redact(str(exc)))
-        loaded = [
-            r.key
-            for z in summary.zones
-            for r in z.releases
-            if r.status == "loaded" and r.key.dataset == "enterprise"
-        ]
-        try:
-            dq = dq_checkpoint(config.warehouse, shipped_catalog(), run_id, loaded)
-            summary.dq_failed = dq.failed
-            summary.data_docs = dq.docs_index
-        except Exception as exc:  # the checkpoint itself broke: say so, as a failed run
-            summary.dq_failed = [f"checkpoint could not run: {redact(str(exc))[:300]}"]
-            log.error("data-quality checkpoint could not run: %s", redact(str(exc)))
-    path, report = quality_report(config.warehouse.data_dir, summary, f"{kind}-{run_id}", dq)
-    summary.quality_report = str(path)
-    log.info("quality report: %s", path)
-    if in_prefect_run():  # a run without Prefect has its summary on stdout and the report file
-        create_markdown_artifact(
-            key=f"{kind}-summary",
-            markdown=summary.to_markdown(),
-            description=f"zonestats {kind} run",
-        )
-        create_markdown_artifact(
-            key=f"{kind}-quality", markdown=report, description="zonestats quality report"
-        )
+    return nightly_body(config_path, zones, validate_only, today)

@@ -8,7 +8,7 @@ import os
 from prefect import flow
 
 from flows.limits import zone_guard
-from flows.nightly import RunFailed, finish_run, pull_releases
+from flows.zones import RunFailed, finish_run, pull_releases
 from tasks.load import prepare
 from tasks.operations import failed_releases, record_action
 from zonestats.config import ZoneSource, load_config, resolve_config_path

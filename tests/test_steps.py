@@ -129,3 +129,20 @@ def test_zonestats_run_without_a_prefect_api_starts_no_server(
         ids = {r[0] for r in conn.execute(text("SELECT DISTINCT flow_run_id FROM load_ledger"))}
     assert len(ids) == 1  # one id for the whole run
     assert uuid.UUID(ids.pop())  # the run's own
+
+
+def test_a_prefect_api_in_the_active_profile_counts_as_configured(tmp_path: Path) -> None:
+    profiles = tmp_path / "profiles.toml"
+    profiles.write_text(
+        'active = "province"\n'
+        '[profiles.province]\nPREFECT_API_URL = "http://prefect.example:4200/api"\n'
+        "[profiles.local]\n",
+        encoding="utf-8",
+    )
+    from zonestats.steps import prefect_api_configured
+
+    env = {"PREFECT_HOME": str(tmp_path)}
+    assert prefect_api_configured(env) is True
+    assert prefect_api_configured({**env, "PREFECT_PROFILE": "local"}) is False
+    assert prefect_api_configured({"PREFECT_HOME": str(tmp_path / "none")}) is False
+    assert prefect_api_configured({"PREFECT_API_URL": "http://127.0.0.1:4200/api"}) is True

@@ -221,7 +221,7 @@ def _print_summary(summary: Any) -> None:
 
 def _report(result: FlowResult) -> int:
     """Print a finished run's summary and turn it into the exit code (a crash is 1 as well)."""
-    from flows.nightly import RunFailed
+    from flows.zones import RunFailed
 
     if result.error is None:
         summary = result.value
@@ -245,16 +245,20 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
     )
     config.select(zones)  # unknown zone codes are a usage error before anything starts
     prefect_environment()
-    from flows.nightly import nightly
-
+    orchestrated = _orchestrated(args)
+    run: Any
+    if orchestrated:
+        from flows.nightly import nightly as run
+    else:
+        from flows.zones import nightly_body as run
     print(
         f"zonestats: running nightly for {', '.join(z.code for z in config.select(zones))}",
         flush=True,
     )
     validate_only = bool(getattr(args, "validate_only", False))
     result = run_flow(
-        nightly,
-        _orchestrated(args),
+        run,
+        orchestrated,
         config_path=config.source_path,
         zones=zones,
         validate_only=validate_only,

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import sys
 import time
+import tomllib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, ParamSpec, TypeVar
 
 P = ParamSpec("P")
@@ -31,16 +34,34 @@ _LOCAL_RUN: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 def in_prefect_run() -> bool:
     """True inside a Prefect flow or task run (then steps are task runs)."""
+    if "prefect.context" not in sys.modules:  # no run without Prefect imported: spare the import
+        return False
     from prefect.context import FlowRunContext, TaskRunContext
 
     return FlowRunContext.get() is not None or TaskRunContext.get() is not None
 
 
-def prefect_api_configured() -> bool:
-    """True when a Prefect API is configured (environment or profile) for runs to report to."""
-    from prefect.settings import PREFECT_API_URL
+def prefect_api_configured(env: Mapping[str, str] | None = None) -> bool:
+    """True when a Prefect API is configured (environment or active profile) for runs to report to.
 
-    return bool(PREFECT_API_URL.value())
+    Read without importing Prefect (seconds): ``PREFECT_API_URL`` in the environment, else in the
+    active profile of ``$PREFECT_PROFILES_PATH`` (default ``$PREFECT_HOME/profiles.toml``).
+    """
+    env = os.environ if env is None else env
+    if env.get("PREFECT_API_URL"):
+        return True
+    if "prefect.settings" in sys.modules and env is os.environ:  # loaded already: ask Prefect
+        from prefect.settings import PREFECT_API_URL
+
+        return bool(PREFECT_API_URL.value())
+    home = Path(env.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(env.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+    name = env.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    return bool(profiles.get("profiles", {}).get(name, {}).get("PREFECT_API_URL"))
 
 
 def current_run_id() -> str | None:
@@ -179,7 +200,8 @@ def run_flow(flow: Any, orchestrated: bool, **params: Any) -> FlowResult:
         return FlowResult(error=state.result(raise_on_failure=False))
     token = _LOCAL_RUN.set(str(uuid.uuid4()))
     try:
-        return FlowResult(value=flow.fn(**params))
+        # a Prefect flow's body, or a body function itself (spares importing Prefect)
+        return FlowResult(value=getattr(flow, "fn", flow)(**params))
     except Exception as exc:
         return FlowResult(error=exc)
     finally:
