@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import requests
 
 from zonestats.config import HttpSettings, ZoneSource
@@ -36,12 +37,42 @@ class NotFound(Exception):
     pass
 
 
-def _json_object(body: bytes) -> str | None:
-    try:
-        doc = json.loads(body)
-    except ValueError as exc:
-        return f"malformed JSON ({exc.__class__.__name__})"
-    return None if isinstance(doc, dict) else "a JSON body that is not an object"
+# orjson reads an integer beyond 64 bits as a float; a run of 19 digits or more may be one
+# (every digit made "0", everything else " ": one C-level pass and one substring search)
+_DIGITS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def loads(data: bytes) -> Any:
+    """Parse JSON exactly as the json module does (NaN, Infinity, big integers, UTF-16), fast.
+
+    orjson parses what it can; what it refuses or might read differently goes to the json module,
+    whose answer (a value or the error) is then the answer.
+    """
+    if _LONG_RUN not in data.translate(_DIGITS):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # NaN, Infinity, a lone surrogate, a BOM, UTF-16, or not JSON at all
+    return json.loads(data)
+
+
+class _JsonObject:
+    """A body check that keeps what it parsed, so a good page is parsed once."""
+
+    def __init__(self) -> None:
+        self.body: bytes | None = None
+        self.doc: Any = None
+
+    def __call__(self, body: bytes) -> str | None:
+        try:
+            doc = loads(body)
+        except ValueError as exc:
+            return f"malformed JSON ({exc.__class__.__name__})"
+        if not isinstance(doc, dict):
+            return "a JSON body that is not an object"
+        self.body, self.doc = body, doc
+        return None
 
 
 class ZoneHttp:
@@ -104,10 +135,14 @@ class ZoneHttp:
 
     def _get(self, path: str, params: Mapping[str, Any], what: str) -> tuple[dict[str, Any], int]:
         """GET a JSON object, retrying what is transient; return it with its size in bytes."""
-        body = self._fetch(path, params, what, _json_object)
+        checked = _JsonObject()
+        body = self._fetch(path, params, what, checked)
         # masked in the bytes, before parsing: every string of the page (records included, and
         # so the raw archive, quarantine and Parquet) is then free of the token
-        return json.loads(redact_bytes(body, self._secrets)), len(body)
+        masked = redact_bytes(body, self._secrets)
+        if masked is body and checked.body is body:
+            return checked.doc, len(body)  # nothing masked: the page as the check parsed it
+        return loads(masked), len(body)
 
     def _fetch(
         self,
