@@ -1,17 +1,38 @@
-"""Normalize: received records -> a typed long frame (numbers parsed, units converted, catalog joined)."""
+"""Normalize: received records -> typed numpy columns (numbers parsed, units converted, catalog joined).
+
+A batch of records becomes a ``Frame`` (validation.checks): one row per record, and for the
+enterprise dataset a second frame with one row per reported value. The ordinary record takes a
+few C-level passes (fields picked out of the parsed JSON with ``map``, values flattened with
+``chain``, numbers parsed by Arrow's regex and cast kernels); an odd one — not an object, a
+number where a code belongs, a full-width or non-ASCII figure, a boolean value — takes an exact
+per-value path with the same answer. Texts only messages need (a value as received, a record's
+canonical JSON) are made for the failing rows, by the validator.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import re
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import chain, compress, repeat
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from validation.checks import FREQUENCY_RANK, STATUSES, Frame
+from warehouse.staging import canonical_bytes
 from zonestats.catalog import Catalog
+
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
+Item = tuple[int, str, Any]  # (page number, page zone, record)
 
 # Full-width forms that Chinese office software produces in numbers.
 _FULL_WIDTH = str.maketrans("０１２３４５６７８９，．－＋　", "0123456789,.-+ ")
@@ -19,16 +40,521 @@ _FULL_WIDTH = str.maketrans("０１２３４５６７８９，．－＋　", "01
 _POW10 = np.array([10.0**i for i in range(16)])
 _MISSING_TEXT = ("", "-", "—", "--")
 _NUMBER = r"^[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+$"
+# Python's \d is any decimal digit; a figure in other digits is shaped, but no number
+_NUMBER_RE = re.compile(_NUMBER)
+_DECIMAL = r"^(?P<sign>[+-]?)(?P<int>\d*)(?:\.(?P<frac>\d*))?$"
+# what str.strip() removes from an ASCII string (Arrow's own whitespace class is smaller)
+_ASCII_SPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
+_ASCII_MISSING = pa.array([t for t in _MISSING_TEXT if t.isascii()], pa.string())
+
+# how a raw value is read: 0 text (Arrow kernels), 1 JSON number, 2 null, 3 anything else
+_TEXT, _NUM, _NULL, _ODD = 0, 1, 2, 3
+_KIND: defaultdict[type, int] = defaultdict(lambda: _ODD, {str: _TEXT, float: _NUM, int: _NUM})
+_KIND[type(None)] = _NULL
 
 
 def canonical_json(record: Any) -> str:
     """The record as received, as stable JSON text (key order normalized, Chinese kept)."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return canonical_bytes(record).decode("utf-8")
+    except UnicodeEncodeError:  # text that is not Unicode: the json module's text as it is
+        return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def _raw_texts(items: Sequence[tuple[Any, ...]]) -> list[str]:
-    """Each record's canonical JSON: a 4th item element when the caller has made it already."""
-    return [i[3] if len(i) > 3 else canonical_json(i[2]) for i in items]
+def value_text(value: Any) -> str | None:
+    """A value as text, as messages quote it: the string received, or the number written out."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+# --- numbers -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    """Values read as numbers, one row per value."""
+
+    number: Floats  # NaN where missing or unparsable
+    missing: Bools  # not reported (null, "", "-", …)
+    unparsable: Bools  # reported but not a finite number
+    raw: Sequence[Any]
+    plain: dict[int, str]  # rows read the exact way: the number's text, separators dropped
+    trimmed: pa.StringArray | None  # the string values (Arrow's way) trimmed, in row order …
+    text_rows: npt.NDArray[np.intp] | None  # … at these rows (None: every row is one)
+
+    def plain_texts(self, rows: npt.NDArray[np.intp]) -> pa.StringArray:
+        """The number texts (thousands separators dropped) of some rows, for exact decimals."""
+        if self.trimmed is not None and self.text_rows is None and not self.plain:
+            return pc.replace_substring(self.trimmed.take(pa.array(rows)), ",", "")
+        pos = np.full(len(self.number), -1, dtype=np.intp)
+        if self.trimmed is not None:
+            at = self.text_rows if self.text_rows is not None else slice(None)
+            pos[at] = np.arange(len(self.trimmed))
+        fast = pos[rows]
+        texts: list[str | None] = [None] * len(rows)
+        if self.trimmed is not None and len(rows):
+            taken = self.trimmed.take(pa.array(np.maximum(fast, 0)))
+            texts = pc.replace_substring(taken, ",", "").to_pylist()
+        out: list[str | None] = []
+        for row, f, t in zip(rows.tolist(), fast.tolist(), texts, strict=True):
+            exact = self.plain.get(row)
+            out.append(exact if exact is not None else t if f >= 0 else _odd(self.raw[row])[3])
+        return pa.array(out, pa.string())
+
+
+def _odd(value: Any) -> tuple[float, bool, bool, str | None]:
+    """One value the exact, slow way: (number, missing, unparsable, text without separators)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return math.nan, True, False, None
+    if isinstance(value, bool):
+        return math.nan, False, True, None
+    text = str(value)
+    if not text.isascii():
+        text = text.translate(_FULL_WIDTH)
+    text = text.strip()
+    if text in _MISSING_TEXT:
+        return math.nan, True, False, None
+    if not _NUMBER_RE.match(text):
+        return math.nan, False, True, None
+    plain = text.replace(",", "")
+    if not plain.isascii():  # digits of another script: shaped, but no number
+        return math.nan, False, True, None
+    number = float(plain)
+    if not math.isfinite(number):
+        return math.nan, False, True, None
+    return number, False, False, plain
+
+
+def parse_numbers(raw: Sequence[Any]) -> Parsed:
+    """Read values given as JSON numbers or strings ("1,234.5", " 12 ", "", "-") as numbers."""
+    n = len(raw)
+    number = np.full(n, np.nan)
+    missing = np.zeros(n, dtype=bool)
+    unparsable = np.zeros(n, dtype=bool)
+    plain: dict[int, str] = {}
+    types = list(map(type, raw))
+    kinds = (
+        None if types.count(str) == n else np.fromiter(map(_KIND.__getitem__, types), np.int8, n)
+    )
+    odd: list[int] = []
+    trimmed: pa.StringArray | None = None
+    text_rows: npt.NDArray[np.intp] | None = None
+    if kinds is None:
+        texts: Sequence[Any] = raw
+    else:
+        text_rows = np.flatnonzero(kinds == _TEXT)
+        texts = list(compress(raw, (kinds == _TEXT).tolist()))
+        missing[kinds == _NULL] = True
+        nums = np.flatnonzero(kinds == _NUM)
+        if len(nums):
+            try:
+                values = np.array(list(compress(raw, (kinds == _NUM).tolist())), dtype=np.float64)
+            except OverflowError:  # an integer past the largest double
+                odd.extend(nums.tolist())
+            else:
+                finite = np.isfinite(values)
+                number[nums[finite]] = values[finite]
+                missing[nums[np.isnan(values)]] = True
+                unparsable[nums[np.isinf(values)]] = True
+        odd.extend(np.flatnonzero(kinds == _ODD).tolist())
+    if len(texts):
+        try:
+            arr = pa.array(texts, pa.string())
+        except (pa.ArrowException, UnicodeError):
+            arr = None  # text that is not Unicode: every string the exact way
+        if arr is None:
+            odd.extend(text_rows.tolist() if text_rows is not None else list(range(n)))
+        else:
+            rows = text_rows if text_rows is not None else np.arange(n)
+            ascii_ = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+            if not ascii_.all():
+                odd.extend(rows[~ascii_].tolist())
+            t = pc.utf8_trim(arr, _ASCII_SPACE)
+            gone = pc.is_in(t, value_set=_ASCII_MISSING).to_numpy(zero_copy_only=False)
+            shaped = pc.match_substring_regex(t, _NUMBER).to_numpy(zero_copy_only=False)
+            numbers = pc.cast(
+                pc.if_else(pa.array(shaped), pc.replace_substring(t, ",", ""), None), pa.float64()
+            ).to_numpy(zero_copy_only=False)
+            fine = ascii_ & ~gone & shaped & np.isfinite(numbers)
+            number[rows[fine]] = numbers[fine]
+            missing[rows[ascii_ & gone]] = True
+            unparsable[rows[ascii_ & ~gone & ~fine]] = True
+            trimmed, text_rows = t, rows
+    for i in odd:
+        number[i], missing[i], unparsable[i], text = _odd(raw[i])
+        if text is not None:
+            plain[i] = text
+    return Parsed(number, missing, unparsable, raw, plain, trimmed, text_rows)
+
+
+def exact_decimals(texts: pa.StringArray) -> tuple[Floats, Floats]:
+    """Number texts as ``mantissa`` × 10^-``scale`` ("3.5421" -> 35421, 4); NaN, 0 if not plain."""
+    # Arrow's regex kernels work on the buffers; a Python loop would cost a call per value
+    shapes = pc.extract_regex(texts, _DECIMAL)
+    frac = pc.struct_field(shapes, "frac")
+    digits = pc.binary_join_element_wise(
+        pc.struct_field(shapes, "sign"), pc.struct_field(shapes, "int"), frac, ""
+    )
+    # "" (a shape without digits cannot be a number here) and "+" become nothing
+    digits = pc.if_else(pc.match_substring_regex(digits, r"[0-9]"), digits, None)
+    mantissa = pc.cast(digits, pa.float64()).to_numpy(zero_copy_only=False)
+    scale = pc.fill_null(pc.utf8_length(frac), 0).to_numpy(zero_copy_only=False).astype(np.float64)
+    return mantissa, scale
+
+
+def to_canonical(parsed: Parsed, num: Floats, den: Floats) -> tuple[Floats, Bools]:
+    """Values in the canonical unit (× num / den), and which overflowed the doubles.
+
+    Exact arithmetic up to one final rounding where a factor is not 1: (digits × numerator) /
+    (10^scale × denominator), so 12345 元 is 1.2345 万元 and 3.5421 万人 is 35421 人, not 35420.999….
+    A factor of 1 leaves the number as parsed, which is that same correctly rounded decimal.
+    """
+    number = parsed.number
+    with np.errstate(invalid="ignore", over="ignore"):
+        value = number * num / den
+    ok = ~np.isnan(number)
+    scaled = np.flatnonzero(ok & ~((num == 1) & (den == 1)) & ~np.isnan(num))
+    if len(scaled):
+        mantissa, scale = exact_decimals(parsed.plain_texts(scaled))
+        exact = ~np.isnan(mantissa) & (np.abs(mantissa) < 2**53) & (scale <= 15)
+        m = np.where(exact, mantissa, number[scaled])
+        power = _POW10[np.where(exact, scale, 0).astype(np.int64)]
+        with np.errstate(over="ignore"):
+            value[scaled] = (m * num[scaled]) / (power * den[scaled])
+    # a zero is +0 (the decimals of "-0" are the integer 0); NaN and the rest are unchanged
+    value = value + 0.0
+    # a figure near the float limit (1e308 亿元) overflows to ±inf in the canonical unit: no
+    # bound catches an infinity where the catalog has no max, so it would load; it is a figure
+    # no double can hold, held out as unparsable (its message quotes the text as received)
+    overflow = np.isinf(value)
+    value[overflow] = np.nan
+    return value, overflow
+
+
+# --- the catalog as arrays -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CatalogColumns:
+    """One dataset's catalog as arrays indexed by indicator position (last row: unknown)."""
+
+    index: dict[str, int]
+    unknown: int
+    code: npt.NDArray[np.object_]
+    canonical_unit: npt.NDArray[np.object_]
+    ind_frequency: npt.NDArray[np.object_]
+    freq_rank: npt.NDArray[np.int8]
+    basis: npt.NDArray[np.object_]
+    is_rate: Bools
+    min: Floats
+    max: Floats
+    integer: Bools
+    allowed_units: npt.NDArray[np.object_]
+    factors: dict[tuple[int, str], tuple[int, int]]  # (indicator, unit) -> numerator, denominator
+    canonical_num: Floats  # the canonical unit's factor (1 in a sane catalog; NaN: unknown)
+    canonical_den: Floats
+
+    def positions(self, codes: Sequence[Any]) -> npt.NDArray[np.intp]:
+        """Each code's position (``unknown`` for a code not in the catalog or not a string)."""
+        # dict.get through map, one C-level pass; only strings are catalog keys
+        return np.fromiter(map(self.index.get, codes, repeat(self.unknown)), np.intp, len(codes))
+
+    def factor_of(self, ind: npt.NDArray[np.intp], units: Sequence[Any]) -> tuple[Floats, Floats]:
+        """The numerator and denominator of each (indicator, unit); NaN where not allowed."""
+        num = np.full(len(ind), np.nan)
+        den = np.full(len(ind), np.nan)
+        for i, (k, u) in enumerate(zip(ind.tolist(), units, strict=True)):
+            f = self.factors.get((k, u)) if isinstance(u, str) else None
+            if f is not None:
+                num[i], den[i] = f
+        return num, den
+
+
+def _factor(factors: dict[str, Any], unit: str) -> tuple[float, float]:
+    f = factors.get(unit)
+    return (f.numerator, f.denominator) if f is not None else (math.nan, math.nan)
+
+
+def catalog_columns(catalog: Catalog, dataset: str) -> CatalogColumns:
+    """The catalog of a dataset as arrays (computed once per catalog and dataset)."""
+    cache: dict[str, CatalogColumns] = catalog.__dict__.setdefault("_columns", {})
+    if dataset not in cache:
+        inds = catalog.for_dataset(dataset)
+        n = len(inds)
+
+        def col(values: list[Any], dtype: Any, missing: Any) -> np.ndarray:
+            return np.array([*values, missing], dtype=dtype)
+
+        cache[dataset] = CatalogColumns(
+            index={i.code: k for k, i in enumerate(inds)},
+            unknown=n,
+            code=col([i.code for i in inds], object, None),
+            canonical_unit=col([i.unit for i in inds], object, None),
+            ind_frequency=col([i.frequency for i in inds], object, None),
+            freq_rank=col([FREQUENCY_RANK.get(i.frequency, -1) for i in inds], np.int8, -1),
+            basis=col([i.basis for i in inds], object, None),
+            is_rate=col([i.basis == "ytd_rate" for i in inds], bool, False),
+            min=col([np.nan if i.min is None else i.min for i in inds], np.float64, np.nan),
+            max=col([np.nan if i.max is None else i.max for i in inds], np.float64, np.nan),
+            integer=col([bool(i.integer) for i in inds], bool, False),
+            allowed_units=col(["、".join(i.unit_factors) for i in inds], object, None),
+            factors={
+                (k, u): (f.numerator, f.denominator)
+                for k, i in enumerate(inds)
+                for u, f in i.unit_factors.items()
+            },
+            canonical_num=col([_factor(i.unit_factors, i.unit)[0] for i in inds], float, np.nan),
+            canonical_den=col([_factor(i.unit_factors, i.unit)[1] for i in inds], float, np.nan),
+        )
+    return cache[dataset]
+
+
+def _catalog_facts(cat: CatalogColumns, ind: npt.NDArray[np.intp]) -> dict[str, np.ndarray]:
+    return {
+        "ind": ind,
+        "known": ind != cat.unknown,
+        "canonical_unit": cat.canonical_unit[ind],
+        "ind_frequency": cat.ind_frequency[ind],
+        "freq_rank": cat.freq_rank[ind],
+        "basis": cat.basis[ind],
+        "is_rate": cat.is_rate[ind],
+        "min": cat.min[ind],
+        "max": cat.max[ind],
+        "integer": cat.integer[ind],
+        "allowed_units": cat.allowed_units[ind],
+    }
+
+
+# --- records ---------------------------------------------------------------------------------
+
+
+def _stripped(values: Sequence[Any], empty_is_missing: bool = True) -> list[str | None]:
+    """Strings stripped (an empty one missing, if so told); anything else missing."""
+    if empty_is_missing:
+        return [(v.strip() or None) if type(v) is str else None for v in values]
+    return [v.strip() if type(v) is str else None for v in values]
+
+
+def _objects(values: Sequence[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _fields(
+    records: Sequence[Any] | np.ndarray, names: Sequence[str]
+) -> tuple[Bools, list[list[Any]]]:
+    """Which records are objects, and each named field of every record (None where absent)."""
+    types = list(map(type, records))
+    if types.count(dict) == len(records):
+        is_obj = np.ones(len(records), dtype=bool)
+        objs: Sequence[Any] | np.ndarray = records
+    else:
+        is_obj = np.array([t is dict for t in types], dtype=bool)
+        objs = [r if t is dict else {} for r, t in zip(records, types, strict=True)]
+    # dict.get through map: one C-level pass per field, no Python frame per record
+    return is_obj, [list(map(dict.get, objs, repeat(name))) for name in names]
+
+
+def _pages(items: Sequence[Item], first_record_no: int) -> dict[str, np.ndarray]:
+    n = len(items)
+    return {
+        "record_no": np.arange(first_record_no, first_record_no + n, dtype=np.int64),
+        "page": np.fromiter((i[0] for i in items), np.int64, n),
+        "page_zone": _objects([i[1] for i in items]),
+        "records": _objects([i[2] for i in items]),
+    }
+
+
+def _record_keys(keys: list[str | None], record_no: npt.NDArray[np.int64]) -> np.ndarray:
+    return _objects(
+        [
+            k if k is not None else f"record:{no}"
+            for k, no in zip(keys, record_no.tolist(), strict=True)
+        ]
+    )
+
+
+def normalize_zone(
+    items: Sequence[Item],
+    *,
+    first_record_no: int,
+    zone_code: str,
+    period: str,
+    frequency: str,
+    catalog: Catalog,
+) -> Frame:
+    """(page number, page zone, record) items of a zone-dataset release as typed columns.
+
+    One row per record received, numbered from ``first_record_no`` in the order received.
+    Nothing is dropped here: deciding what is bad is validation's job.
+    """
+    n = len(items)
+    cols = _pages(items, first_record_no)
+    is_obj, (indicator_raw, value_raw, unit_raw, status_raw) = _fields(
+        cols["records"], ("indicator", "value", "unit", "status")
+    )
+    indicator = _stripped(indicator_raw)
+    status = [
+        "A" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s).strip()
+        for s in status_raw
+    ]
+    units = _stripped(unit_raw, empty_is_missing=False)
+    cat = catalog_columns(catalog, "zone")
+    ind = cat.positions(indicator)
+    parsed = parse_numbers(value_raw)
+    num, den = cat.factor_of(ind, units)
+    value, overflow = to_canonical(parsed, num, den)
+    status_index = {s: k for k, s in enumerate(STATUSES)}
+    cols.update(
+        zone_code=np.full(n, zone_code, dtype=object),
+        period=np.full(n, period, dtype=object),
+        release_frequency=np.full(n, frequency, dtype=object),
+        release_rank=np.full(n, FREQUENCY_RANK.get(frequency, -1), dtype=np.int8),
+        malformed=~is_obj | np.array([i is None for i in indicator], dtype=bool),
+        indicator=_objects(indicator),
+        value_raw=_objects(value_raw),
+        number=parsed.number,
+        value_missing=parsed.missing,
+        value_unparsable=parsed.unparsable | overflow,
+        unit=_objects(units),
+        status=_objects(status),
+        status_code=np.array([status_index.get(s, -1) for s in status], dtype=np.int8),
+        record_key=_record_keys(indicator, cols["record_no"]),
+        **_catalog_facts(cat, ind),
+        unit_ok=~np.isnan(num),
+        value=value,
+    )
+    return Frame(cols, n)
+
+
+def normalize_enterprise(
+    items: Sequence[Item],
+    *,
+    first_record_no: int,
+    zone_code: str,
+    period: str,
+    frequency: str,
+    catalog: Catalog,
+    uscc_allow: frozenset[str] = frozenset(),
+) -> tuple[Frame, Frame]:
+    """Enterprise records as a frame of enterprises and a frame of their values.
+
+    The first frame has one row per enterprise received (the unit of the ledger's counts); the
+    second one row per (enterprise, reported indicator), units converted, catalog joined, with
+    ``rec`` the row of its enterprise. A missing key in ``values`` means not reported and makes
+    no row.
+    """
+    n = len(items)
+    cols = _pages(items, first_record_no)
+    is_obj, (uscc_raw, name_raw, industry_raw, flag, values_raw, units_raw) = _fields(
+        cols["records"], ("uscc", "name", "industry_code", "above_scale", "values", "units")
+    )
+    uscc = [(u.strip() or None) if type(u) is str else None for u in uscc_raw]
+    uscc = [u.upper() if u is not None else None for u in uscc]
+    flag_kinds = list(map(type, flag))
+    flag_ok = np.array(
+        [
+            t is bool or f is None or (t is float and math.isnan(f))
+            for f, t in zip(flag, flag_kinds, strict=True)
+        ],
+        dtype=bool,
+    )
+    has_values = np.array([type(v) is dict for v in values_raw], dtype=bool)
+    units_ok = np.array(
+        [
+            u is None or type(u) is dict or (isinstance(u, float) and math.isnan(u))
+            for u in units_raw
+        ],
+        dtype=bool,
+    )
+    cols.update(
+        zone_code=np.full(n, zone_code, dtype=object),
+        period=np.full(n, period, dtype=object),
+        release_frequency=np.full(n, frequency, dtype=object),
+        malformed=~is_obj
+        | np.array([u is None for u in uscc], dtype=bool)
+        | ~has_values
+        | ~units_ok,
+        uscc=_objects(uscc),
+        uscc_allowed=np.array([u in uscc_allow for u in uscc], dtype=bool)
+        if uscc_allow
+        else np.zeros(n, dtype=bool),
+        name=_objects(_stripped(name_raw)),
+        industry_code=_objects(_stripped(industry_raw)),
+        above_scale=_objects(
+            [f if t is bool else None for f, t in zip(flag, flag_kinds, strict=True)]
+        ),
+        above_scale_ok=flag_ok,
+        above_scale_src=_objects(flag),
+        record_key=_record_keys(uscc, cols["record_no"]),
+    )
+    records = Frame(cols, n)
+    # one row per reported value: the nested JSON flattened in C-level passes
+    flat = np.flatnonzero(has_values & units_ok)
+    dicts = [values_raw[i] for i in flat.tolist()]
+    counts = np.fromiter(map(len, dicts), np.int64, len(dicts))
+    codes: list[Any] = list(chain.from_iterable(map(dict.keys, dicts)))
+    raw: list[Any] = list(chain.from_iterable(map(dict.values, dicts)))
+    rec = np.repeat(flat, counts)
+    cat = catalog_columns(catalog, "enterprise")
+    ind = cat.positions(codes)
+    # the canonical unit unless the record names another
+    num, den = cat.canonical_num[ind], cat.canonical_den[ind]
+    unit = cat.canonical_unit[ind]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+    for k, i in enumerate(flat.tolist()):
+        overrides = units_raw[i]
+        if type(overrides) is not dict or not overrides:
+            continue
+        lo = int(starts[k])
+        for j, code in enumerate(dicts[k]):
+            if code in overrides:
+                u = overrides[code]
+                u = u.strip() if type(u) is str else None
+                unit[lo + j] = u
+                f = cat.factors.get((int(ind[lo + j]), u)) if u is not None else None
+                num[lo + j], den[lo + j] = f if f is not None else (np.nan, np.nan)
+    parsed = parse_numbers(raw)
+    value, overflow = to_canonical(parsed, num, den)
+    m = len(raw)
+    values = Frame(
+        {
+            "rec": rec,
+            "record_no": cols["record_no"][rec],
+            "malformed": np.zeros(m, dtype=bool),
+            "indicator": _objects([c if type(c) is str else None for c in codes]),
+            "value_raw": _objects(raw),
+            "number": parsed.number,
+            "value_missing": parsed.missing,
+            "value_unparsable": parsed.unparsable | overflow,
+            "unit": unit,
+            **_catalog_facts(cat, ind),
+            "unit_ok": ~np.isnan(num),
+            "value": value,
+        },
+        m,
+    )
+    return records, values
+
+
+# --- the frames of before, for the operators' one-record paths and the tests --------------------
+
+
+def frame_to_pandas(frame: Frame) -> pd.DataFrame:
+    """A frame as pandas, with the texts messages quote (value text, canonical JSON) made."""
+    out = frame.to_pandas()
+    if "value_raw" in out:
+        out["value_text"] = pd.array([value_text(v) for v in frame["value_raw"]], dtype="string")
+    if "records" in out:
+        out["raw"] = [canonical_json(r) for r in frame["records"]]
+    if "above_scale_src" in out:
+        out["above_scale_raw"] = pd.array(
+            [value_text(v) for v in frame["above_scale_src"]], dtype="string"
+        )
+        out["above_scale"] = pd.array(list(frame["above_scale"]), dtype="boolean")
+    return out
 
 
 def parse_values(values: pd.Series) -> pd.DataFrame:
@@ -36,78 +562,31 @@ def parse_values(values: pd.Series) -> pd.DataFrame:
 
     Returns ``number`` (float, NaN where missing or unparsable), ``missing`` (not reported),
     ``unparsable`` (reported but not a number), and the decimal digits as ``mantissa`` × 10^-``scale``
-    so that unit conversion can stay exact; vectorized over the batch.
+    so that unit conversion can stay exact.
     """
-    kinds = values.map(type)
-    is_bool = kinds.eq(bool)
-    is_null = values.isna()
-    text = values.astype("string")
-    # full-width digits are rare: translate (a Python call per value) only the non-ASCII texts
-    wide = ~pd.Series(
-        pc.string_is_ascii(pa.array(text.to_numpy(dtype=object, na_value=None), pa.string()))
-        .fill_null(True)
-        .to_numpy(zero_copy_only=False),
-        index=values.index,
-    )
-    if wide.any():
-        text = text.where(~wide, text[wide].str.translate(_FULL_WIDTH))
-    text = text.str.strip()
-    missing = is_null | text.isin(_MISSING_TEXT).fillna(True).astype(bool)
-    shaped = text.str.match(_NUMBER).fillna(False).astype(bool)
-    plain = text.str.replace(",", "", regex=False).where(shaped)
-    number = pd.to_numeric(plain, errors="coerce").astype("float64")
-    finite = np.isfinite(number.to_numpy(dtype="float64", na_value=np.nan))
-    unparsable = ~missing & (is_bool | ~shaped | ~finite)
-    ok = ~unparsable & ~missing
-    number = number.where(ok)
-    # "3.5421" -> 35421 × 10^-4: integers convert between units without binary rounding
-    # Arrow's regex kernels work on the buffers; pandas' extract goes through Python per value
-    shapes = pc.extract_regex(
-        pa.array(plain.to_numpy(dtype=object, na_value=None), type=pa.large_string()),
-        r"^(?P<sign>[+-]?)(?P<int>\d*)(?:\.(?P<frac>\d*))?$",
-    )
-    frac = pc.struct_field(shapes, "frac")
-    digits = pc.binary_join_element_wise(
-        pc.struct_field(shapes, "sign"),
-        pc.struct_field(shapes, "int"),
-        frac,
-        pa.scalar("", pa.large_string()),
-    )
-    mantissa = pd.to_numeric(
-        pd.Series(digits.to_pandas(), index=values.index), errors="coerce"
-    ).astype("float64")
-    scale = pd.Series(
-        pc.fill_null(pc.utf8_length(frac), 0).to_numpy(zero_copy_only=False), index=values.index
-    ).astype("float64")
-    exact = ok & mantissa.notna() & (mantissa.abs() < 2**53) & (scale <= 15)
+    raw = values.tolist()
+    parsed = parse_numbers(raw)
+    ok = np.flatnonzero(~np.isnan(parsed.number))
+    mantissa = parsed.number.copy()
+    scale = np.zeros(len(raw))
+    if len(ok):
+        m, s = exact_decimals(parsed.plain_texts(ok))
+        exact = ~np.isnan(m) & (np.abs(m) < 2**53) & (s <= 15)
+        mantissa[ok[exact]], scale[ok[exact]] = m[exact], s[exact]
     return pd.DataFrame(
         {
-            "number": number,
-            "missing": missing & ~is_bool,
-            "unparsable": unparsable,
-            "mantissa": mantissa.where(exact, number),
-            "scale": scale.where(exact, 0.0),
+            "number": parsed.number,
+            "missing": parsed.missing,
+            "unparsable": parsed.unparsable,
+            "mantissa": mantissa,
+            "scale": scale,
         },
         index=values.index,
     )
 
 
-def _records_body(
-    items: Sequence[tuple[int, str, Any]], columns: list[str]
-) -> tuple[list[Any], pd.Series, pd.DataFrame]:
-    """The records, which of them are objects, and their fields as columns (one row each)."""
-    recs = [i[2] for i in items]
-    is_obj = pd.Series([isinstance(r, dict) for r in recs], dtype=bool)
-    body = pd.DataFrame.from_records(
-        [r if isinstance(r, dict) else {} for r in recs], columns=columns, nrows=len(recs)
-    )
-    if len(body) < len(recs):  # from_records of an empty list of dicts gives no rows
-        body = body.reindex(range(len(recs)))
-    return recs, is_obj, body
-
-
 def zone_records_frame(
-    items: Sequence[tuple[int, str, Any]],
+    items: Sequence[Item],
     *,
     first_record_no: int,
     zone_code: str,
@@ -115,80 +594,21 @@ def zone_records_frame(
     frequency: str,
     catalog: Catalog,
 ) -> pd.DataFrame:
-    """Turn (page number, page zone, record) items of a zone-dataset release into a typed frame.
-
-    One row per record received, numbered from ``first_record_no`` in the order received.
-    Nothing is dropped here: deciding what is bad is validation's job.
-    """
-    n = len(items)
-    pages = pd.Series([i[0] for i in items], dtype="int64")
-    page_zone = pd.Series([i[1] for i in items], dtype="string")
-    _recs, is_obj, body = _records_body(items, ["indicator", "value", "unit", "status"])
-    indicator = body["indicator"].where(body["indicator"].map(type).eq(str)).astype("string")
-    unit = body["unit"].where(body["unit"].map(type).eq(str)).astype("string").str.strip()
-    status = body["status"].astype("string").str.strip().fillna("A")
-    parsed = parse_values(body["value"])
-    frame = pd.DataFrame(
-        {
-            "record_no": pd.RangeIndex(first_record_no, first_record_no + n).to_numpy(),
-            "page": pages,
-            "page_zone": page_zone,
-            "zone_code": zone_code,
-            "period": period,
-            "release_frequency": frequency,
-            "malformed": ~is_obj | indicator.str.strip().replace("", pd.NA).isna(),
-            "indicator": indicator.str.strip().replace("", pd.NA),
-            "value_text": body["value"].astype("string"),
-            "number": parsed["number"],
-            "mantissa": parsed["mantissa"],
-            "scale": parsed["scale"],
-            "value_missing": parsed["missing"],
-            "value_unparsable": parsed["unparsable"],
-            "unit": unit,
-            "status": status,
-            "raw": _raw_texts(items),
-        }
+    """``normalize_zone`` as a pandas frame, with each record's value text and canonical JSON."""
+    return frame_to_pandas(
+        normalize_zone(
+            items,
+            first_record_no=first_record_no,
+            zone_code=zone_code,
+            period=period,
+            frequency=frequency,
+            catalog=catalog,
+        )
     )
-    frame["record_key"] = frame["indicator"].fillna("record:" + frame["record_no"].astype(str))
-    return join_catalog(frame, catalog, "zone")
-
-
-def join_catalog(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.DataFrame:
-    """Attach each row's catalog facts and convert its value to the canonical unit."""
-    facts = catalog.lookup(dataset)
-    out = frame.copy()
-    for column, mapping in facts.by_indicator.items():
-        out[column] = out["indicator"].map(mapping)
-    unit_key = out["indicator"].fillna("") + "\x1f" + out["unit"].fillna("\x1e")
-    out["factor_num"] = unit_key.map(facts.factor_num)
-    out["factor_den"] = unit_key.map(facts.factor_den)
-    out["known"] = out["canonical_unit"].notna()
-    out["unit_ok"] = out["factor_num"].notna()
-    out["min"] = out["min"].astype("float64")
-    out["max"] = out["max"].astype("float64")
-    # exact arithmetic up to one final rounding: (digits × numerator) / (10^scale × denominator),
-    # so 12345 元 is 1.2345 万元 and 3.5421 万人 is 35421 人, not 35420.999…
-    num = out["mantissa"] * out["factor_num"].astype("float64")
-    power = _POW10[out["scale"].fillna(0).astype("int64").to_numpy()]
-    out["value"] = num / (power * out["factor_den"].astype("float64"))
-    # a figure near the float limit (1e308 亿元) overflows to ±inf in the canonical unit: no
-    # bound catches an infinity where the catalog has no max, so it would load; it is a figure
-    # no double can hold, held out as unparsable (its message quotes the text as received)
-    overflow = np.isinf(out["value"].to_numpy(dtype="float64", na_value=np.nan))
-    if overflow.any():
-        out.loc[overflow, "value_unparsable"] = True
-        out.loc[overflow, "value"] = np.nan
-    out["integer"] = out["integer"].astype("boolean").fillna(False).astype(bool)
-    return out
-
-
-def _text(series: pd.Series) -> pd.Series:
-    """Strings stripped; anything that is not a string becomes missing."""
-    return series.where(series.map(type).eq(str)).astype("string").str.strip().replace("", pd.NA)
 
 
 def enterprise_records_frames(
-    items: Sequence[tuple[int, str, Any]],
+    items: Sequence[Item],
     *,
     first_record_no: int,
     zone_code: str,
@@ -197,77 +617,14 @@ def enterprise_records_frames(
     catalog: Catalog,
     uscc_allow: frozenset[str] = frozenset(),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Turn enterprise records into a frame of enterprises and a long frame of their values.
-
-    The first frame has one row per enterprise received (the unit of the ledger's counts); the
-    second one row per (enterprise, reported indicator), units converted, catalog joined. A
-    missing key in ``values`` means not reported and makes no row.
-    """
-    n = len(items)
-    _recs, is_obj, body = _records_body(
-        items, ["uscc", "name", "industry_code", "above_scale", "values", "units"]
+    """``normalize_enterprise`` as pandas frames (enterprises, values)."""
+    records, values = normalize_enterprise(
+        items,
+        first_record_no=first_record_no,
+        zone_code=zone_code,
+        period=period,
+        frequency=frequency,
+        catalog=catalog,
+        uscc_allow=uscc_allow,
     )
-    record_no = pd.RangeIndex(first_record_no, first_record_no + n).to_numpy()
-    uscc = _text(body["uscc"]).str.upper()
-    flag = body["above_scale"]
-    flag_kind = flag.map(type)
-    has_values = body["values"].map(type).eq(dict)
-    units_ok = body["units"].isna() | body["units"].map(type).eq(dict)
-    frame = pd.DataFrame(
-        {
-            "record_no": record_no,
-            "page": pd.Series([i[0] for i in items], dtype="int64"),
-            "page_zone": pd.Series([i[1] for i in items], dtype="string"),
-            "zone_code": zone_code,
-            "period": period,
-            "release_frequency": frequency,
-            "malformed": ~is_obj | uscc.isna() | ~has_values | ~units_ok,
-            "uscc": uscc,
-            "uscc_allowed": uscc.isin(list(uscc_allow)).fillna(False).astype(bool),
-            "name": _text(body["name"]),
-            "industry_code": _text(body["industry_code"]),
-            "above_scale": flag.where(flag_kind.eq(bool)).astype("boolean"),
-            "above_scale_ok": (flag_kind.eq(bool) | flag.isna()).astype(bool),
-            "above_scale_raw": flag.astype("string"),
-            "raw": _raw_texts(items),
-        }
-    )
-    frame["record_key"] = frame["uscc"].fillna("record:" + frame["record_no"].astype(str))
-    # one row per reported value; building it walks the nested JSON once, the checks stay vectorized
-    rows_no: list[int] = []
-    codes: list[Any] = []
-    raw_values: list[Any] = []
-    units: list[Any] = []
-    canonical = catalog.lookup("enterprise").by_indicator["canonical_unit"]
-    for no, vals, unit_map, ok in zip(
-        record_no, body["values"], body["units"], has_values & units_ok, strict=True
-    ):
-        if not ok:
-            continue
-        overrides = unit_map if isinstance(unit_map, dict) else {}
-        for code, value in vals.items():
-            rows_no.append(int(no))
-            codes.append(code)
-            raw_values.append(value)
-            units.append(overrides.get(code, canonical.get(code)))
-    parsed = parse_values(pd.Series(raw_values, dtype=object))
-    values = pd.DataFrame(
-        {
-            "record_no": pd.Series(rows_no, dtype="int64"),
-            "malformed": False,
-            "indicator": pd.Series(codes, dtype=object)
-            .where(lambda s: s.map(type).eq(str))
-            .astype("string"),
-            "value_text": pd.Series(raw_values, dtype=object).astype("string"),
-            "number": parsed["number"],
-            "mantissa": parsed["mantissa"],
-            "scale": parsed["scale"],
-            "value_missing": parsed["missing"],
-            "value_unparsable": parsed["unparsable"],
-            "unit": pd.Series(units, dtype=object)
-            .where(lambda s: s.map(type).eq(str))
-            .astype("string")
-            .str.strip(),
-        }
-    )
-    return frame, join_catalog(values, catalog, "enterprise")
+    return frame_to_pandas(records), frame_to_pandas(values)

@@ -6,23 +6,37 @@ import hashlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from tasks.normalize import canonical_json, enterprise_records_frames, zone_records_frame
-from validation.engine import BatchResult, Validator
+from tasks.normalize import catalog_columns, normalize_enterprise, normalize_zone
+from validation.checks import Frame
+from validation.engine import Validator
 from validation.registry import RuleSet
 from validation.release_rules import (
-    HISTORY_COLUMNS,
     ReleaseContext,
     ReleaseFindings,
+    loaded_rows,
+    release_rows,
     run_release_rules,
 )
 from warehouse.marts import zone_observations
-from warehouse.staging import StagedWriter, iter_spool
+from warehouse.staging import (
+    DIGEST_SCHEMA,
+    StagedWriter,
+    canonical_bytes,
+    iter_spool,
+    read_digests,
+    record_key,
+)
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
@@ -93,43 +107,94 @@ def storable_quarantine(q: pd.DataFrame) -> pd.DataFrame:
     return q.assign(**{c: storable(q[c]) for c in ("record_key", "message", "raw") if c in q})
 
 
-def _record_key(dataset: str, record: Any) -> str | None:
-    field = "indicator" if dataset == "zone" else "uscc"
-    if isinstance(record, dict) and isinstance(record.get(field), str):
-        return str(record[field]).strip()
-    return None
+def _storable(texts: pa.Array) -> pa.Array:
+    """Arrow text with NUL made U+FFFD, as ``storable`` does for a frame."""
+    return pc.replace_substring(texts, "\x00", "\ufffd")
 
 
-def _digest(raw: str) -> bytes:
-    """The identity of a record's content, from its canonical JSON."""
-    return hashlib.blake2b(raw.encode(), digest_size=16).digest()
+def _strings(values: np.ndarray) -> pa.Array:
+    return pa.array(values, pa.string())
+
+
+# --- repeats and conflicts -------------------------------------------------------------------
+
+
+def _digests(spool: Path, dataset: str) -> pa.Table:
+    """Every record's (page zone, key, content digest): kept by the spool, or made from it."""
+    table = read_digests(spool)
+    if table is not None:
+        return table
+    zones: list[str] = []
+    keys: list[str | None] = []
+    digests: list[bytes] = []
+    for page in iter_spool(spool):
+        for rec in page["records"]:
+            zones.append(page["zone_code"])
+            keys.append(record_key(dataset, rec))
+            digests.append(hashlib.blake2b(canonical_bytes(rec), digest_size=16).digest())
+    return pa.table([zones, keys, pa.array(digests, pa.binary(16))], schema=DIGEST_SCHEMA)
+
+
+def repeats_and_conflicts(
+    spool: Path, dataset: str, zone_code: str
+) -> tuple[npt.NDArray[np.bool_], frozenset[str]]:
+    """Which records of the spool to keep (a record repeated word for word is one record), and
+    the record keys that occur with more than one distinct content in the release.
+
+    Pages of another zone are held out whole, so their records are all kept and conflict with
+    nothing.
+    """
+    table = _digests(spool, dataset)
+    n = table.num_rows
+    keep = np.ones(n, dtype=bool)
+    if n == 0:
+        return keep, frozenset()
+    own = pc.equal(table["zone"], zone_code).to_numpy()
+    own_rows = np.flatnonzero(own)
+    digest = table["digest"].combine_chunks()
+    raw = np.frombuffer(digest.buffers()[1], dtype="V16", count=len(digest) + digest.offset)
+    own_digests = raw[digest.offset :][own_rows]
+    _, first = np.unique(own_digests, return_index=True)
+    if len(first) < len(own_rows):
+        keep[own_rows] = False
+        keep[own_rows[first]] = True
+    keys = table["key"].filter(pa.array(own))
+    named = keys.drop_null()
+    if pc.count_distinct(named).as_py() == len(named):
+        return keep, frozenset()  # no key twice: no conflict
+    pairs = pa.table({"key": keys, "digest": digest.filter(pa.array(own))}).filter(
+        pc.is_valid(keys)
+    )
+    counted = pairs.group_by("key", use_threads=False).aggregate([("digest", "count_distinct")])
+    many = counted.filter(pc.greater(counted["digest_count_distinct"], 1))["key"]
+    return keep, frozenset(many.to_pylist())
 
 
 def conflicting_keys(spool: Path, dataset: str, zone_code: str) -> set[str]:
-    """Pass one: the record keys that occur with more than one distinct content in the release.
-
-    Pages of another zone are held out whole, so their records conflict with nothing.
-    """
-    contents: dict[str, set[bytes]] = {}
-    for page in iter_spool(spool):
-        if page["zone_code"] != zone_code:
-            continue
-        for rec in page["records"]:
-            key = _record_key(dataset, rec)
-            if key is not None:
-                contents.setdefault(key, set()).add(_digest(canonical_json(rec)))
-    return {k for k, v in contents.items() if len(v) > 1}
+    """The record keys that occur with more than one distinct content in the release."""
+    return set(repeats_and_conflicts(spool, dataset, zone_code)[1])
 
 
-def _batches(spool: Path) -> Iterator[list[tuple[int, str, Any]]]:
+def _batches(spool: Path, keep: npt.NDArray[np.bool_]) -> Iterator[list[tuple[int, str, Any]]]:
+    """The records to validate, whole pages per batch (page rules see a page at once)."""
     batch: list[tuple[int, str, Any]] = []
+    at = 0
     for page in iter_spool(spool):
-        batch.extend((page["page"], page["zone_code"], rec) for rec in page["records"])
-        if len(batch) >= BATCH_RECORDS:  # whole pages per batch: page rules see a page at once
+        records = page["records"]
+        wanted = keep[at : at + len(records)]
+        if not wanted.all():
+            records = [r for r, k in zip(records, wanted.tolist(), strict=True) if k]
+        at += len(page["records"])
+        number, zone = page["page"], page["zone_code"]
+        batch.extend(zip(repeat(number), repeat(zone), records))
+        if len(batch) >= BATCH_RECORDS:
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+# --- the rows staged for the load ----------------------------------------------------------
 
 
 def zone_rows(
@@ -180,40 +245,82 @@ def enterprise_rows(
     return obs, dims
 
 
-def _normalize(
-    items: list[tuple[int, str, Any]],
-    first: int,
-    ref: Any,
-    catalog: Catalog,
-    uscc_allow: frozenset[str],
-) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The batch as typed frames: records, and for enterprises their values."""
-    if ref.dataset == "enterprise":
-        return enterprise_records_frames(
-            items,
-            first_record_no=first,
-            zone_code=ref.zone_code,
-            period=ref.period,
-            frequency=ref.frequency,
-            catalog=catalog,
-            uscc_allow=uscc_allow,
-        )
-    frame = zone_records_frame(
-        items,
-        first_record_no=first,
-        zone_code=ref.zone_code,
-        period=ref.period,
-        frequency=ref.frequency,
-        catalog=catalog,
+def _zone_table(ref: Any, good: Frame) -> pa.Table:
+    n = len(good)
+    return pa.table(
+        {
+            "zone_code": pa.repeat(pa.scalar(ref.zone_code), n),
+            "indicator_code": _strings(good["indicator"]),
+            "period": pa.repeat(pa.scalar(ref.period), n),
+            "frequency": pa.repeat(pa.scalar(ref.frequency), n),
+            "revision": pa.repeat(pa.scalar(ref.revision, pa.int32()), n),
+            "value": pa.array(good["value"], pa.float64(), from_pandas=True),
+            "unit": _strings(good["canonical_unit"]),
+            "status": _strings(good["status"]),
+        },
+        schema=STAGED_OBS["zone"],
     )
-    return frame, None
 
 
-# the columns of a zone release's good records that the release rules read
-_RELEASE_ROW_COLUMNS = [
-    "record_no", "record_key", "indicator", "value", "status", "canonical_unit", "basis", "min",
-    "ind_frequency", "raw",
-]  # fmt: skip
+def _enterprise_tables(
+    ref: Any, catalog: Catalog, good: Frame, values: Frame
+) -> tuple[pa.Table, pa.Table]:
+    """The obs_enterprise rows (reported values) and dim_enterprise rows of good enterprises."""
+    cat = catalog_columns(catalog, "enterprise")
+    reported = values.take(~values["value_missing"])  # a value not reported is no observation
+    m, n = len(reported), len(good)
+    ind = pa.array(reported["ind"])
+    uscc = _strings(good["uscc"])
+    obs = pa.table(
+        {
+            "zone_code": pa.repeat(pa.scalar(ref.zone_code), m),
+            "uscc": uscc.take(pa.array(reported["rec"])),
+            "period": pa.repeat(pa.scalar(ref.period), m),
+            "revision": pa.repeat(pa.scalar(ref.revision, pa.int32()), m),
+            "indicator_code": _strings(cat.code).take(ind),
+            "value": pa.array(reported["value"], pa.float64(), from_pandas=True),
+            "unit": _strings(cat.canonical_unit).take(ind),
+        },
+        schema=STAGED_OBS["enterprise"],
+    )
+    dims = pa.table(
+        {
+            "uscc": uscc,
+            "name": _storable(_strings(good["name"])),
+            "industry_code": _strings(good["industry_code"]),
+            "zone_code": pa.repeat(pa.scalar(ref.zone_code), n),
+            "above_scale": pa.array(good["above_scale"], pa.bool_()),
+            "period": pa.repeat(pa.scalar(ref.period), n),
+        },
+        schema=STAGED_DIM,
+    )
+    return obs, dims
+
+
+def _quarantine_table(q: Frame) -> pa.Table:
+    """Quarantine rows as staged: texts storable (a key and the message that quotes it)."""
+    return pa.table(
+        {
+            "record_no": pa.array(q["record_no"], pa.int32()),
+            "record_key": _storable(_strings(q["record_key"])),
+            "rule": _strings(q["rule"]),
+            "severity": _strings(q["severity"]),
+            "message": _storable(_strings(q["message"])),
+            "raw": _storable(_strings(q["raw"])),
+        },
+        schema=STAGED_QUARANTINE,
+    )
+
+
+def _add_sums(sums: dict[str, float], codes: npt.NDArray[np.object_], values: Frame) -> None:
+    reported = ~values["value_missing"]
+    ind, value = values["ind"][reported], values["value"][reported]
+    for k in np.unique(ind).tolist():
+        code = str(codes[k])
+        sums[code] = sums.get(code, 0.0) + float(value[ind == k].sum())
+
+
+# --- the release -----------------------------------------------------------------------------
 
 
 def check_release(
@@ -237,18 +344,18 @@ def check_release(
         raise NotImplementedError(f"dataset {ref.dataset!r} is not handled")
     enterprise = ref.dataset == "enterprise"
     validator = Validator(rules, ref.dataset)
-    conflicts = conflicting_keys(fetched.spool, ref.dataset, ref.zone_code)
+    keep, conflicts = repeats_and_conflicts(fetched.spool, ref.dataset, ref.zone_code)
     context = {"zone": ref.zone_code, "period": ref.period, "revision": ref.revision}
     stage_dir = fetched.spool.parent
     obs_path = stage_dir / f"{load_id}.obs.parquet"
     q_path = stage_dir / f"{load_id}.quarantine.parquet"
     dim_path = stage_dir / f"{load_id}.dim.parquet" if enterprise else None
-    seen: set[bytes] = set()
+    codes = catalog_columns(catalog, ref.dataset).code
     received = errored = 0
     warned_count = 0  # enterprise dataset: warned records, counted per batch
     warned_nos: set[int] = set()  # zone dataset: warned record numbers (release rules add more)
     held_keys: set[str] = set()  # zone dataset: indicators an error held out
-    good_parts: list[BatchResult] = []  # zone dataset: a release has one good row per indicator
+    good_parts: list[Frame] = []  # zone dataset: a release has one good row per indicator
     sums: dict[str, float] = {}  # enterprise dataset: each indicator over the good enterprises
     broken: Counter[str] = Counter()
     next_no = 1
@@ -256,54 +363,53 @@ def check_release(
         obs_w = stack.enter_context(StagedWriter(obs_path, STAGED_OBS[ref.dataset]))
         q_w = stack.enter_context(StagedWriter(q_path, STAGED_QUARANTINE))
         dim_w = stack.enter_context(StagedWriter(dim_path, STAGED_DIM)) if dim_path else None
-        for batch in _batches(fetched.spool):
-            # a record repeated word for word (e.g. on two pages) is one record
-            unique: list[tuple[Any, ...]] = []
-            for item in batch:
-                if item[1] != ref.zone_code:  # a foreign page is held out whole, as received
-                    unique.append(item)
-                    continue
-                raw = canonical_json(item[2])  # made once: the digest and the raw column
-                d = _digest(raw)
-                if d not in seen:
-                    seen.add(d)
-                    unique.append((*item, raw))
-            first, next_no = next_no, next_no + len(unique)
+        for items in _batches(fetched.spool, keep):
+            first, next_no = next_no, next_no + len(items)
             with timed("normalize"):
-                frame, values = _normalize(unique, first, ref, catalog, uscc_allow)
-                frame["conflict"] = frame["record_key"].isin(conflicts)
+                frame, values = _normalize(items, first, ref, catalog, uscc_allow)
+                keys = frame["record_key"]
+                frame["conflict"] = (
+                    np.fromiter((k in conflicts for k in keys), bool, len(keys))
+                    if conflicts
+                    else np.zeros(len(keys), dtype=bool)
+                )
             with timed("validate"):
                 result = validator.validate_batch(frame, context, values)
             received += len(frame)
             errored += result.errored_records
-            broken.update(result.quarantine["rule"].tolist())
-            q_w.write(storable_quarantine(result.quarantine))
+            q = result.quarantine
+            broken.update(q["rule"].tolist())
+            if len(q):
+                q_w.write(_quarantine_table(q))
             if enterprise:
                 warned_count += result.warned_records
                 assert result.good_values is not None
-                obs, dims = enterprise_rows(
-                    ref.zone_code, ref.period, ref.revision, result.good, result.good_values
-                )
+                obs, dims = _enterprise_tables(ref, catalog, result.good, result.good_values)
                 obs_w.write(obs)
-                _add_sums(sums, obs)
+                _add_sums(sums, codes, result.good_values)
                 if dim_w is not None:
                     dim_w.write(dims)
             else:
-                q = result.quarantine
-                warned_nos |= set(q.loc[q["severity"] == "warning", "record_no"].astype(int))
-                held_keys |= set(q.loc[q["severity"] == "error", "record_key"].astype(str))
-                good_parts.append(result)
+                sev = q["severity"]
+                warned_nos |= set(q["record_no"][sev == "warning"].tolist())
+                held_keys |= set(q["record_key"][sev == "error"].tolist())
+                good_parts.append(result.good)
         findings = _release_rules(ref, catalog, rules, good_parts, held_keys, history, sums)
         q = findings.quarantine
-        warned_nos |= set(q.loc[(q["severity"] == "warning") & (q["record_no"] > 0), "record_no"])
-        q_w.write(storable_quarantine(findings.quarantine))
-        broken.update(findings.quarantine["rule"].tolist())
+        warned_nos |= set(
+            q["record_no"][(q["severity"] == "warning") & (q["record_no"] > 0)].tolist()
+        )
+        if len(q):
+            q_w.write(_quarantine_table(q))
+        broken.update(q["rule"].tolist())
         errored += len(findings.held_records)
         if not enterprise:
             warned_nos -= set(findings.held_records)
+            held = np.fromiter(findings.held_records, np.int64, len(findings.held_records))
             for part in good_parts:
-                good = part.good[~part.good["record_no"].isin(findings.held_records)]
-                obs_w.write(zone_rows(ref.zone_code, ref.period, ref.frequency, ref.revision, good))
+                good = part.take(~np.isin(part["record_no"], held)) if len(held) else part
+                if len(good):
+                    obs_w.write(_zone_table(ref, good))
     return ValidatedRelease(
         ref=ref,
         load_id=load_id,
@@ -321,27 +427,36 @@ def check_release(
     )
 
 
-def _add_sums(sums: dict[str, float], obs: pd.DataFrame) -> None:
-    for code, total in obs.groupby("indicator_code")["value"].sum().items():
-        sums[str(code)] = sums.get(str(code), 0.0) + float(total)
+def _normalize(
+    items: list[tuple[int, str, Any]],
+    first: int,
+    ref: Any,
+    catalog: Catalog,
+    uscc_allow: frozenset[str],
+) -> tuple[Frame, Frame | None]:
+    """The batch as typed columns: records, and for enterprises their values."""
+    common = {
+        "first_record_no": first,
+        "zone_code": ref.zone_code,
+        "period": ref.period,
+        "frequency": ref.frequency,
+        "catalog": catalog,
+    }
+    if ref.dataset == "enterprise":
+        return normalize_enterprise(items, uscc_allow=uscc_allow, **common)
+    return normalize_zone(items, **common), None
 
 
 def _release_rules(
     ref: Any,
     catalog: Catalog,
     rules: RuleSet,
-    good_parts: list[BatchResult],
+    good_parts: list[Frame],
     held_keys: set[str],
     history: pd.DataFrame | None,
     sums: dict[str, float],
 ) -> ReleaseFindings:
     """Run the release-level rules over a release's good records and what is loaded around it."""
-    frames = [p.good[_RELEASE_ROW_COLUMNS] for p in good_parts if not p.good.empty]
-    rows = (
-        pd.concat(frames, ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=_RELEASE_ROW_COLUMNS)
-    )
     ctx = ReleaseContext(
         zone=ref.zone_code,
         dataset=ref.dataset,
@@ -349,9 +464,9 @@ def _release_rules(
         frequency=ref.frequency,
         revision=ref.revision,
         catalog=catalog,
-        rows=rows,
+        rows=[row for part in good_parts for row in release_rows(part)],
         held_out=frozenset(held_keys),
-        history=history if history is not None else pd.DataFrame(columns=HISTORY_COLUMNS),
+        history=loaded_rows(history),
         enterprise_sums=sums,
     )
     with timed("validate"):
@@ -365,6 +480,6 @@ def loaded_around(settings: WarehouseSettings, ref: Any) -> pd.DataFrame:
 
 def first_findings(quarantine: Path, limit: int = 50) -> tuple[str, ...]:
     """The first messages of a staged quarantine file (errors first), for people to read."""
-    q = pd.read_parquet(quarantine, columns=["severity", "message"])
-    q = q.sort_values("severity", kind="stable")  # "error" sorts before "warning"
-    return tuple(f"{s}: {m}" for s, m in zip(q["severity"], q["message"], strict=True))[:limit]
+    q = pq.read_table(quarantine, columns=["severity", "message"]).to_pydict()
+    rows = sorted(zip(q["severity"], q["message"], strict=True), key=lambda r: r[0])
+    return tuple(f"{s}: {m}" for s, m in rows)[:limit]  # "error" sorts before "warning"

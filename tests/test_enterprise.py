@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.normalize import enterprise_records_frames
+from tasks.normalize import normalize_enterprise
 from validation.codes import industry_code_valid, uscc_check_char, uscc_valid
 from validation.engine import Validator
 from validation.registry import load_rules
@@ -64,7 +65,7 @@ GOOD = {
 
 
 def validate(records: list[Any], allow: frozenset[str] = frozenset()) -> tuple[Any, pd.DataFrame]:
-    frame, values = enterprise_records_frames(
+    frame, values = normalize_enterprise(
         [(1, "TY01", r) for r in records],
         first_record_no=1,
         zone_code="TY01",
@@ -73,9 +74,9 @@ def validate(records: list[Any], allow: frozenset[str] = frozenset()) -> tuple[A
         catalog=shipped_catalog(),
         uscc_allow=allow,
     )
-    frame["conflict"] = False
+    frame["conflict"] = np.zeros(len(frame), dtype=bool)
     result = Validator(load_rules(), "enterprise").validate_batch(frame, CONTEXT, values)
-    return result, result.quarantine
+    return result, result.quarantine.to_pandas()
 
 
 @pytest.mark.parametrize(

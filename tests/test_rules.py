@@ -1,23 +1,25 @@
 """The audit rules of validation/rules.toml, each fed a passing and a failing record.
 
-Every record goes the real way: ``zone_records_frame`` -> ``conflict`` column ->
+Every record goes the real way: ``normalize_zone`` -> ``conflict`` column ->
 ``Validator(load_rules(), "zone").validate_batch``; duplicates go through ``check_release``
 on a spool written by ``RawSpool``. The assertions are on the quarantine rows that come out.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.normalize import canonical_json, zone_records_frame
+from tasks.normalize import canonical_json, frame_to_pandas, normalize_zone
 from tasks.validate import check_release, conflicting_keys
 from validation.checks import CHECKS
-from validation.engine import QUARANTINE_COLUMNS, BatchResult, RegistryMismatch, Validator
+from validation.engine import QUARANTINE_COLUMNS, RegistryMismatch, Validator
 from validation.registry import RuleError, RuleSet, load_rules, parse_rules
 from validation.release_rules import RELEASE_CHECKS
 from warehouse.staging import RawSpool
@@ -27,6 +29,16 @@ from zonestats.sources.base import Page
 
 CONTEXT = {"zone": "TY01", "period": "2026-10", "revision": 1}
 Item = tuple[int, str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    """A validated batch as pandas frames, to assert on."""
+
+    good: pd.DataFrame  # with each record's raw text
+    quarantine: pd.DataFrame
+    errored_records: int
+    warned_records: int
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +59,8 @@ def validate(
     frequency: str = "M",
     period: str = "2026-10",
     conflicts: frozenset[str] = frozenset(),
-) -> tuple[pd.DataFrame, BatchResult]:
-    frame = zone_records_frame(
+) -> tuple[pd.DataFrame, Result]:
+    frame = normalize_zone(
         items,
         first_record_no=1,
         zone_code="TY01",
@@ -56,16 +68,22 @@ def validate(
         frequency=frequency,
         catalog=catalog,
     )
-    frame["conflict"] = frame["record_key"].isin(conflicts)
+    frame["conflict"] = np.isin(frame["record_key"], list(conflicts))
     context = {**CONTEXT, "period": period}
-    return frame, Validator(rules, "zone").validate_batch(frame, context)
+    result = Validator(rules, "zone").validate_batch(frame, context)
+    return frame_to_pandas(frame), Result(
+        frame_to_pandas(result.good),
+        result.quarantine.to_pandas(),
+        result.errored_records,
+        result.warned_records,
+    )
 
 
 def on_page(records: list[Any], page: int = 1, zone: str = "TY01") -> list[Item]:
     return [(page, zone, r) for r in records]
 
 
-def rows(result: BatchResult) -> list[tuple[int, str, str, str]]:
+def rows(result: Result) -> list[tuple[int, str, str, str]]:
     q = result.quarantine
     assert list(q.columns) == QUARANTINE_COLUMNS
     return sorted(
@@ -79,7 +97,7 @@ def rows(result: BatchResult) -> list[tuple[int, str, str, str]]:
     )
 
 
-def assert_good_are_records_without_error(frame: pd.DataFrame, result: BatchResult) -> None:
+def assert_good_are_records_without_error(frame: pd.DataFrame, result: Result) -> None:
     q = result.quarantine
     errored = set(q.loc[q["severity"] == "error", "record_no"].astype(int))
     expected = [n for n in frame["record_no"].tolist() if n not in errored]
@@ -279,12 +297,12 @@ NUMBERED = [pytest.param(n, *c.values, id=c.id) for n, c in enumerate(CASES, sta
 
 
 @pytest.fixture(scope="module")
-def passing(catalog: Catalog, rules: RuleSet) -> BatchResult:
+def passing(catalog: Catalog, rules: RuleSet) -> Result:
     records = [c.values[1] for c in CASES]
     return validate(on_page(records), catalog, rules)[1]
 
 
-def test_the_passing_records_give_no_quarantine_row(passing: BatchResult) -> None:
+def test_the_passing_records_give_no_quarantine_row(passing: Result) -> None:
     assert rows(passing) == []
     assert passing.good["record_no"].tolist() == list(range(1, len(CASES) + 1))
     assert (passing.errored_records, passing.warned_records) == (0, 0)
@@ -298,7 +316,7 @@ def test_rule_passes_a_good_record(
     bad: Any,
     key: str,
     fragment: str,
-    passing: BatchResult,
+    passing: Result,
 ) -> None:
     q = passing.quarantine
     assert q[q["record_no"] == record_no].empty

@@ -1,108 +1,107 @@
-"""Run the rules of a dataset over a normalized batch: pandera carries the checks, named by rule id.
+"""Run the rules of a dataset over a normalized batch: one vectorized check per rule id, on numpy.
 
 A batch is one frame of records (zone dataset: a record is an indicator row; enterprise dataset:
-a record is an enterprise) and, for the enterprise dataset, a long frame of its values. Rules
-declared ``on = "value"`` run over the values; a failed value holds out its whole record.
+a record is an enterprise) and, for the enterprise dataset, a frame of its values. Rules declared
+``on = "value"`` run over the values; a failed value holds out its whole record. Each check
+returns a boolean per row; messages and the records' raw text are made for the failing rows only.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
-import pandera.pandas as pa
 
-from validation.checks import CHECKS
+from validation.checks import CHECKS, Frame
 from validation.registry import Rule, RuleSet
 
 QUARANTINE_COLUMNS = ["record_no", "record_key", "rule", "severity", "message", "raw"]
 
-# The columns the checks read; pandera reports every column of a failing row, so only these go in.
-CHECK_COLUMNS = [
-    "record_no", "page_zone", "zone_code", "malformed", "known", "ind_frequency",
-    "release_frequency", "unit_ok", "value_unparsable", "value_missing", "value", "min", "max",
-    "integer", "basis", "status", "conflict", "uscc", "uscc_allowed", "industry_code", "above_scale_ok",
-]  # fmt: skip
-# The fields a message may name, taken from the failing row.
+# The fields a message may name, taken from the failing row (of the frame the rule runs on).
 MESSAGE_COLUMNS = [
     "record_no", "record_key", "indicator", "value_text", "unit", "status", "allowed_units",
     "min", "max", "ind_frequency", "release_frequency", "page", "page_zone", "uscc",
     "industry_code", "above_scale_raw",
 ]  # fmt: skip
+# message fields made from a column of what was received, for the failing rows only
+_TEXT_OF = {"value_text": "value_raw", "above_scale_raw": "above_scale_src"}
 
 
 class RegistryMismatch(RuntimeError):
-    """A declared rule without a check, or a schema failure that no rule explains."""
+    """A declared rule without a check."""
+
+
+def _texts(values: Sequence[Any]) -> npt.NDArray[np.object_]:
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
+
+
+def quarantine_frame(rows: Sequence[Sequence[Any]] = ()) -> Frame:
+    """Quarantine rows (QUARANTINE_COLUMNS, in order) as a frame."""
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(QUARANTINE_COLUMNS)
+    out = {name: _texts(col) for name, col in zip(QUARANTINE_COLUMNS, cols, strict=True)}
+    out["record_no"] = np.array(cols[0], dtype=np.int64)
+    return Frame(out, len(rows))
 
 
 @dataclass(frozen=True)
 class BatchResult:
     """A validated batch: rows to load, and one quarantine row per (record, broken rule)."""
 
-    good: pd.DataFrame
-    quarantine: pd.DataFrame
+    good: Frame
+    quarantine: Frame  # QUARANTINE_COLUMNS
     errored_records: int
     warned_records: int
-    good_values: pd.DataFrame | None = None  # enterprise dataset: the values of the good records
-
-
-def build_schema(
-    rules: RuleSet, dataset: str, on: tuple[str, ...] = ("record", "value")
-) -> pa.DataFrameSchema:
-    """The pandera schema of a dataset's record-level rules (those ``on`` the given targets)."""
-    declared = [r for r in rules.for_dataset(dataset, "record") if r.on in on]
-    missing = [
-        r.id
-        for r in rules.for_dataset(dataset)
-        if r.level in ("page", "record") and r.id not in CHECKS
-    ]
-    if missing:
-        raise RegistryMismatch(f"rules without a check: {', '.join(missing)}")
-    return pa.DataFrameSchema(
-        columns={"record_no": pa.Column("int64")},
-        checks=[pa.Check(CHECKS[r.id], name=r.id) for r in declared],
-        strict=False,
-    )
-
-
-def failures(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> pd.DataFrame:
-    """(row index, rule id) of every failed check, deduplicated; empty when all pass."""
-    empty = pd.DataFrame({"index": pd.Series(dtype="int64"), "rule": pd.Series(dtype="string")})
-    if not schema.checks or frame.empty:
-        return empty
-    try:
-        schema.validate(frame[[c for c in CHECK_COLUMNS if c in frame.columns]], lazy=True)
-    except pa.errors.SchemaErrors as exc:
-        fc = exc.failure_cases
-        unknown = set(fc["check"]) - {c.name for c in schema.checks}
-        if unknown:
-            # a dtype or column failure means normalization broke its contract: a bug, not data
-            raise RegistryMismatch(f"schema failures outside the rules: {sorted(unknown)}") from exc
-        fc = fc.dropna(subset=["index"])
-        return (
-            fc[["index", "check"]]
-            .drop_duplicates()
-            .astype({"index": "int64"})
-            .rename(columns={"check": "rule"})
-            .reset_index(drop=True)
-        )
-    return empty
+    good_values: Frame | None = None  # enterprise dataset: the values of the good records
 
 
 def _fmt(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if value is pd.NA:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return "—"
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
 
+def value_text(value: Any) -> str | None:
+    """A value as received, as text (the string itself, a number written out, null: nothing)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def canonical_text(record: Any) -> str:
+    """A record's canonical JSON, as quarantine keeps it."""
+    from tasks.normalize import canonical_json  # the one definition, next to the spool's
+
+    return canonical_json(record)
+
+
+def _fields(
+    frame: Frame, rows: npt.NDArray[np.intp], names: list[str] | None = None
+) -> list[dict[str, Any]]:
+    """The message fields of some rows of a frame, as Python values (None: the frame has none)."""
+    cols: dict[str, list[Any]] = {}
+    for name in names if names is not None else _present(frame):
+        source = _TEXT_OF.get(name)
+        if source is not None and source in frame:
+            cols[name] = [value_text(v) for v in frame[source][rows].tolist()]
+        elif name in frame:
+            cols[name] = frame[name][rows].tolist()
+        else:
+            cols[name] = [None] * len(rows)
+    names = list(cols)
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*cols.values(), strict=True)]
+
+
 def _message(rule: Rule, row: dict[str, Any], context: dict[str, Any]) -> str:
-    fields = {k: _fmt(v) for k, v in row.items()}
+    fields = {("frequency" if k == "ind_frequency" else k): _fmt(v) for k, v in row.items()}
     fields["value"] = row.get("value_text") if isinstance(row.get("value_text"), str) else "—"
     fields.update(context)
     prefix = (
@@ -118,130 +117,176 @@ class Validator:
     def __init__(self, rules: RuleSet, dataset: str) -> None:
         self.rules = rules
         self.dataset = dataset
+        missing = [
+            r.id
+            for r in rules.for_dataset(dataset)
+            if r.level in ("page", "record") and r.id not in CHECKS
+        ]
+        if missing:
+            raise RegistryMismatch(f"rules without a check: {', '.join(missing)}")
         self.page_rules = rules.for_dataset(dataset, "page")
+        declared = rules.for_dataset(dataset, "record")
         if dataset == "zone":
             # a zone record is one value: record and value rules run over the same frame
-            self.schema = build_schema(rules, dataset, ("record", "value"))
-            self.value_schema: pa.DataFrameSchema | None = None
+            self.record_rules = declared
+            self.value_rules: list[Rule] = []
         else:
-            self.schema = build_schema(rules, dataset, ("record",))
-            self.value_schema = build_schema(rules, dataset, ("value",))
+            self.record_rules = [r for r in declared if r.on == "record"]
+            self.value_rules = [r for r in declared if r.on == "value"]
 
     def _page_failures(
-        self, frame: pd.DataFrame, context: dict[str, Any]
-    ) -> tuple[pd.DataFrame, list[dict[str, Any]], pd.Index]:
+        self, frame: Frame, context: dict[str, Any]
+    ) -> tuple[npt.NDArray[np.intp], list[tuple[Any, ...]], int, set[int]]:
         """Hold out whole pages that fail a page rule: one quarantine row per page, key page:<n>.
 
-        Returns the frame without held-out pages, the page rows, and the index of the rows whose
-        page broke a warning-level page rule (they load, and count as warned).
+        Returns the rows of the frame left after held-out pages, the page rows, how many records
+        they held out, and the numbers of the records whose page broke a warning-level page rule
+        (they load, and count as warned).
         """
-        rows: list[dict[str, Any]] = []
-        warned = pd.Index([], dtype="int64")
+        rows: list[tuple[Any, ...]] = []
+        held = 0
+        warned: set[int] = set()
+        kept = np.arange(len(frame))
         for rule in self.page_rules:
-            failing = ~CHECKS[rule.id](frame)
+            part = frame.take(kept) if len(kept) < len(frame) else frame
+            failing = ~CHECKS[rule.id](part)
             if not failing.any():
                 continue
-            for page, grp in frame[failing].groupby("page", sort=True):
+            at = np.flatnonzero(failing)
+            pages = part["page"][at]
+            for page in np.unique(pages).tolist():
+                grp = at[pages == page]
+                key = f"page:{page}"
                 fields = {
-                    "page": int(page),
-                    "page_zone": grp.iloc[0]["page_zone"],
-                    "record_key": f"page:{page}",
+                    "page": page,
+                    "page_zone": part["page_zone"][grp[0]],
+                    "record_key": key,
                     **context,
                 }
                 prefix = (
                     f"[{context['zone']} {context['period']} r{context['revision']}"
-                    f" page:{page}, {len(grp)} records] "
+                    f" {key}, {len(grp)} records] "
                 )
-                rows.append(
-                    {
-                        "record_no": 0,
-                        "record_key": f"page:{page}",
-                        "rule": rule.id,
-                        "severity": rule.severity,
-                        "message": prefix + rule.message(fields),
-                        "raw": "[" + ",".join(grp["raw"]) + "]",
-                        "_records": len(grp),
-                        "_error": rule.severity == "error",
-                    }
-                )
+                raw = "[" + ",".join(canonical_text(r) for r in part["records"][grp]) + "]"
+                rows.append((0, key, rule.id, rule.severity, prefix + rule.message(fields), raw))
+                if rule.severity == "error":
+                    held += len(grp)
             if rule.severity == "error":
-                frame = frame[~failing]
+                kept = kept[~failing]
             else:
-                warned = warned.union(frame.index[failing])
-        return frame, rows, warned
+                warned |= set(part["record_no"][failing].tolist())
+        return kept, rows, held, warned
 
     def validate_batch(
-        self, frame: pd.DataFrame, context: dict[str, Any], values: pd.DataFrame | None = None
+        self, frame: Frame, context: dict[str, Any], values: Frame | None = None
     ) -> BatchResult:
-        """Split a normalized batch into good rows and quarantine rows, vectorized over the batch."""
-        frame, page_rows, page_warned = self._page_failures(frame, context)
-        page_errors = sum(r["_records"] for r in page_rows if r["_error"])
-        if values is not None:
-            values = values[values["record_no"].isin(frame["record_no"])]
+        """Split a normalized batch into good rows and quarantine rows, vectorized over the batch.
+
+        ``values`` (enterprise dataset) has a column ``rec``: the row of its record in ``frame``.
+        """
+        kept, page_rows, page_held, page_warned = self._page_failures(frame, context)
+        if len(kept) < len(frame):
+            if values is not None:
+                values = _follow(values, kept, len(frame))
+            frame = frame.take(kept)
         result = self._records(frame, values, context, page_warned)
         if not page_rows:
             return result
-        pages = pd.DataFrame(page_rows)[QUARANTINE_COLUMNS]
+        q = result.quarantine
+        pages = quarantine_frame(page_rows)
+        merged = {c: np.concatenate([pages[c], q[c]]) for c in QUARANTINE_COLUMNS}
         return BatchResult(
             good=result.good,
-            quarantine=pd.concat([pages, result.quarantine], ignore_index=True),
-            errored_records=result.errored_records + page_errors,
+            quarantine=Frame(merged),
+            errored_records=result.errored_records + page_held,
             warned_records=result.warned_records,
             good_values=result.good_values,
         )
 
+    @staticmethod
+    def _failures(frame: Frame, rules: list[Rule]) -> list[tuple[int, Rule]]:
+        """(row, rule) of every failed check."""
+        out: list[tuple[int, Rule]] = []
+        for rule in rules:
+            out.extend((i, rule) for i in np.flatnonzero(~CHECKS[rule.id](frame)).tolist())
+        return out
+
     def _records(
         self,
-        frame: pd.DataFrame,
-        values: pd.DataFrame | None,
+        frame: Frame,
+        values: Frame | None,
         context: dict[str, Any],
-        also_warned: pd.Index,
+        also_warned: set[int],
     ) -> BatchResult:
-        rules = self.rules
-        failed = failures(self.schema, frame)
-        # each failure as (record_no, rule) with the row whose fields the message names
-        detail = frame.loc[failed["index"], _message_columns(frame)].reset_index(drop=True)
-        detail["rule"] = failed["rule"].to_numpy()
-        if values is not None and self.value_schema is not None:
-            vfailed = failures(self.value_schema, values)
-            vrows = values.loc[vfailed["index"], _message_columns(values)].reset_index(drop=True)
-            vrows["rule"] = vfailed["rule"].to_numpy()
-            # one row per (record, rule): the first broken value names the figure
-            vrows = vrows.drop_duplicates(subset=["record_no", "rule"])
-            detail = pd.concat([detail, vrows], ignore_index=True)
-        detail["severity"] = detail["rule"].map(lambda r: rules[r].severity)
-        bad = set(detail.loc[detail["severity"] == "error", "record_no"])
-        warned_nos = set(detail.loc[detail["severity"] == "warning", "record_no"])
-        warned_nos |= set(frame.loc[frame.index.intersection(also_warned), "record_no"])
-        good = frame[~frame["record_no"].isin(bad)]
-        good_values = values[~values["record_no"].isin(bad)] if values is not None else None
-        if detail.empty:
-            q = pd.DataFrame(columns=QUARANTINE_COLUMNS)
-        else:
-            by_no = frame.set_index("record_no")
-            detail["record_key"] = detail["record_no"].map(by_no["record_key"]).astype(str)
-            detail["raw"] = detail["record_no"].map(by_no["raw"]).astype(str)
+        # each failure as (record row, rule, the fields of the row its message names)
+        found: list[tuple[int, Rule, dict[str, Any]]] = []
+        failed = self._failures(frame, self.record_rules)
+        both = values is not None and bool(self.value_rules)
+        # with value rules, a message's fields are those of records and of values alike (the
+        # ones its own row lacks are "—"), as when one table held both
+        union = _union(frame, values) if both else None
+        if failed:
+            at = np.array([i for i, _ in failed], dtype=np.intp)
+            for (i, rule), fields in zip(failed, _fields(frame, at, union), strict=True):
+                found.append((i, rule, fields))
+        if values is not None and self.value_rules:
+            first: dict[tuple[int, str], int] = {}
+            rec = values["rec"]
+            for i, rule in self._failures(values, self.value_rules):
+                # one row per (record, rule): the first broken value names the figure
+                first.setdefault((int(rec[i]), rule.id), i)
+            if first:
+                pairs = list(first.items())
+                vrows = np.array([i for _, i in pairs], dtype=np.intp)
+                for ((r, rule_id), _), fields in zip(
+                    pairs, _fields(values, vrows, union), strict=True
+                ):
+                    found.append((r, self.rules[rule_id], fields))
+        record_no = frame["record_no"]
+        bad_rows = sorted({r for r, rule, _ in found if rule.severity == "error"})
+        bad = {int(record_no[r]) for r in bad_rows}
+        warned = {int(record_no[r]) for r, rule, _ in found if rule.severity == "warning"}
+        warned |= also_warned
+        good, good_values = frame, values
+        if bad_rows:
+            keep = np.ones(len(frame), dtype=bool)
+            keep[bad_rows] = False
+            good = frame.take(keep)
+            if values is not None:
+                good_values = _follow(values, np.flatnonzero(keep), len(frame))
+        rows: list[tuple[Any, ...]] = []
+        for r, rule, fields in sorted(found, key=lambda f: (int(record_no[f[0]]), f[1].id)):
+            no = int(record_no[r])
+            key = str(frame["record_key"][r])
+            raw = canonical_text(frame["records"][r])
             # messages are made only for failing records: the checks themselves stay vectorized
-            records = detail.rename(columns={"ind_frequency": "frequency"}).to_dict("records")
-            q = pd.DataFrame(
-                {
-                    "record_no": detail["record_no"].astype("int64"),
-                    "record_key": detail["record_key"],
-                    "rule": detail["rule"].astype(str),
-                    "severity": detail["severity"].astype(str),
-                    "message": [_message(rules[r["rule"]], r, context) for r in records],
-                    "raw": detail["raw"],
-                }
-            ).sort_values(["record_no", "rule"], kind="stable", ignore_index=True)
+            row = {**fields, "record_key": key, "rule": rule.id, "severity": rule.severity}
+            message = _message(rule, {**row, "raw": raw}, context)
+            rows.append((no, key, rule.id, rule.severity, message, raw))
         return BatchResult(
             good=good,
-            quarantine=q,
+            quarantine=quarantine_frame(rows),
             errored_records=len(bad),
-            warned_records=len(warned_nos - bad),
+            warned_records=len(warned - bad),
             good_values=good_values,
         )
 
 
-def _message_columns(frame: pd.DataFrame) -> list[str]:
-    """The message columns present in a frame."""
-    return [c for c in MESSAGE_COLUMNS if c in frame.columns]
+def _follow(values: Frame, kept: npt.NDArray[np.intp], n: int) -> Frame:
+    """The values of the records left at rows ``kept`` (of ``n``), ``rec`` renumbered to match."""
+    renumber = np.full(n, -1, dtype=np.intp)
+    renumber[kept] = np.arange(len(kept))
+    new = renumber[values["rec"]]
+    out = values.take(new >= 0)
+    out["rec"] = new[new >= 0]
+    return out
+
+
+def _union(frame: Frame, values: Frame | None) -> list[str]:
+    """The message fields either frame has."""
+    have = {c for f in (frame, values) if f is not None for c in _present(f)}
+    return [c for c in MESSAGE_COLUMNS if c in have]
+
+
+def _present(frame: Frame) -> list[str]:
+    return [c for c in MESSAGE_COLUMNS if c in frame or _TEXT_OF.get(c, "") in frame]
