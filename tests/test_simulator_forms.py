@@ -411,3 +411,27 @@ def test_errors_and_transport_faults(sim: Simulator, http: requests.Session) -> 
         get(http, sim, "SZ01", "YQ1/2026-10.xlsx")
     whole = get(http, sim, "SZ01", "YQ1/2026-10.xlsx")
     assert whole.content == sim.form_bytes("SZ01", "YQ1", "2026-10")
+
+
+def test_qy1_written_in_bulk_is_the_row_by_row_file() -> None:
+    # form_bytes writes a QY1 table without bad enterprises in bulk (numpy); build() lays it out
+    # row by row, cell by cell: every combination of quirks, revised releases and three seeds
+    # give the same bytes both ways.
+    from zonesim import forms
+
+    combos: set[frozenset[str]] = set()
+    for seed, months in ((2026, range(2, 11)), (7, (3, 8)), (31337, (5, 10))):
+        s = Simulator(seed=seed, as_of=AS_OF, start_year=2026, enterprise_scale=SCALE)
+        for zone in FORM_ZONES:
+            for month in months:
+                period = f"2026-{month:02d}"
+                resolved, visible = s._form_release(zone, "QY1", period)
+                (revision, published), created = visible[-1], visible[0][1]
+                args = (s, zone, "QY1", resolved, revision, published, created, Faults())
+                bulk = forms.file_bytes(*args)
+                row_by_row = forms.build(*args).to_bytes(CATALOG.zones[zone].name_zh)
+                assert bulk == row_by_row, (seed, zone, period, revision)
+                combos.add(s.form_quirks(zone, "QY1", period))
+    # every combination the quirk table allows: spacer rows × 3, an extra sheet × 3 × a note
+    # or not (a header note only comes with an odd n, as the extra sheet)
+    assert len(combos) == 9

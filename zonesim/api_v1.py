@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from zonesim.routing import Response, ZoneRequest, ZoneRoute, error, not_found
+from zonesim.routing import RawJSON, Response, ZoneRequest, ZoneRoute, error, not_found
 
 DEFAULT_LIMIT = 500
 MAX_LIMIT = 1000
@@ -175,7 +175,7 @@ def data_page(req: ZoneRequest) -> Response:
         "dataset": dataset,
         "period": period_text,
         "revision": revision + 1 if faults.revision_drift else revision,
-        "records": release.slice(offset, end),
+        "records": RawJSON(release.page_json(offset, end)),
         "next_cursor": next_cursor,
     }
     return Response(

@@ -21,21 +21,24 @@ every alternative unit renders them exactly.
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 from hashlib import sha256
 from statistics import NormalDist
-from typing import Any
+from typing import Any, Generic, TypeVar
+from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 import numpy.typing as npt
 
-from zonesim import data
+from zonesim import bytecols, data
 from zonesim.faults import BAD_ENTERPRISES, BadEnterpriseCase, Faults, bad_enterprise_positions
 from zonesim.industry import BASE_MIX, CLUSTERS
 from zonesim.model import Record
@@ -57,9 +60,15 @@ SEASON_NOISE = 0.25
 # than BLOCK_CACHE_ENTERPRISES enterprises in all (a 50,000-enterprise block holds ~30 MB).
 BLOCK_CACHE = 16
 BLOCK_CACHE_ENTERPRISES = 200_000
+# The years the blocks are cut from (all twelve months of a zone's enterprises, ~800 bytes an
+# enterprise): one per zone walking its releases in order, and no more than ~50 MB.
+YEAR_CACHE = 12
+YEAR_CACHE_ENTERPRISES = 60_000
 # Pages are written from a vectorized wire view built this many positions at a time.
 WIRE_CHUNK = 4096
 
+K = TypeVar("K")
+V = TypeVar("V")
 Mantissa = tuple[int, int]  # (m, e): the value m × 10^e in the catalog unit
 
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -236,16 +245,15 @@ def _coverage(seed: int, zone_code: str, year: int) -> dict[str, float]:
 
 # Canonical exponent of each indicator's mantissa (land: hundredths of a hectare × 15 = 亩).
 _EXPONENT = {"employees": 0}
-_TEXT = np.dtypes.StringDType()
-# The fraction part fmt() writes for each number of hundredths: "", ".01" … ".1" … ".99".
-_CENTS = np.array(
-    ["" if n == 0 else f".{n // 10}" if n % 10 == 0 else f".{n:02d}" for n in range(100)],
-    dtype=_TEXT,
-)
 
 
 def _exponent(code: str) -> int:
     return _EXPONENT.get(code, -2)
+
+
+def exponent(code: str) -> int:
+    """Return the exponent of an indicator's canonical mantissas (values are m × 10^e)."""
+    return _exponent(code)
 
 
 @cache
@@ -258,6 +266,8 @@ class _Block:
     """Every enterprise of one zone and month (revision 1, no faults), as numpy columns indexed
     by position; the wire view is built once, when a page is first served."""
 
+    seed: int
+    zone_code: str
     lo: int
     count: int
     cluster: npt.NDArray[np.int64]
@@ -282,69 +292,131 @@ class _Block:
 
 @dataclass(frozen=True)
 class _Wire:
-    """The wire view of a run of positions: per catalog code the values as written (None: not
-    reported), and the ``units`` object per position (None: every value in the catalog unit)."""
+    """The wire view of a run of positions: each record's JSON text as a page carries it
+    (UTF-8, json.dumps(render(row), ensure_ascii=False) of the clean revision-1 row)."""
 
-    columns: list[list[Any]]
-    units: list[dict[str, str] | None]
+    records: list[bytes]
 
 
-def _texts(mantissa: npt.NDArray[np.int64], exponent: int) -> npt.NDArray[Any]:
-    """Vectorized fmt() for non-negative mantissas at exponent 0 or -2."""
-    if exponent == 0:
-        return mantissa.astype(_TEXT)
-    return np.strings.add((mantissa // 100).astype(_TEXT), _CENTS[mantissa % 100])
+def _json(record: Record) -> bytes:
+    """A record's JSON as the server writes it (json.dumps defaults, ensure_ascii=False)."""
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+
+
+# The text around a value, per wire style (STYLES order): a JSON number, a plain string,
+# a string with thousands separators, a string with spaces around.
+_OPEN = bytecols.encoded(("", '"', '"', '" '))
+_CLOSE = bytecols.encoded(("", '"', '"', '  "'))
+_NUMBER, _THOUSANDS = STYLES.index("number"), STYLES.index("thousands")
+# json prints a float in the shortest text that reads back as the same double: that is the
+# decimal itself when it has at most 15 significant digits and is at least 1e-4 (smaller ones
+# go to exponent notation). Other values are written by render(), one record at a time.
+_FLOAT_DIGITS = 15
+_FLOAT_SMALLEST_PLACES = 4
+
+
+def _wire_value(
+    rows: bytecols.Rows,
+    code: str,
+    m: npt.NDArray[np.int64],
+    alt: npt.NDArray[np.int64] | None,
+    style: npt.NDArray[np.int64],
+    present: npt.NDArray[np.bool_] | None,
+) -> npt.NDArray[np.bool_]:
+    """Append render()'s value of one indicator to each row; return the rows it cannot write
+    exactly (render() writes those)."""
+    mantissa = m.copy()
+    places = np.full(len(m), -_exponent(code), dtype=np.int64)
+    slow = m < 0
+    if alt is not None:
+        for option, (unit, _) in enumerate(_ALT_UNITS[code]):
+            at = np.flatnonzero(alt == option)
+            if len(at) == 0:
+                continue
+            multiplier, divisor, shift = _scaling(_factors(code)[unit])
+            value = m[at]
+            overflow = value > (10**bytecols.MAX_DIGITS - 1) // multiplier
+            scaled = np.where(overflow, 0, value) * multiplier
+            slow[at] |= overflow | (scaled % divisor != 0)
+            mantissa[at] = scaled // divisor
+            places[at] += shift
+    slow |= mantissa >= 10**bytecols.MAX_DIGITS
+    mantissa = np.where(slow, 0, mantissa)
+    scale = 10**places
+    whole, frac = mantissa // scale, mantissa % scale
+    if places.max() > 0:
+        kept = places - bytecols.trailing_zeros(frac, int(places.max()))
+        tiny = (whole == 0) & (frac > 0) & (frac * 10**_FLOAT_SMALLEST_PLACES < scale)
+        long = (whole > 0) & (frac > 0) & (bytecols.digit_count(whole) + kept > _FLOAT_DIGITS)
+        slow |= (style == _NUMBER) & (tiny | long)
+    rows.choice(_OPEN, style, where=present)
+    rows.digits(whole, where=present, commas=style == _THOUSANDS)
+    rows.fraction(frac, places, where=present)
+    rows.choice(_CLOSE, style, where=present)
+    return slow
 
 
 def _wire(block: _Block, start: int) -> _Wire:
-    run = slice(start, min(start + WIRE_CHUNK, block.count))
+    """The wire view of positions start..start + WIRE_CHUNK - 1: the fields of every record
+    side by side in numpy (bytecols), the few it cannot write exactly through render()."""
+    stop = min(start + WIRE_CHUNK, block.count)
+    run = slice(start, stop)
+    indices = np.arange(block.lo + start, block.lo + stop, dtype=np.int64)
+    parts = _identity_parts(block.seed, block.zone_code, indices, block.cluster[run])
+    names = _name_tables(block.seed, block.zone_code)
     style = block.style[run]
-    columns = [_wire_column(block, code, run, style) for code in _codes()]
-    units: list[dict[str, str] | None] = [None] * len(style)
-    for code in _codes():  # catalog order, as render() writes units
-        alt = block.alt.get(code)
-        if alt is None:
+    rows = bytecols.Rows(stop - start)
+    rows.text('{"uscc": "')
+    rows.raw(_ASCII[parts.uscc])
+    rows.text('", "name": "')
+    rows.choice(names.prefix, parts.prefix)
+    rows.choice(names.chars, parts.first)
+    rows.choice(names.chars, parts.second)
+    rows.choice(names.words, parts.word)
+    rows.choice(names.suffixes, parts.suffix)
+    rows.text('", "industry_code": "')
+    rows.choice(names.codes, parts.code)
+    rows.text('", "above_scale": ')
+    rows.choice(_BOOLEANS, np.asarray(block.above[run], dtype=np.int64))
+    rows.text(', "values": {')
+    slow = np.zeros(stop - start, dtype=np.bool_)
+    for n, code in enumerate(_codes()):
+        present = block.present[code][run] if code in block.present else None
+        # the first indicator is mandatory: no record starts its values with a separator
+        assert n > 0 or present is None
+        rows.text(f'{", " if n else ""}"{code}": ', where=present)
+        alt = block.alt[code][run] if code in block.alt else None
+        slow |= _wire_value(rows, code, block.mantissa[code][run], alt, style, present)
+    # "units": the alternative units of the values reported, in catalog order; a quarter of
+    # the records have any, so they are written for those rows only, then appended
+    entries: list[tuple[tuple[bytes, ...], npt.NDArray[np.int64], npt.NDArray[np.bool_]]] = []
+    listed = np.zeros(stop - start, dtype=np.bool_)
+    for code in _codes():
+        if code not in block.alt:
             continue
-        chosen = alt[run] >= 0
+        alt = block.alt[code][run]
+        chosen = alt >= 0
         if code in block.present:
             chosen &= block.present[code][run]
-        for n in np.flatnonzero(chosen).tolist():
-            entry = units[n]
-            if entry is None:
-                entry = units[n] = {}
-            entry[code] = _ALT_UNITS[code][alt[start + n]][0]
-    return _Wire(columns, units)
-
-
-def _wire_column(block: _Block, code: str, run: slice, style: npt.NDArray[np.int64]) -> list[Any]:
-    """Vectorized render() of one indicator over a run of positions (what the fast path serves;
-    tests check it equals render() of the same rows)."""
-    exponent = _exponent(code)
-    m = block.mantissa[code][run]
-    texts = _texts(m, exponent)
-    column = texts.astype(object)
-    number = style == STYLES.index("number")
-    if exponent == 0:
-        column[number] = m[number].astype(object)
-    else:
-        whole = (m // 100).astype(object)
-        # m / 100 is the double nearest the decimal: json prints it back as that decimal.
-        column[number] = np.where(m % 100 == 0, whole, (m / 100).astype(object))[number]
-    spaces = style == STYLES.index("spaces")
-    column[spaces] = np.strings.add(np.strings.add(" ", texts[spaces]), "  ").astype(object)
-    for n in np.flatnonzero(style == STYLES.index("thousands")).tolist():
-        whole_text, dot, frac = column[n].partition(".")
-        column[n] = f"{int(whole_text):,}{dot}{frac}"
-    alt = block.alt.get(code)
-    if alt is not None:
-        for n in np.flatnonzero(alt[run] >= 0).tolist():
-            unit = _ALT_UNITS[code][alt[run][n]][0]
-            value = convert((int(m[n]), exponent), _factors(code)[unit])
-            column[n] = _styled(value, STYLES[style[n]])
-    if code in block.present:
-        column[~block.present[code][run]] = None
-    out: list[Any] = column.tolist()
-    return out
+        options = [f'"{code}": "{unit}"' for unit, _ in _ALT_UNITS[code]]
+        table = bytecols.encoded([*options, *(", " + o for o in options)])
+        entries.append((table, np.where(listed, alt + len(options), alt), chosen))
+        listed |= chosen
+    rows.text("}}", where=~listed)
+    records = rows.join()
+    with_units = np.flatnonzero(listed)
+    units = bytecols.Rows(len(with_units))
+    units.text('}, "units": {')
+    for table, index, chosen in entries:
+        units.choice(table, index[with_units], where=chosen[with_units])
+    units.text("}}")
+    for n, text in zip(with_units.tolist(), units.join(), strict=True):
+        records[n] += text
+    if slow.any():
+        ids = _identities_of(parts, _vocabulary(block.seed, block.zone_code))
+        for n in np.flatnonzero(slow).tolist():
+            records[n] = _json(render(_body_row(block, start + n, ids, n)))
+    return _Wire(records)
 
 
 def _intensity(code: str) -> npt.NDArray[np.float64]:
@@ -357,7 +429,25 @@ def _alt_choices(u: npt.NDArray[np.float64], code: str) -> npt.NDArray[np.int64]
     return np.where(picked < len(cdf), picked, -1).astype(np.int64)
 
 
-def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
+@dataclass(frozen=True)
+class _Year:
+    """Every enterprise of one zone and year: what a month's _Block takes its columns from
+    (each mantissa matrix holds months 1..12, one column each)."""
+
+    lo: int
+    count: int
+    cluster: npt.NDArray[np.int64]
+    above: list[bool]
+    style: npt.NDArray[np.int64]
+    mantissa: dict[str, npt.NDArray[np.int64]]  # count × 12
+    present: dict[str, npt.NDArray[np.bool_]]
+    alt: dict[str, npt.NDArray[np.int64]]
+
+
+def _compute_year(seed: int, zone_code: str, year: int, scale: float) -> _Year:
+    # Every figure of a month depends on the year's draws only (the seasonal noise of all twelve
+    # months goes into each ytd), so the twelve months are computed together, each month's
+    # column with exactly the arithmetic of a month computed alone.
     mix = _zone_mix(seed, zone_code)
     lo, hi = window(seed, zone_code, year, scale)
     idx = np.arange(lo, hi, dtype=np.int64)
@@ -403,16 +493,20 @@ def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: floa
         # The full-year cumsum, whatever the month: month m's figure is then computed exactly
         # as it is when month m+1 is asked for, and float addition of non-negative terms never
         # decreases, so the ytd series stays monotone after rounding too.
-        cum = np.cumsum(noise * increments[None, :], axis=1)[:, month - 1]
-        ytd = coverage[code] * shares(code) * cum
+        cum = np.cumsum(noise * increments[None, :], axis=1)
+        ytd = (coverage[code] * shares(code))[:, None] * cum
         mantissa[code] = np.floor(ytd * 100 + 0.5).astype(np.int64)
-    drift = 1 + 0.04 * (uniforms(yearly("staff"), idx * 12 + month - 1) - 0.5)
-    staff = coverage["employees"] * targets["employees"][month - 1] * shares("employees") * drift
+    drift = 1 + 0.04 * (uniforms(yearly("staff"), counters) - 0.5)
+    employees = shares("employees")
+    staff = np.empty((hi - lo, 12), dtype=np.float64)
+    for m in range(12):  # the order of a month's own product: (coverage × target) × share × drift
+        staff[:, m] = coverage["employees"] * targets["employees"][m] * employees * drift[:, m]
     mantissa["employees"] = np.maximum(1, np.floor(staff + 0.5)).astype(np.int64)
     hectares = coverage["land_area"] * targets["land_area"][0] / 15 * shares("land_area")
     # Whole hundredths of a hectare, so that 公顷 and 平方米 render the 亩 value exactly.
-    mantissa["land_area"] = np.maximum(1, np.floor(hectares * 100 + 0.5)).astype(np.int64) * 15
-    return _Block(
+    land = np.maximum(1, np.floor(hectares * 100 + 0.5)).astype(np.int64) * 15
+    mantissa["land_area"] = np.repeat(land[:, None], 12, axis=1)
+    return _Year(
         lo=lo,
         count=hi - lo,
         cluster=cluster,
@@ -423,37 +517,73 @@ def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: floa
         mantissa=mantissa,
         present={c: reports[c] for c in ("industrial_output", "energy_consumption")},
         alt={c: _alt_choices(uniforms(yearly("unit:" + c), idx), c) for c in _ALT_UNITS},
+    )
+
+
+def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
+    whole = _YEARS.get((seed, zone_code, year, scale))
+    mantissa = {c: np.ascontiguousarray(m[:, month - 1]) for c, m in whole.mantissa.items()}
+    return _Block(
+        seed=seed,
+        zone_code=zone_code,
+        lo=whole.lo,
+        count=whole.count,
+        cluster=whole.cluster,
+        above=whole.above,
+        style=whole.style,
+        mantissa=mantissa,
+        present=whole.present,
+        alt=whole.alt,
         biggest=int(np.argmax(mantissa["revenue"])),
     )
 
 
-class _BlockCache:
-    """A small LRU of blocks: a release is paged many times, but a benchmark walks many zones,
-    so only the last few stay in memory."""
+class _Cache(Generic[K, V]):
+    """A small LRU: a release is paged many times, but a benchmark walks many zones, so only
+    the last few entries stay in memory (at most ``size``, and at most ``enterprises`` in all,
+    the last one whatever its size)."""
 
-    def __init__(self, size: int, enterprises: int) -> None:
+    def __init__(self, compute: Callable[[K], V], size: int, enterprises: int) -> None:
+        self._compute = compute
         self._size = size
         self._enterprises = enterprises
         self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[int, str, int, int, float], _Block] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
 
-    def get(self, seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
-        key = (seed, zone_code, year, month, scale)
+    def get(self, key: K) -> V:
+        """Return the entry of a key, computed when not cached (a race at worst computes it
+        twice, identically)."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        block = _compute_block(seed, zone_code, year, month, scale)
+        value = self._compute(key)
         with self._lock:
-            self._items[key] = block
+            self._items[key] = value
             while len(self._items) > 1 and (
                 len(self._items) > self._size
-                or sum(b.count for b in self._items.values()) > self._enterprises
+                or sum(getattr(v, "count", 0) for v in self._items.values()) > self._enterprises
             ):
                 self._items.popitem(last=False)
-        return block
+        return value
 
 
+class _BlockCache:
+    """The months' blocks, each computed from its year (both cached)."""
+
+    def __init__(self, size: int, enterprises: int) -> None:
+        self._months: _Cache[tuple[int, str, int, int, float], _Block] = _Cache(
+            lambda key: _compute_block(*key), size, enterprises
+        )
+
+    def get(self, seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
+        """Return the block of one zone and month."""
+        return self._months.get((seed, zone_code, year, month, scale))
+
+
+_YEARS: _Cache[tuple[int, str, int, float], _Year] = _Cache(
+    lambda key: _compute_year(*key), YEAR_CACHE, YEAR_CACHE_ENTERPRISES
+)
 _BLOCKS = _BlockCache(BLOCK_CACHE, BLOCK_CACHE_ENTERPRISES)
 
 
@@ -490,14 +620,19 @@ class EnterpriseRow:
 
 
 _CODEPOINTS = np.array([ord(ch) for ch in ALPHABET], dtype=np.uint32)
+_ASCII = _CODEPOINTS.astype(np.uint8)
+_BOOLEANS = (b"false", b"true")
 # GB 11714 values of the code characters (letters A=10 … Z=35), by alphabet index.
 _ORG_VALUES = np.array([int(ch, 36) for ch in ALPHABET], dtype=np.int64)
 _ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 _WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
 
 
-def _usccs(mix: _ZoneMix, indices: npt.NDArray[np.int64], old: npt.NDArray[np.bool_]) -> list[str]:
-    """Valid credit codes of enterprises, one-to-one with their indices (vectorized).
+def _uscc_codes(
+    mix: _ZoneMix, indices: npt.NDArray[np.int64], old: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.int64]:
+    """Valid credit codes of enterprises as alphabet indices (n × 18), one-to-one with their
+    indices (vectorized).
 
     The organization code (GB 11714: 8 characters and a check) is an affine map of the index
     modulo 31^6 (new "MA…" codes) or 10^8 (old all-digit codes), a bijection for a coprime factor.
@@ -520,10 +655,7 @@ def _usccs(mix: _ZoneMix, indices: npt.NDArray[np.int64], old: npt.NDArray[np.bo
     head = np.array([VALUES[ch] for ch in "91" + mix.region], dtype=np.int64)
     first17 = np.concatenate([np.broadcast_to(head, (n, 8)), body, org_check[:, None]], axis=1)
     check = (31 - (first17 * _WEIGHTS).sum(axis=1) % 31) % 31
-    codes = np.concatenate([first17, check[:, None]], axis=1)
-    text = np.ascontiguousarray(_CODEPOINTS[codes]).view("<U18").ravel()
-    out: list[str] = text.tolist()
-    return out
+    return np.concatenate([first17, check[:, None]], axis=1)
 
 
 @cache
@@ -547,6 +679,93 @@ def _cluster_table() -> tuple[npt.NDArray[Any], ...]:
 
 
 @dataclass(frozen=True)
+class _Vocabulary:
+    """The pieces names and industry codes are made of, for one zone: a name is prefix + two
+    brand characters + a word of the cluster + a suffix; codes are the 4-digit classes, then
+    the same cut to 3 digits, then to 2."""
+
+    prefix: tuple[str, ...]  # 0: 山西, 1: the zone's city
+    chars: tuple[str, ...]
+    words: tuple[str, ...]
+    suffixes: tuple[str, ...]
+    codes: tuple[str, ...]
+
+
+@cache
+def _vocabulary(seed: int, zone_code: str) -> _Vocabulary:
+    _, _, words, _, _, codes4, codes3, codes2 = _cluster_table()
+    return _Vocabulary(
+        prefix=("山西", _zone_mix(seed, zone_code).city),
+        chars=tuple(_NAME_CHARS),
+        words=tuple(words.tolist()),
+        suffixes=_SUFFIXES,
+        codes=tuple(codes4.tolist() + codes3.tolist() + codes2.tolist()),
+    )
+
+
+@dataclass(frozen=True)
+class _EncodedVocabulary:
+    """A _Vocabulary in UTF-8, as the wire view writes it."""
+
+    prefix: tuple[bytes, ...]
+    chars: tuple[bytes, ...]
+    words: tuple[bytes, ...]
+    suffixes: tuple[bytes, ...]
+    codes: tuple[bytes, ...]
+
+
+@cache
+def _name_tables(seed: int, zone_code: str) -> _EncodedVocabulary:
+    vocabulary = _vocabulary(seed, zone_code)
+    pieces = [getattr(vocabulary, f) for f in ("prefix", "chars", "words", "suffixes", "codes")]
+    # The wire view and the forms write the pieces as they are: no escapes in JSON or XML.
+    for text in (t for group in pieces for t in group):
+        if json.dumps(text, ensure_ascii=False) != f'"{text}"' or xml_escape(text) != text:
+            raise ValueError(f"{text!r} needs escaping in JSON or XML")
+    return _EncodedVocabulary(*(bytecols.encoded(group) for group in pieces))
+
+
+@dataclass(frozen=True)
+class _IdentityParts:
+    """What does not change from year to year, for a run of enterprises, as indices: the credit
+    code's characters (n × 18, into ALPHABET) and the choices of _Vocabulary."""
+
+    uscc: npt.NDArray[np.int64]
+    prefix: npt.NDArray[np.int64]
+    first: npt.NDArray[np.int64]
+    second: npt.NDArray[np.int64]
+    word: npt.NDArray[np.int64]
+    suffix: npt.NDArray[np.int64]
+    code: npt.NDArray[np.int64]
+
+
+def _identity_parts(
+    seed: int, zone_code: str, indices: npt.NDArray[np.int64], clusters: npt.NDArray[np.int64]
+) -> _IdentityParts:
+    """Return the identity of enterprises (vectorized)."""
+    mix = _zone_mix(seed, zone_code)
+    stream = _stream(seed, zone_code, DATASET, "identity")
+    u = uniforms(stream, indices[:, None] * 8 + np.arange(8, dtype=np.int64)[None, :])
+    word_at, word_n, _, code_at, code_n, codes4, _, _ = _cluster_table()
+    first = (u[:, 2] * len(_NAME_CHARS)).astype(np.int64)
+    # The second character of the firm's brand differs from the first.
+    second = (u[:, 3] * (len(_NAME_CHARS) - 1)).astype(np.int64)
+    second += second >= first
+    klass = code_at[clusters] + (u[:, 6] * code_n[clusters]).astype(int)
+    # A few systems record the 3-digit group (中类) or only the division (大类).
+    cut = np.where(u[:, 7] < 0.02, 2, np.where(u[:, 7] < 0.07, 1, 0))
+    return _IdentityParts(
+        uscc=_uscc_codes(mix, indices, u[:, 0] < 0.25),
+        prefix=(u[:, 1] >= 0.6).astype(np.int64),
+        first=first,
+        second=second,
+        word=(word_at[clusters] + (u[:, 4] * word_n[clusters]).astype(int)).astype(np.int64),
+        suffix=np.searchsorted(np.array(_SUFFIX_CDF), u[:, 5], side="right").astype(np.int64),
+        code=(klass + len(codes4) * cut).astype(np.int64),
+    )
+
+
+@dataclass(frozen=True)
 class _Identities:
     """What does not change from year to year, for a run of enterprises."""
 
@@ -555,30 +774,30 @@ class _Identities:
     industry_code: list[str]
 
 
+def _identities_of(parts: _IdentityParts, vocabulary: _Vocabulary) -> _Identities:
+    """Return the identities of _IdentityParts as text."""
+    uscc: list[str] = np.ascontiguousarray(_CODEPOINTS[parts.uscc]).view("<U18").ravel().tolist()
+    v = vocabulary
+    names = [
+        v.prefix[p] + v.chars[a] + v.chars[b] + v.words[w] + v.suffixes[s]
+        for p, a, b, w, s in zip(
+            parts.prefix.tolist(),
+            parts.first.tolist(),
+            parts.second.tolist(),
+            parts.word.tolist(),
+            parts.suffix.tolist(),
+            strict=True,
+        )
+    ]
+    return _Identities(uscc, names, [v.codes[k] for k in parts.code.tolist()])
+
+
 def _identities(
     seed: int, zone_code: str, indices: npt.NDArray[np.int64], clusters: npt.NDArray[np.int64]
 ) -> _Identities:
     """Return credit codes, names and industry codes of enterprises (vectorized)."""
-    mix = _zone_mix(seed, zone_code)
-    stream = _stream(seed, zone_code, DATASET, "identity")
-    u = uniforms(stream, indices[:, None] * 8 + np.arange(8, dtype=np.int64)[None, :])
-    word_at, word_n, words, code_at, code_n, codes4, codes3, codes2 = _cluster_table()
-    chars = np.array(list(_NAME_CHARS))
-    first = (u[:, 2] * len(chars)).astype(np.int64)
-    # The second character of the firm's brand differs from the first.
-    second = (u[:, 3] * (len(chars) - 1)).astype(np.int64)
-    second += second >= first
-    name = np.strings.add(np.where(u[:, 1] < 0.6, "山西", mix.city), chars[first])
-    name = np.strings.add(name, chars[second])
-    name = np.strings.add(name, words[word_at[clusters] + (u[:, 4] * word_n[clusters]).astype(int)])
-    suffix = np.searchsorted(np.array(_SUFFIX_CDF), u[:, 5], side="right")
-    name = np.strings.add(name, np.array(_SUFFIXES)[suffix])
-    klass = code_at[clusters] + (u[:, 6] * code_n[clusters]).astype(int)
-    # A few systems record the 3-digit group (中类) or only the division (大类).
-    code = np.where(
-        u[:, 7] < 0.02, codes2[klass], np.where(u[:, 7] < 0.07, codes3[klass], codes4[klass])
-    )
-    return _Identities(_usccs(mix, indices, u[:, 0] < 0.25), name.tolist(), code.tolist())
+    parts = _identity_parts(seed, zone_code, indices, clusters)
+    return _identities_of(parts, _vocabulary(seed, zone_code))
 
 
 def _body_row(block: _Block, position: int, ids: _Identities, n: int) -> EnterpriseRow:
@@ -630,6 +849,12 @@ def _scaling(factor: Fraction) -> tuple[int, int, int]:
         p, fives = p // 5, fives + 1
     shift = max(twos, fives)
     return q * 10**shift // (2**twos * 5**fives), p, shift
+
+
+def scaling(factor: Fraction) -> tuple[int, int, int]:
+    """Return (multiplier, divisor, shift): convert() of m × 10^e at this factor is
+    (m × multiplier / divisor) × 10^(e - shift)."""
+    return _scaling(factor)
 
 
 def convert(value: Mantissa, factor: Fraction) -> Mantissa:
@@ -731,6 +956,35 @@ def _spoil(uscc: str, defect: str | None) -> str:
     if defect == "short":
         return uscc[:17]
     return uscc
+
+
+@dataclass(frozen=True)
+class EnterpriseColumns:
+    """The enterprises of a release without bad cases as numpy columns, in release order: what
+    a QY1 form lists, for writing it in bulk (bytecols) rather than row by row."""
+
+    count: int
+    uscc: npt.NDArray[np.uint8]  # count × 18, ASCII
+    above: npt.NDArray[np.bool_]
+    mantissa: dict[str, npt.NDArray[np.int64]]  # canonical, at exponent(code), revision applied
+    present: dict[str, npt.NDArray[np.bool_]]  # optional indicators only
+    parts: _IdentityParts
+    names: _EncodedVocabulary
+
+    def name(self, rows: bytecols.Rows) -> None:
+        """Append each enterprise's name (UTF-8) to the rows."""
+        for table, index in (
+            (self.names.prefix, self.parts.prefix),
+            (self.names.chars, self.parts.first),
+            (self.names.chars, self.parts.second),
+            (self.names.words, self.parts.word),
+            (self.names.suffixes, self.parts.suffix),
+        ):
+            rows.choice(table, index)
+
+    def industry_code(self, rows: bytecols.Rows) -> None:
+        """Append each enterprise's industry code to the rows."""
+        rows.choice(self.names.codes, self.parts.code)
 
 
 class EnterpriseRelease:
@@ -840,53 +1094,67 @@ class EnterpriseRelease:
         out += [self._tail_row(block, p - self.count) for p in range(max(start, self.count), stop)]
         return out
 
-    def slice(self, start: int, stop: int) -> list[Record]:
-        """Return the wire records at positions start..stop-1 (clipped to the release)."""
+    def columns(self) -> EnterpriseColumns:
+        """Return every enterprise of the release as columns; only for a release without bad
+        cases (those only rows() and render() write)."""
+        if self._at or self._tail:
+            raise ValueError("a release with bad enterprises has no columns")
+        block = self._block()
+        mantissa = dict(block.mantissa)
+        for position, changes in self._nudges(block).items():
+            for code, factor in changes.items():
+                present = block.present.get(code)
+                m = int(block.mantissa[code][position])
+                # as _nudged() moves a row: the same Python arithmetic, so the same integers
+                if (present is None or present[position]) and m >= 1000:
+                    if mantissa[code] is block.mantissa[code]:
+                        mantissa[code] = block.mantissa[code].copy()
+                    mantissa[code][position] = math.floor(m * factor + 0.5)
+        indices = np.arange(block.lo, block.lo + block.count, dtype=np.int64)
+        parts = _identity_parts(self.seed, self.zone_code, indices, block.cluster)
+        return EnterpriseColumns(
+            count=block.count,
+            uscc=_ASCII[parts.uscc],
+            above=np.asarray(block.above, dtype=np.bool_),
+            mantissa=mantissa,
+            present=block.present,
+            parts=parts,
+            names=_name_tables(self.seed, self.zone_code),
+        )
+
+    def page_json(self, start: int, stop: int) -> bytes:
+        """Return the JSON array (UTF-8) of the wire records at positions start..stop-1 (clipped
+        to the release), exactly as json.dumps(self.slice(start, stop), ensure_ascii=False)."""
         start, stop = max(0, start), min(stop, len(self))
         if start >= stop:
-            return []
+            return b"[]"
         block = self._block()
         body = range(start, min(stop, self.count))
-        ids = self._ids(block, body)
         special = set(self._nudges(block)) | set(self._at)
-        codes = _codes()
-        above = block.above
-        out: list[Record] = []
-        # The fast path reads the block's vectorized wire view; the few enterprises a revision
+        out: list[bytes] = []
+        # The records come from the block's cached wire view; the few enterprises a revision
         # or a bad case changes go through EnterpriseRow and render() instead.
         for chunk in range(body.start // WIRE_CHUNK, -(-body.stop // WIRE_CHUNK)):
-            wire = block.wire(chunk)
             base = chunk * WIRE_CHUNK
             run = range(max(body.start, base), min(body.stop, base + WIRE_CHUNK))
-            by_position = zip(
-                *(column[run.start - base : run.stop - base] for column in wire.columns),
-                strict=True,
-            )
-            for position, values in zip(run, by_position, strict=True):
-                if position in special:
-                    out.append(render(self._row(block, position)))
-                    continue
-                n = position - body.start
-                record: Record = {
-                    "uscc": ids.uscc[n],
-                    "name": ids.name[n],
-                    "industry_code": ids.industry_code[n],
-                    "above_scale": above[position],
-                    "values": (
-                        dict(zip(codes, values, strict=True))
-                        if None not in values
-                        else {c: v for c, v in zip(codes, values, strict=True) if v is not None}
-                    ),
-                }
-                unit = wire.units[position - base]
-                if unit is not None:
-                    record["units"] = dict(unit)
-                out.append(record)
+            records = block.wire(chunk).records[run.start - base : run.stop - base]
+            hits = [p for p in special if p in run]
+            if hits:
+                records = list(records)
+                for position in hits:
+                    records[position - run.start] = _json(render(self._row(block, position)))
+            out += records
         out += [
-            render(self._tail_row(block, p - self.count))
+            _json(render(self._tail_row(block, p - self.count)))
             for p in range(max(start, self.count), stop)
         ]
-        return out
+        return b"[" + b", ".join(out) + b"]"
+
+    def slice(self, start: int, stop: int) -> list[Record]:
+        """Return the wire records at positions start..stop-1 (clipped to the release)."""
+        # Read back from the very bytes a page serves: the Python API and HTTP cannot differ.
+        records: list[Record] = json.loads(self.page_json(start, stop))
+        return records
 
 
 class EnterpriseDataset:

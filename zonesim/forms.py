@@ -37,19 +37,38 @@ QY1) change the files of a zone while they are on.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
+from zonesim import bytecols
 from zonesim.data import to_unit
-from zonesim.enterprise import EnterpriseRow, convert, fmt
+from zonesim.enterprise import (
+    EnterpriseColumns,
+    EnterpriseRow,
+    convert,
+    exponent,
+    fmt,
+    scaling,
+)
 from zonesim.model import Record
 from zonesim.rng import stable_rng
 from zonesim.routing import Response, ZoneRequest, ZoneRoute, not_found
 from zonesim.schedule import to_cst
-from zonesim.xlsx import STYLE_HEADER, STYLE_TITLE, Cell, Sheet, column_letter, write_xlsx
+from zonesim.xlsx import (
+    STYLE_HEADER,
+    STYLE_TITLE,
+    Cell,
+    RawRows,
+    Sheet,
+    column_letter,
+    write_xlsx,
+)
 from zonestats.catalog import Catalog, Indicator
 from zonestats.periods import Period, parse_period
 
@@ -99,6 +118,7 @@ INSTRUCTIONS = (
     "3. 金额、能源、面积按各栏计量单位填报，保留两位小数。",
     "4. 月报于月后15日前报送，季报于季后20日前报送，年报于次年4月底前报送。",
 )
+_YES_NO = bytecols.encoded(("否", "是"))
 _SURNAMES = "王李张刘陈杨赵黄周吴徐孙马胡郭何高林罗郑梁谢宋唐"
 _GIVEN = ("建国", "秀英", "伟", "丽娟", "志强", "海燕", "晓东", "俊杰", "红梅", "永刚", "静", "明")
 
@@ -203,7 +223,7 @@ class _Builder:
         self.number = WRONG_NUMBER[spec.code] if faults.form_number_mismatch else spec.code
         shown = previous_period(period) if faults.form_period_mismatch else period
         self.label = period_label(shown)
-        self.rows: list[list[Cell]] = []
+        self.rows: list[list[Cell] | RawRows] = []
         self.styles: dict[int, int] = {}
         self.header_row = 0
         self.width = len(ZONE_HEADER)
@@ -338,6 +358,109 @@ def _enterprise_rows(
     return rows, records
 
 
+def _enterprise_xml(
+    b: _Builder, inds: list[Indicator], columns: EnterpriseColumns, first_row: int
+) -> RawRows:
+    """The QY1 table rows as _sheet_xml writes _enterprise_rows()' cells, built in bulk."""
+    n = columns.count
+    position = np.arange(n, dtype=np.int64)
+    spacer = n > 3 and "spacer_rows" in b.quirks  # the blank row data() puts after the third
+    row = first_row + position + (spacer & (position >= 3))
+    trailing = "trailing_spaces" in b.quirks
+    as_text = "numbers_as_text" in b.quirks
+    overrides = {"revenue": "元"} if "alt_unit" in b.quirks else {}
+    rows = bytecols.Rows(n)
+
+    def open_cell(column: int, inline: bool, where: Any = None, space: bool = False) -> None:
+        rows.text(f'<c r="{column_letter(column)}', where=where)
+        rows.digits(row, where=where)
+        preserve = ' xml:space="preserve"' if space else ""
+        rows.text(f'" t="inlineStr"><is><t{preserve}>' if inline else '"><v>', where=where)
+
+    rows.text('<row r="')
+    rows.digits(row)
+    rows.text('">')
+    open_cell(1, True, space=trailing)
+    rows.raw(columns.uscc)
+    rows.text(("  " if trailing else "") + "</t></is></c>")
+    open_cell(2, True)
+    columns.name(rows)
+    rows.text("</t></is></c>")
+    open_cell(3, True, space=trailing)
+    columns.industry_code(rows)
+    rows.text((" " if trailing else "") + "</t></is></c>")
+    open_cell(4, True)
+    rows.choice(_YES_NO, columns.above.astype(np.int64))
+    rows.text("</t></is></c>")
+    for k, ind in enumerate(inds):
+        present = columns.present.get(ind.code)
+        multiplier, divisor, shift = scaling(ind.unit_factors[overrides.get(ind.code, ind.unit)])
+        scaled = columns.mantissa[ind.code] * multiplier
+        if (scaled % divisor != 0).any() or (scaled < 0).any():
+            raise _NotInBulk(ind.code)
+        places = np.full(n, shift - exponent(ind.code), dtype=np.int64)
+        value = scaled // divisor
+        open_cell(5 + k, as_text, where=present)
+        rows.digits(value // 10**places, where=present)
+        rows.fraction(value % 10**places, places, where=present)
+        rows.text("</t></is></c>" if as_text else "</v></c>", where=present)
+    rows.text("</row>")
+    xml = b"".join(rows.join()).decode("utf-8")
+    return RawRows(xml, n + spacer, len(ENTERPRISE_HEADER) + len(inds))
+
+
+class _NotInBulk(Exception):
+    """A value the bulk writer cannot write as fmt() does (the row-by-row layout does)."""
+
+
+def _layout(
+    sim: Simulator,
+    zone_code: str,
+    form: str,
+    period: Period,
+    revision: int,
+    published_at: datetime,
+    faults: Faults,
+    bulk: bool,
+) -> tuple[_Builder, list[float], list[Record]]:
+    """Lay out a form: the builder with its rows, the column widths and the records carried
+    (none when ``bulk`` writes the QY1 table as RawRows, which only a form without bad
+    enterprises allows)."""
+    spec = FORMS[form]
+    b = _Builder(sim, zone_code, spec, period, faults)
+    inds = [i for i in sim.catalog.for_dataset(spec.dataset) if i.frequency == spec.frequency]
+    records: list[Record] = []
+    if spec.dataset == "zone":
+        b.head(len(ZONE_HEADER))
+        b.header(list(ZONE_HEADER))
+        values = sim.canonical_values(zone_code, "zone", period.text, revision)
+        before = sim.year_before(zone_code, period)
+        rows, records = _zone_rows(b, inds, values, before)
+        b.data(rows)
+        widths = [30.0, 26.0, 12.0, 16.0, 16.0, 14.0]
+    else:
+        width = len(ENTERPRISE_HEADER) + len(inds)
+        b.head(width)
+        units = {i.code: i.unit for i in inds}
+        if "alt_unit" in b.quirks:
+            units["revenue"] = "元"
+        b.header([*ENTERPRISE_HEADER, *(f"{i.name_zh}({units[i.code]})" for i in inds)])
+        raw = None
+        if bulk:
+            columns = sim.form_enterprise_release(zone_code, period, revision).columns()
+            with contextlib.suppress(_NotInBulk):
+                raw = _enterprise_xml(b, inds, columns, len(b.rows) + 1)
+        if raw is not None:
+            b.rows.append(raw)
+        else:
+            release = sim.form_enterprise_rows(zone_code, period, revision)
+            rows, records = _enterprise_rows(b, inds, release)
+            b.data(rows)
+        widths = [22.0, 34.0, 10.0, 9.0] + [16.0] * len(inds)
+    b.foot(published_at)
+    return b, widths, records
+
+
 def build(
     sim: Simulator,
     zone_code: str,
@@ -349,28 +472,9 @@ def build(
     faults: Faults,
 ) -> FormDocument:
     """Lay out one form file of a release at a revision."""
-    spec = FORMS[form]
-    b = _Builder(sim, zone_code, spec, period, faults)
-    inds = [i for i in sim.catalog.for_dataset(spec.dataset) if i.frequency == spec.frequency]
-    if spec.dataset == "zone":
-        b.head(len(ZONE_HEADER))
-        b.header(list(ZONE_HEADER))
-        values = sim.canonical_values(zone_code, "zone", period.text, revision)
-        before = sim.year_before(zone_code, period)
-        rows, records = _zone_rows(b, inds, values, before)
-        widths = [30.0, 26.0, 12.0, 16.0, 16.0, 14.0]
-    else:
-        width = len(ENTERPRISE_HEADER) + len(inds)
-        b.head(width)
-        units = {i.code: i.unit for i in inds}
-        if "alt_unit" in b.quirks:
-            units["revenue"] = "元"
-        b.header([*ENTERPRISE_HEADER, *(f"{i.name_zh}({units[i.code]})" for i in inds)])
-        release = sim.form_enterprise_rows(zone_code, period, revision)
-        rows, records = _enterprise_rows(b, inds, release)
-        widths = [22.0, 34.0, 10.0, 9.0] + [16.0] * len(inds)
-    b.data(rows)
-    b.foot(published_at)
+    b, widths, records = _layout(
+        sim, zone_code, form, period, revision, published_at, faults, bulk=False
+    )
     return FormDocument(
         zone=zone_code,
         form=form,
@@ -384,6 +488,33 @@ def build(
         header_row=b.header_row,
         sheets=b.sheets(widths),
         records=tuple(records),
+    )
+
+
+def file_bytes(
+    sim: Simulator,
+    zone_code: str,
+    form: str,
+    period: Period,
+    revision: int,
+    published_at: datetime,
+    created_at: datetime,
+    faults: Faults,
+) -> bytes:
+    """Return the bytes of one form file: build(...).to_bytes(), with a QY1 table (without bad
+    enterprises) written in bulk."""
+    bulk = FORMS[form].dataset == "enterprise" and not faults.bad_enterprises
+    if not bulk:
+        document = build(sim, zone_code, form, period, revision, published_at, created_at, faults)
+        return document.to_bytes(sim.catalog.zones[zone_code].name_zh)
+    b, widths, _ = _layout(sim, zone_code, form, period, revision, published_at, faults, bulk)
+    return write_xlsx(
+        b.sheets(widths),
+        title=f"{FORMS[form].title} {period.text}",
+        creator=sim.catalog.zones[zone_code].name_zh,
+        created=created_at,
+        modified=published_at,
+        revision=revision,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Protocol
 
 from zonestats.periods import Period
@@ -25,6 +26,10 @@ class Release(Protocol):
         """Return records start..stop-1 (clipped to the release), fresh copies."""
         ...
 
+    def page_json(self, start: int, stop: int) -> bytes:
+        """Return json.dumps(self.slice(start, stop), ensure_ascii=False) in UTF-8."""
+        ...
+
 
 class ListRelease:
     """A release small enough to be held as a list."""
@@ -40,6 +45,10 @@ class ListRelease:
     def slice(self, start: int, stop: int) -> list[Record]:
         """Return records start..stop-1 as fresh copies."""
         return [dict(r) for r in self._records[start:stop]]
+
+    def page_json(self, start: int, stop: int) -> bytes:
+        """Return records start..stop-1 as a JSON array (UTF-8)."""
+        return json.dumps(self._records[start:stop], ensure_ascii=False).encode("utf-8")
 
 
 class DatasetModel(Protocol):

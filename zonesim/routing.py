@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,9 +14,37 @@ if TYPE_CHECKING:
 JSON = "application/json; charset=utf-8"
 
 
+@dataclass(frozen=True)
+class RawJSON:
+    """A value of a JSON payload already encoded (UTF-8, json.dumps with ensure_ascii=False):
+    a page's records are written once, not rebuilt as dicts to be encoded again."""
+
+    text: bytes
+
+    def value(self) -> Any:
+        """Return the value decoded (fresh objects each time)."""
+        return json.loads(self.text)
+
+
+def encode(payload: Any) -> bytes:
+    """Return the body of a JSON payload, byte for byte what json.dumps(payload,
+    ensure_ascii=False) writes of it with every RawJSON decoded."""
+    if not isinstance(payload, dict) or not any(isinstance(v, RawJSON) for v in payload.values()):
+        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    # json.dumps writes an object as "{" + ", ".join(key + ": " + value) + "}"
+    items = [
+        json.dumps(str(key), ensure_ascii=False).encode("utf-8")
+        + b": "
+        + (value.text if isinstance(value, RawJSON) else encode(value))
+        for key, value in payload.items()
+    ]
+    return b"{" + b", ".join(items) + b"}"
+
+
 @dataclass
 class Response:
-    """What to answer: a JSON payload or raw bytes, plus how faults deform the transfer."""
+    """What to answer: a JSON payload (RawJSON values allowed at its top level) or raw bytes,
+    plus how faults deform the transfer."""
 
     status: int
     payload: Any = None

@@ -25,7 +25,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from zonesim import api_v1, forms
 from zonesim.faults import ECHO_TEXT_AT, EchoCase, Faults, echo_case
-from zonesim.routing import JSON, Response, ZoneRequest, ZoneRoute, error, not_found
+from zonesim.routing import (
+    JSON,
+    RawJSON,
+    Response,
+    ZoneRequest,
+    ZoneRoute,
+    encode,
+    error,
+    not_found,
+)
 from zonesim.schedule import iso
 from zonesim.simulator import RequestRecord, Simulator
 
@@ -135,6 +144,8 @@ def _echoed(resp: Response, authorization: str, rest: str, params: dict[str, str
         resp = _echo_error(case, authorization)
     elif case is not None and "cursor" not in params and isinstance(resp.payload, dict):
         records = resp.payload.get("records") or []
+        if isinstance(records, RawJSON):
+            records = records.value()
         if records and isinstance(records[0], dict):
             # a copy: the records may be the simulator's cached release
             first = dict(records[0])
@@ -301,10 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         return not_found()
 
     def _send(self, resp: Response) -> None:
-        if resp.payload is not None:
-            body = json.dumps(resp.payload, ensure_ascii=False).encode("utf-8")
-        else:
-            body = resp.body or b""
+        body = encode(resp.payload) if resp.payload is not None else resp.body or b""
         total, chunks = _padded(body, resp.pad_to)
         limit = total // 2 if resp.truncate else total
         try:

@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import Any
 
 from zonesim import data, forms
-from zonesim.enterprise import EnterpriseDataset, EnterpriseRow
+from zonesim.enterprise import EnterpriseDataset, EnterpriseRelease, EnterpriseRow
 from zonesim.faults import FaultBook, Faults
 from zonesim.model import DatasetModel, Record, Release
 from zonesim.schedule import (
@@ -418,8 +418,11 @@ class Simulator:
             if cached is not None:
                 self._form_files.move_to_end(key)
                 return cached
-        document = self.form_document(zone_code, form, period)
-        body = document.to_bytes(self.catalog.zones[zone_code].name_zh)
+        resolved, visible = self._form_release(zone_code, form, period)
+        (revision, published), created = visible[-1], visible[0][1]
+        body = forms.file_bytes(
+            self, zone_code, form, resolved, revision, published, created, self.faults(zone_code)
+        )
         with self._lock:
             self._form_files[key] = body
             while len(self._form_files) > FORM_FILES_KEPT:
@@ -480,6 +483,14 @@ class Simulator:
             period.text.replace(str(period.year), str(period.year - 1), 1), period.frequency
         )
         return dict(data.base_values(self.seed, zone_code, earlier))
+
+    def form_enterprise_release(
+        self, zone_code: str, period: Period, revision: int
+    ) -> EnterpriseRelease:
+        """The enterprise release a QY1 form lists (with the bad cases a form can carry, if on)."""
+        return self._enterprise.form_release(
+            self.seed, zone_code, period, revision, self.faults(zone_code)
+        )
 
     def form_enterprise_rows(
         self, zone_code: str, period: Period, revision: int

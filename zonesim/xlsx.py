@@ -25,13 +25,25 @@ STYLE_TITLE = 1
 STYLE_HEADER = 2
 
 
+@dataclass(frozen=True)
+class RawRows:
+    """``count`` consecutive rows of a sheet already written as ``<row>`` elements (their row
+    numbers included, a blank row simply absent), at most ``width`` cells wide: what
+    _sheet_xml would write for them, built in bulk."""
+
+    xml: str
+    count: int
+    width: int
+
+
 @dataclass
 class Sheet:
-    """One worksheet: rows of cells from row 1 (an empty list is a blank row), merged ranges such
-    as "A1:F1", a style per row (STYLE_*) and column widths in characters."""
+    """One worksheet: rows of cells from row 1 (an empty list is a blank row, a RawRows stands
+    for rows written already), merged ranges such as "A1:F1", a style per row (STYLE_*) and
+    column widths in characters."""
 
     name: str
-    rows: list[list[Cell]] = field(default_factory=list)
+    rows: list[list[Cell] | RawRows] = field(default_factory=list)
     merges: list[str] = field(default_factory=list)
     row_styles: dict[int, int] = field(default_factory=dict)  # 1-based row -> style
     widths: list[float] = field(default_factory=list)
@@ -94,8 +106,8 @@ def _cell(ref: str, value: str | int | float | Decimal, style: int) -> str:
 
 
 def _sheet_xml(sheet: Sheet) -> str:
-    width = max((len(r) for r in sheet.rows), default=1)
-    last = max(len(sheet.rows), 1)
+    width = max((r.width if isinstance(r, RawRows) else len(r) for r in sheet.rows), default=1)
+    last = max(sum(r.count if isinstance(r, RawRows) else 1 for r in sheet.rows), 1)
     parts = [_HEAD, f"<worksheet {_NS} {_NS_R}>"]
     parts.append(f'<dimension ref="A1:{column_letter(max(width, 1))}{last}"/>')
     if sheet.widths:
@@ -105,7 +117,13 @@ def _sheet_xml(sheet: Sheet) -> str:
         parts.append("</cols>")
     parts.append("<sheetData>")
     letters = [column_letter(n) for n in range(1, width + 1)]
-    for r, row in enumerate(sheet.rows, start=1):
+    r = 0
+    for row in sheet.rows:
+        if isinstance(row, RawRows):
+            parts.append(row.xml)
+            r += row.count
+            continue
+        r += 1
         cells = [
             _cell(f"{letters[c]}{r}", value, sheet.row_styles.get(r, STYLE_PLAIN))
             for c, value in enumerate(row)
