@@ -109,10 +109,10 @@ def _python_api(sim: Simulator) -> dict[str, str]:
         sim.record_slice("LL01", "enterprise", "2026-10", 2, 100, 250)
     )
     # a release larger than one wire chunk, with every bad case worked in
-    period = sim.resolve_period("enterprise", "2026-10")
-    assert period is not None
+    october = sim.resolve_period("enterprise", "2026-10")
+    assert october is not None
     big = EnterpriseDataset(scale=15).release(
-        sim.seed, "DT01", period, 2, Faults(bad_enterprises=True)
+        sim.seed, "DT01", october, 2, Faults(bad_enterprises=True)
     )
     out["scale 15 DT01 2026-10 r2"] = _records_digest(big.slice(0, len(big)))
     return out

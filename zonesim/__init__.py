@@ -3,6 +3,8 @@
 
 >>> with Simulator(seed=2026) as sim:  # doctest: +SKIP
 ...     sim.base_url("TY01"), sim.token("TY01")
+
+``SimulatorProcess`` serves the same from a child process (what ``zonestats demo`` uses).
 """
 
 from zonesim.faults import (
@@ -17,6 +19,7 @@ from zonesim.faults import (
     echo_case,
 )
 from zonesim.forms import FORMS, QUIRKS, FormDocument, FormSpec
+from zonesim.process import SimulatorProcess, SimulatorProcessError
 from zonesim.simulator import RequestRecord, Simulator
 
 __all__ = [
@@ -33,6 +36,8 @@ __all__ = [
     "FormSpec",
     "RequestRecord",
     "Simulator",
+    "SimulatorProcess",
+    "SimulatorProcessError",
     "bad_enterprise_positions",
     "echo_case",
 ]

@@ -4,8 +4,11 @@ until Ctrl-C."""
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import signal
 import sys
+import threading
 import time
 from datetime import date, datetime
 from types import FrameType
@@ -56,12 +59,52 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="multiply every zone's number of enterprises (default 1: a few hundred to ~2,000)",
     )
+    parser.add_argument(
+        "--handshake",
+        action="store_true",
+        help="for a parent process (zonesim.SimulatorProcess): print one JSON line (port, as_of, "
+        "tokens) instead of the banner, and serve until stdin closes or the parent exits",
+    )
     return parser
+
+
+# How often a --handshake child checks that its parent is still there.
+PARENT_POLL_S = 0.5
+
+
+def _serve_for_parent(sim: Simulator) -> None:
+    """Say where the simulator listens, then serve until the parent lets go of it: stdin closed
+    (the parent stopped it, or died and the kernel closed its end) or the parent gone (a child
+    the parent forked may still hold stdin open)."""
+    parent = os.getppid()
+    released = threading.Event()
+
+    def watch_stdin() -> None:
+        while sys.stdin.buffer.read(4096):
+            pass
+        released.set()
+
+    threading.Thread(target=watch_stdin, name="zonesim:stdin", daemon=True).start()
+    hello = {
+        "host": sim.host,
+        "port": sim.port,
+        "seed": sim.seed,
+        "as_of": sim.as_of.isoformat(),
+        "start_year": sim.start_year,
+        "enterprise_scale": sim.enterprise_scale,
+        "tokens": {zone: sim.token(zone) for zone in sim.zone_codes},
+    }
+    print(json.dumps(hello), flush=True)
+    while not released.wait(PARENT_POLL_S) and os.getppid() == parent:
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until interrupted; print each zone's base URL, token variable and export lines."""
     args = build_parser().parse_args(argv)
+    if args.handshake:
+        # Ctrl-C reaches the whole process group: the parent decides when its child stops.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         sim = Simulator(
             seed=args.seed,
@@ -79,6 +122,15 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"zonesim: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
         return 2
+    if args.handshake:
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            _serve_for_parent(sim)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sim.stop()
+        return 0
     out = sys.stdout
     print(
         f"zonesim: seed {sim.seed}, as of {iso(sim.as_of)}, "

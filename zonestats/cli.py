@@ -553,10 +553,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the simulator, run nightly into ./var with SQLite + Parquet, print what to query."""
-    from zonesim import Simulator
+    from zonesim import SimulatorProcess, SimulatorProcessError
 
     data_dir = Path(args.data_dir)
-    with Simulator(seed=args.seed) as sim:
+    # The simulator serves from a child process, on the other core: in this process it would
+    # take its share of the GIL from the pipeline. The child goes with the with-block, and
+    # with this process if it dies.
+    try:
+        sim = SimulatorProcess(seed=args.seed).start()
+    except SimulatorProcessError as exc:
+        print(f"zonestats: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    with sim:
         for code in shipped_catalog().zones:
             os.environ[sim.token_env(code)] = sim.token(code)
         cfg_path = data_dir / "zonestats.toml"
