@@ -343,3 +343,36 @@ def test_current_view_shows_the_latest_loaded_revision(wh: Warehouse) -> None:
     assert [tuple(r) for r in after] == [(2, 1300000.0)]
     assert (n_all, n_current) == (6, 3)
     wh.ensure_schema(shipped_catalog())  # views already there: nothing breaks, nothing doubles
+
+
+def test_dim_enterprise_upsert_of_one_release_with_an_enterprise_twice(wh: Warehouse) -> None:
+    import pyarrow as pa
+
+    rows = pa.table(
+        {
+            "uscc": ["91350100M000100Y43", "91440101MA5CJQ4N59", "91350100M000100Y43"],
+            "name": ["旧名称", "乙公司", "新名称"],
+            "industry_code": ["C3011", "C3411", "C3012"],
+            "zone_code": ["TY01", "TY01", "TY01"],
+            "above_scale": [True, None, False],
+            "period": ["2026-09", "2026-09", "2026-09"],
+        }
+    )
+    older = rows.slice(2, 1).set_column(5, "period", pa.array(["2026-07"]))
+    with wh.engine.begin() as conn:
+        Warehouse._upsert_enterprises(conn, rows)
+        Warehouse._upsert_enterprises(conn, older.set_column(1, "name", pa.array(["更旧"])))
+    with wh.connect() as conn:
+        got = {r.uscc: r for r in conn.execute(select(schema.dim_enterprise)).all()}
+    # the later row of one release wins, as row-by-row upserts would leave it (both backends)
+    assert (got["91350100M000100Y43"].name, got["91350100M000100Y43"].industry_code) == (
+        "新名称",
+        "C3012",
+    )
+    assert got["91350100M000100Y43"].above_scale is False
+    # an older period moves first_period back and changes nothing else
+    assert (got["91350100M000100Y43"].first_period, got["91350100M000100Y43"].last_period) == (
+        "2026-07",
+        "2026-09",
+    )
+    assert got["91440101MA5CJQ4N59"].above_scale is None

@@ -72,17 +72,17 @@ def sqlite_value(conn: Connection, value: Any) -> Any:
     return value
 
 
-def _tuples(
+def _chunks(
     data: pa.Table, names: Sequence[str], constants: Mapping[str, Any]
-) -> Iterator[tuple[Any, ...]]:
-    """The rows as tuples in ``names`` order, a chunk of columns at a time."""
+) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """Per chunk of rows, the rows as tuples in ``names`` order (zip objects: no Python per row)."""
     for batch in data.to_batches(max_chunksize=CHUNK_ROWS):
         columns: list[Iterable[Any]] = [
             itertools.repeat(constants[n]) if n in constants else batch.column(n).to_pylist()
             for n in names
         ]
         # zip stops with the shortest input: the columns, never the endless constants
-        yield from zip(*columns, strict=False)
+        yield zip(*columns, strict=False)
 
 
 def insert_arrow(
@@ -121,10 +121,10 @@ def insert_arrow(
         return n
     values = {k: sqlite_value(conn, v) for k, v in constants.items()}
     marks = ", ".join("?" for _ in names)
+    sql = f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})'
     try:
-        cur.executemany(
-            f'INSERT INTO "{table}" ({quoted}) VALUES ({marks})', _tuples(data, names, values)
-        )
+        for rows in _chunks(data, names, values):
+            cur.executemany(sql, rows)
     finally:
         cur.close()
     return n
@@ -154,4 +154,5 @@ def executemany(conn: Connection, sql: str, rows: Iterable[Sequence[Any]]) -> No
 
 def arrow_tuples(data: pa.Table, names: Sequence[str]) -> Iterator[tuple[Any, ...]]:
     """The rows of an Arrow table's columns as tuples, a chunk at a time."""
-    return _tuples(data, names, {})
+    for rows in _chunks(data, names, {}):
+        yield from rows

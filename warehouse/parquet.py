@@ -268,10 +268,12 @@ class ParquetBatch:
         rebuild: Rebuild | None = None,
         batch_id: str | None = None,
         started: datetime | None = None,
+        durable: Callable[[], object] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.batch_id = batch_id or new_batch_id(started or utcnow())
         self._rebuild = rebuild
+        self._durable = durable
         self._parts: dict[Path, PartFile] = {}
         self._keys: dict[Path, ReleaseKey] = {}
         self._lock = threading.Lock()
@@ -325,6 +327,9 @@ class ParquetBatch:
             while self._loading:
                 self._idle.wait()
             parts = list(self._parts.items())
+        if self._durable is not None and any(p.rows for p in self._parts.values()):
+            # the batch's commits survive a power loss before any of their rows is visible
+            self._durable()
         for final, part in parts:
             try:
                 if part.broken:

@@ -55,6 +55,7 @@ dim_indicator = Table(
     PrimaryKeyConstraint("dataset", "code"),
 )
 
+# on PostgreSQL with fillfactor 70 (migration 0004): every load updates its enterprises' rows
 dim_enterprise = Table(
     "dim_enterprise",
     metadata,
@@ -344,13 +345,15 @@ OBS_BASE = {"zone": obs_zone_base, "enterprise": obs_enterprise_base}
 
 
 def _obs_view(view: Table, base: Table) -> str:
-    # the contract's columns in the contract's order; load_id and loaded_at from the load's row
+    # the contract's columns in the contract's order; load_id and loaded_at from the load's row.
+    # LEFT JOIN on load_commit's key: a query that reads neither column skips the join (SQLite
+    # and PostgreSQL both remove it), e.g. the current view's reads by the data-quality checks
     cols = ", ".join(
         f"c.{c.name}" if c.name in ("load_id", "loaded_at") else f"b.{c.name}" for c in view.columns
     )
     return (
         f"CREATE VIEW {view.name} AS SELECT {cols} FROM {base.name} b "
-        f"JOIN load_commit c ON c.load_no = b.load_no"
+        f"LEFT JOIN load_commit c ON c.load_no = b.load_no"
     )
 
 

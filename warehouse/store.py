@@ -10,6 +10,7 @@ write any file again from SQL.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -109,7 +110,7 @@ _TS_TYPE = pa.timestamp("us", tz="UTC")
 
 def _staged_obs(path: Path, key: ReleaseKey) -> pa.Table:
     """A release's staged observations in key order, checked to be the release's own."""
-    data = pq.read_table(path)
+    data = _read_staged(path)
     if data.num_rows:
         for column, value in (
             ("zone_code", key.zone_code),
@@ -124,6 +125,14 @@ def _staged_obs(path: Path, key: ReleaseKey) -> pa.Table:
                     f"{key}: staged observations carry {column} {found}, not {value!r}"
                 )
     return data.sort_by([(c, "ascending") for c in _ROW_KEY[key.dataset]])
+
+
+def _read_staged(path: Path) -> pa.Table:
+    """A staged Parquet file whole (an empty one without reading its pages)."""
+    staged = pq.ParquetFile(path)
+    if staged.metadata.num_rows == 0:
+        return staged.schema_arrow.empty_table()
+    return staged.read()
 
 
 def _with_load(obs: pa.Table, load_id: str, loaded_at: datetime) -> pa.Table:
@@ -195,15 +204,33 @@ def _quarantine_rows(conn: Connection, load_ids: list[str]) -> Iterator[pa.Table
 # dim_enterprise as last reported: a newer (or the same) period's attributes win; first_period
 # only moves back. In SQL the right-hand sides all read the row as it was before the update.
 _NEWER = "excluded.last_period >= dim_enterprise.last_period"
-_UPSERT_ENTERPRISE = (
-    "INSERT INTO dim_enterprise (uscc, name, industry_code, zone_code, above_scale, "
-    "first_period, last_period) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uscc) DO UPDATE SET "
+_ON_CONFLICT = (
+    " ON CONFLICT (uscc) DO UPDATE SET "
     + ", ".join(
         f"{c} = CASE WHEN {_NEWER} THEN excluded.{c} ELSE dim_enterprise.{c} END"
         for c in ("name", "industry_code", "zone_code", "above_scale", "last_period")
     )
     + ", first_period = CASE WHEN excluded.first_period < dim_enterprise.first_period "
     "THEN excluded.first_period ELSE dim_enterprise.first_period END"
+)
+_DIM_INTO = (
+    "INSERT INTO dim_enterprise (uscc, name, industry_code, zone_code, above_scale, "
+    "first_period, last_period) "
+)
+_UPSERT_ENTERPRISE = _DIM_INTO + "VALUES (?, ?, ?, ?, ?, ?, ?)" + _ON_CONFLICT
+_DIM_COLUMNS = ["uscc", "name", "industry_code", "zone_code", "above_scale", "period"]
+# PostgreSQL: the rows of one release staged per session, emptied at every commit
+_DIM_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS dim_enterprise_stage (uscc varchar(18), name text, "
+    "industry_code varchar(8), zone_code varchar(8), above_scale boolean, period varchar(8), "
+    "n integer) ON COMMIT DELETE ROWS"
+)
+# one row per enterprise into the upsert (it may not touch a row twice): the last staged one, as
+# row-by-row upserts of the same period would leave it
+_UPSERT_ENTERPRISE_STAGED = (
+    _DIM_INTO
+    + "SELECT DISTINCT ON (uscc) uscc, name, industry_code, zone_code, above_scale, period, "
+    "period FROM dim_enterprise_stage ORDER BY uscc, n DESC" + _ON_CONFLICT
 )
 
 
@@ -243,6 +270,12 @@ def _engine(url: str) -> Engine:
             # levels (per connection, so moderate), and sorts and temp B-trees in memory
             cur.execute("PRAGMA cache_size=-16384")
             cur.execute("PRAGMA temp_store=MEMORY")
+            # a commit appends to the WAL without waiting for the disk; what readers of Parquet
+            # see is made durable first (Warehouse._durable), outside the write lock
+            cur.execute("PRAGMA synchronous=NORMAL")
+            # checkpoints (each syncs the WAL and the database) every 32 MiB of WAL, not 4 MiB:
+            # a bulk load's commits would otherwise each run one
+            cur.execute("PRAGMA wal_autocheckpoint=8192")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -856,7 +889,30 @@ class Warehouse:
 
     def parquet_batch(self) -> parquet.ParquetBatch:
         """A Parquet batch: one file per partition for the releases loaded in it (see parquet)."""
-        return parquet.ParquetBatch(self.data_dir, rebuild=self._rebuild_batch_file)
+        return parquet.ParquetBatch(
+            self.data_dir, rebuild=self._rebuild_batch_file, durable=self._durable
+        )
+
+    def _durable(self) -> None:
+        """Make every commit so far survive a power loss (SQLite: sync its write-ahead log).
+
+        SQLite commits with synchronous=NORMAL do not wait for the disk, and a checkpoint syncs
+        what it moves into the database file; what is still only in the WAL is synced here, once
+        before Parquet rows become visible, outside the write lock. PostgreSQL commits durably.
+        """
+        if self.engine.dialect.name != "sqlite":
+            return
+        database = self.engine.url.database
+        if not database or database == ":memory:":
+            return
+        try:
+            fd = os.open(f"{database}-wal", os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _rebuild_batch_file(self, table: str, key: ReleaseKey, batch: str) -> Path | None:
         return self.rewrite_parquet_file(table, key, batch, wait_s=0)
@@ -884,7 +940,7 @@ class Warehouse:
         obs_name = schema.OBS_TABLES[key.dataset].name
         now = utcnow()
         obs = None if rejected else _staged_obs(v.obs, key)
-        quarantine = pq.read_table(v.quarantine)
+        quarantine = _read_staged(v.quarantine)
         temps: list[tuple[Path, Path]] = []
         after: list[tuple[str, pa.Table]] = []  # what goes to the batch once committed
         with batch.loading() if batch is not None else nullcontext():
@@ -931,6 +987,8 @@ class Warehouse:
                                 )
                                 if tmp is not None:
                                     temps.append((tmp, final))
+                if temps:
+                    self._durable()  # no reader sees a row a power loss could take from SQL
                 for tmp, final in temps:
                     parquet.publish(tmp, final)
             except BaseException:
@@ -1037,7 +1095,7 @@ class Warehouse:
         if not observations:
             return
         if v.dims is not None:
-            self._upsert_enterprises(conn, pq.read_table(v.dims))
+            self._upsert_enterprises(conn, _read_staged(v.dims))
         self._advance_watermark(conn, v.ref, v.load_id)
 
     @staticmethod
@@ -1050,7 +1108,18 @@ class Warehouse:
             dims = pa.Table.from_pandas(dims, preserve_index=False)
         if dims.num_rows == 0:
             return
-        dims = dims.sort_by("uscc")
+        dims = dims.sort_by("uscc")  # stable: of two rows of one enterprise, the later wins
+        if conn.dialect.name == "postgresql":
+            # a statement per row costs a round of the driver's pipeline each: instead, COPY the
+            # rows into a session's temp table and upsert them in one statement
+            conn.exec_driver_sql(_DIM_STAGE)
+            staged = dims.select(_DIM_COLUMNS).append_column(
+                "n", pa.array(range(dims.num_rows), pa.int32())
+            )
+            insert_arrow(conn, "dim_enterprise_stage", staged)
+            conn.exec_driver_sql(_UPSERT_ENTERPRISE_STAGED)
+            conn.exec_driver_sql("DELETE FROM dim_enterprise_stage")
+            return
         names = ["uscc", "name", "industry_code", "zone_code", "above_scale", "period", "period"]
         executemany(conn, _UPSERT_ENTERPRISE, arrow_tuples(dims, names))
 
