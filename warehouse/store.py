@@ -31,6 +31,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     event,
     exists,
@@ -69,6 +70,23 @@ def _superseded(led: Any) -> Any:
         later.c.revision >= led.c.revision,
         later.c.status == "loaded",
     )
+
+
+def _blocked() -> Any:
+    led = schema.load_ledger
+    return select(func.count()).where(
+        led.c.zone_code == bindparam("zone"),
+        led.c.dataset == bindparam("dataset"),
+        # a release left running (its attempt cut off, its end never recorded) must be listed
+        # again as much as a failed one
+        led.c.status.in_(("failed", "running")),
+        led.c.published_at <= bindparam("published", type_=led.c.published_at.type),
+        ~_superseded(led),
+    )
+
+
+# built once: the releases of a zone's dataset that hold its watermark back (one per load)
+_BLOCKED = _blocked()
 
 
 def form_for(dataset: str, frequency: str) -> str | None:
@@ -851,18 +869,9 @@ class Warehouse:
     def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
         if ref.origin == "manual":
             return  # an operator's file says nothing about what the zone's system has published
-        led = schema.load_ledger
-        superseded = _superseded(led)
         blocked = conn.execute(
-            select(func.count()).where(
-                led.c.zone_code == ref.zone_code,
-                led.c.dataset == ref.dataset,
-                # a release left running (its attempt cut off, its end never recorded) must be
-                # listed again as much as a failed one
-                led.c.status.in_(("failed", "running")),
-                led.c.published_at <= utc(ref.published_at),
-                ~superseded,
-            )
+            _BLOCKED,
+            {"zone": ref.zone_code, "dataset": ref.dataset, "published": utc(ref.published_at)},
         ).scalar_one()
         if blocked:
             return  # a failed release published earlier must be listed again next run
