@@ -72,6 +72,32 @@ def _digit_matrix(value: Ints, width: int) -> Bytes:
     return digits
 
 
+def decimal(value: Ints, where: Mask | None = None, commas: Mask | None = None) -> Bytes:
+    """Return non-negative integers (< 10^MAX_DIGITS) in decimal without leading zeros ("0"
+    for 0) as a field: a comma between groups of three digits where ``commas`` is True,
+    nothing where ``where`` is False."""
+    top = int(value.max())
+    width = len(str(top))
+    if width > MAX_DIGITS or int(value.min()) < 0:
+        raise ValueError(f"cannot write {top} or {int(value.min())} in bulk")
+    digits = _digit_matrix(value, width)
+    # a digit exists where the value reaches its power; the last one always does
+    shown = value[:, None] >= _POWERS[width - 1 :: -1][None, :]
+    shown[:, -1] = True
+    if where is not None:
+        shown &= where[:, None]
+    digits *= shown
+    if commas is None or width <= 3 or not commas.any():
+        return digits
+    # a comma after each digit that has a multiple of three digits on its right
+    after = [j for j in range(width - 1) if (width - 1 - j) % 3 == 0]
+    at = np.arange(width) + np.searchsorted(np.array(after), np.arange(width))
+    matrix = np.zeros((len(value), width + len(after)), dtype=np.uint8)
+    matrix[:, at] = digits
+    matrix[:, at[after] + 1] = _COMMA * (shown[:, after] & commas[:, None])
+    return matrix
+
+
 class Rows:
     """The text of ``n`` rows, appended field by field; join() returns one bytes per row."""
 
@@ -106,31 +132,9 @@ class Rows:
         self._fields.append(matrix)
 
     def digits(self, value: Ints, where: Mask | None = None, commas: Mask | None = None) -> None:
-        """Append non-negative integers (< 10^MAX_DIGITS) in decimal without leading zeros
-        ("0" for 0), with a comma between groups of three digits where ``commas`` is True."""
-        if self.n == 0:
-            return
-        top = int(value.max())
-        width = len(str(top))
-        if width > MAX_DIGITS or int(value.min()) < 0:
-            raise ValueError(f"cannot write {top} or {int(value.min())} in bulk")
-        digits = _digit_matrix(value, width)
-        # a digit exists where the value reaches its power; the last one always does
-        shown = value[:, None] >= _POWERS[width - 1 :: -1][None, :]
-        shown[:, -1] = True
-        if where is not None:
-            shown &= where[:, None]
-        digits *= shown
-        if commas is None or width <= 3 or not commas.any():
-            self._fields.append(digits)
-            return
-        # a comma after each digit that has a multiple of three digits on its right
-        after = [j for j in range(width - 1) if (width - 1 - j) % 3 == 0]
-        at = np.arange(width) + np.searchsorted(np.array(after), np.arange(width))
-        matrix = np.zeros((self.n, width + len(after)), dtype=np.uint8)
-        matrix[:, at] = digits
-        matrix[:, at[after] + 1] = _COMMA * (shown[:, after] & commas[:, None])
-        self._fields.append(matrix)
+        """Append non-negative integers in decimal (see decimal())."""
+        if self.n:
+            self._fields.append(decimal(value, where, commas))
 
     def fraction(self, value: Ints, places: Ints, where: Mask | None = None) -> None:
         """Append "." and the digits of value / 10^places after the point, trailing zeros

@@ -37,6 +37,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from zonesim import bytecols, data
 from zonesim.faults import BAD_ENTERPRISES, BadEnterpriseCase, Faults, bad_enterprise_positions
@@ -341,14 +342,22 @@ def _wire_value(
             mantissa[at] = scaled // divisor
             places[at] += shift
     slow |= mantissa >= 10**bytecols.MAX_DIGITS
-    mantissa = np.where(slow, 0, mantissa)
-    scale = 10**places
-    whole, frac = mantissa // scale, mantissa % scale
-    if places.max() > 0:
-        kept = places - bytecols.trailing_zeros(frac, int(places.max()))
-        tiny = (whole == 0) & (frac > 0) & (frac * 10**_FLOAT_SMALLEST_PLACES < scale)
-        long = (whole > 0) & (frac > 0) & (bytecols.digit_count(whole) + kept > _FLOAT_DIGITS)
-        slow |= (style == _NUMBER) & (tiny | long)
+    if slow.any():
+        mantissa = np.where(slow, 0, mantissa)
+    default = -_exponent(code)
+    if alt is None or not (alt >= 0).any():
+        # one scalar divisor: numpy divides by a scalar far faster than elementwise
+        whole, frac = np.divmod(mantissa, 10**default)
+    else:
+        whole, frac = np.divmod(mantissa, 10**places)
+    # json writes a number-style decimal as fmt() does only within the limits above
+    check = np.flatnonzero((style == _NUMBER) & (frac > 0))
+    if len(check):
+        w, f, p = whole[check], frac[check], places[check]
+        kept = p - bytecols.trailing_zeros(f, int(p.max()))
+        tiny = (w == 0) & (f * 10**_FLOAT_SMALLEST_PLACES < 10**p)
+        long = (w > 0) & (bytecols.digit_count(w) + kept > _FLOAT_DIGITS)
+        slow[check] |= tiny | long
     rows.choice(_OPEN, style, where=present)
     rows.digits(whole, where=present, commas=style == _THOUSANDS)
     rows.fraction(frac, places, where=present)
@@ -1153,7 +1162,8 @@ class EnterpriseRelease:
     def slice(self, start: int, stop: int) -> list[Record]:
         """Return the wire records at positions start..stop-1 (clipped to the release)."""
         # Read back from the very bytes a page serves: the Python API and HTTP cannot differ.
-        records: list[Record] = json.loads(self.page_json(start, stop))
+        # (orjson reads the same values as json, floats to the same double, several times faster)
+        records: list[Record] = orjson.loads(self.page_json(start, stop))
         return records
 
 

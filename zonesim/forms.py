@@ -370,15 +370,17 @@ def _enterprise_xml(
     as_text = "numbers_as_text" in b.quirks
     overrides = {"revenue": "元"} if "alt_unit" in b.quirks else {}
     rows = bytecols.Rows(n)
+    # every cell names its row: the row numbers are written once, and masked per cell
+    numbers = bytecols.decimal(row)
 
     def open_cell(column: int, inline: bool, where: Any = None, space: bool = False) -> None:
         rows.text(f'<c r="{column_letter(column)}', where=where)
-        rows.digits(row, where=where)
+        rows.raw(numbers if where is None else numbers * where[:, None])
         preserve = ' xml:space="preserve"' if space else ""
         rows.text(f'" t="inlineStr"><is><t{preserve}>' if inline else '"><v>', where=where)
 
     rows.text('<row r="')
-    rows.digits(row)
+    rows.raw(numbers)
     rows.text('">')
     open_cell(1, True, space=trailing)
     rows.raw(columns.uscc)
