@@ -267,7 +267,8 @@ def _enterprise_tables(
 ) -> tuple[pa.Table, pa.Table]:
     """The obs_enterprise rows (reported values) and dim_enterprise rows of good enterprises."""
     cat = catalog_columns(catalog, "enterprise")
-    reported = values.take(~values["value_missing"])  # a value not reported is no observation
+    # a value not reported is no observation
+    reported = values.take(~values["value_missing"], ("rec", "ind", "value"))
     m, n = len(reported), len(good)
     ind = pa.array(reported["ind"])
     uscc = _strings(good["uscc"])
@@ -277,9 +278,9 @@ def _enterprise_tables(
             "uscc": uscc.take(pa.array(reported["rec"])),
             "period": pa.repeat(pa.scalar(ref.period), m),
             "revision": pa.repeat(pa.scalar(ref.revision, pa.int32()), m),
-            "indicator_code": _strings(cat.code).take(ind),
+            "indicator_code": cat.code_text.take(ind),
             "value": pa.array(reported["value"], pa.float64(), from_pandas=True),
-            "unit": _strings(cat.canonical_unit).take(ind),
+            "unit": cat.unit_text.take(ind),
         },
         schema=STAGED_OBS["enterprise"],
     )
@@ -390,9 +391,9 @@ def check_release(
                 if dim_w is not None:
                     dim_w.write(dims)
             else:
-                sev = q["severity"]
-                warned_nos |= set(q["record_no"][sev == "warning"].tolist())
-                held_keys |= set(q["record_key"][sev == "error"].tolist())
+                # loaded with a warning: not a record an error holds out, nor a page's row
+                warned_nos |= result.warned
+                held_keys |= set(q["record_key"][q["severity"] == "error"].tolist())
                 good_parts.append(result.good)
         findings = _release_rules(ref, catalog, rules, good_parts, held_keys, history, sums)
         q = findings.quarantine

@@ -59,6 +59,7 @@ class BatchResult:
     errored_records: int
     warned_records: int
     good_values: Frame | None = None  # enterprise dataset: the values of the good records
+    warned: frozenset[int] = frozenset()  # the numbers of the records loaded with a warning
 
 
 def _fmt(value: Any) -> Any:
@@ -201,6 +202,7 @@ class Validator:
             errored_records=result.errored_records + page_held,
             warned_records=result.warned_records,
             good_values=result.good_values,
+            warned=result.warned,
         )
 
     @staticmethod
@@ -269,6 +271,7 @@ class Validator:
             errored_records=len(bad),
             warned_records=len(warned - bad),
             good_values=good_values,
+            warned=frozenset(warned - bad),
         )
 
 
