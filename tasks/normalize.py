@@ -254,6 +254,8 @@ class CatalogColumns:
     factors: dict[tuple[int, str], tuple[int, int]]  # (indicator, unit) -> numerator, denominator
     canonical_num: Floats  # the canonical unit's factor (1 in a sane catalog; NaN: unknown)
     canonical_den: Floats
+    code_text: pa.StringArray  # code and canonical_unit as Arrow text, for the staged rows
+    unit_text: pa.StringArray
 
     def positions(self, codes: Sequence[Any]) -> npt.NDArray[np.intp]:
         """Each code's position (``unknown`` for a code not in the catalog or not a string)."""
@@ -306,23 +308,32 @@ def catalog_columns(catalog: Catalog, dataset: str) -> CatalogColumns:
             },
             canonical_num=col([_factor(i.unit_factors, i.unit)[0] for i in inds], float, np.nan),
             canonical_den=col([_factor(i.unit_factors, i.unit)[1] for i in inds], float, np.nan),
+            code_text=pa.array([*(i.code for i in inds), None], pa.string()),
+            unit_text=pa.array([*(i.unit for i in inds), None], pa.string()),
         )
     return cache[dataset]
 
 
 def _catalog_facts(cat: CatalogColumns, ind: npt.NDArray[np.intp]) -> dict[str, np.ndarray]:
+    """The catalog facts the checks read, by each row's indicator position ``ind``."""
     return {
         "ind": ind,
         "known": ind != cat.unknown,
-        "canonical_unit": cat.canonical_unit[ind],
-        "ind_frequency": cat.ind_frequency[ind],
         "freq_rank": cat.freq_rank[ind],
-        "basis": cat.basis[ind],
         "is_rate": cat.is_rate[ind],
         "min": cat.min[ind],
         "max": cat.max[ind],
         "integer": cat.integer[ind],
-        "allowed_units": cat.allowed_units[ind],
+    }
+
+
+def _catalog_texts(cat: CatalogColumns) -> dict[str, tuple[str, np.ndarray]]:
+    """The catalog facts only messages and the release rules read: made when read."""
+    return {
+        "canonical_unit": ("ind", cat.canonical_unit),
+        "ind_frequency": ("ind", cat.ind_frequency),
+        "basis": ("ind", cat.basis),
+        "allowed_units": ("ind", cat.allowed_units),
     }
 
 
@@ -426,7 +437,7 @@ def normalize_zone(
         unit_ok=~np.isnan(num),
         value=value,
     )
-    return Frame(cols, n)
+    return Frame(cols, n, _catalog_texts(cat))
 
 
 def normalize_enterprise(
@@ -524,7 +535,12 @@ def normalize_enterprise(
             "rec": rec,
             "record_no": cols["record_no"][rec],
             "malformed": np.zeros(m, dtype=bool),
-            "indicator": _objects([c if type(c) is str else None for c in codes]),
+            # codes are the keys of JSON objects, so strings, unless a record was built otherwise
+            "indicator": _objects(
+                codes
+                if list(map(type, codes)).count(str) == m
+                else [c if type(c) is str else None for c in codes]
+            ),
             "value_raw": _objects(raw),
             "number": parsed.number,
             "value_missing": parsed.missing,
@@ -535,6 +551,7 @@ def normalize_enterprise(
             "value": value,
         },
         m,
+        _catalog_texts(cat),
     )
     return records, values
 

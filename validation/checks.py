@@ -8,7 +8,7 @@ points at one cause.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,12 +28,22 @@ FREQUENCY_RANK = {"M": 0, "Q": 1, "A": 2}
 
 
 class Frame:
-    """Named numpy columns of one length: a normalized batch as the checks read it."""
+    """Named numpy columns of one length: a normalized batch as the checks read it.
 
-    __slots__ = ("_cols", "_len")
+    A derived column is a lookup table indexed by another column (a catalog fact by indicator
+    position): it is made when read, so a batch carries what its messages might name for free.
+    """
 
-    def __init__(self, columns: Mapping[str, np.ndarray], length: int | None = None) -> None:
+    __slots__ = ("_cols", "_derived", "_len")
+
+    def __init__(
+        self,
+        columns: Mapping[str, np.ndarray],
+        length: int | None = None,
+        derived: Mapping[str, tuple[str, np.ndarray]] | None = None,
+    ) -> None:
         self._cols = dict(columns)
+        self._derived = dict(derived or {})
         self._len = (
             length if length is not None else len(next(iter(self._cols.values()), np.empty(0)))
         )
@@ -42,7 +52,13 @@ class Frame:
                 raise ValueError(f"column {name}: {len(col)} rows, not {self._len}")
 
     def __getitem__(self, name: str) -> Any:
-        return self._cols[name]
+        col = self._cols.get(name)
+        if col is not None:
+            return col
+        if name in self._derived:
+            source, table = self._derived[name]
+            return table[self._cols[source]]
+        raise KeyError(name)
 
     def __setitem__(self, name: str, values: np.ndarray) -> None:
         if len(values) != self._len:
@@ -50,28 +66,31 @@ class Frame:
         self._cols[name] = values
 
     def __contains__(self, name: object) -> bool:
-        return name in self._cols
+        return name in self._cols or name in self._derived
 
     def __len__(self) -> int:
         return self._len
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._cols)
+        return iter(self.columns)
 
     @property
     def columns(self) -> list[str]:
-        """The column names, in order."""
-        return list(self._cols)
+        """The column names, in order (derived ones last)."""
+        return [*self._cols, *(d for d in self._derived if d not in self._cols)]
 
-    def take(self, rows: np.ndarray) -> Frame:
-        """The rows at some positions (or where a mask is true), in that order."""
+    def take(self, rows: np.ndarray, columns: Sequence[str] | None = None) -> Frame:
+        """The rows at some positions (or where a mask is true), in that order; all columns or
+        some (and the derived ones they feed)."""
         if rows.dtype == np.bool_:
             rows = np.flatnonzero(rows)
-        return Frame({k: v[rows] for k, v in self._cols.items()}, len(rows))
+        names = self._cols if columns is None else columns
+        derived = {k: v for k, v in self._derived.items() if v[0] in names}
+        return Frame({k: self._cols[k][rows] for k in names}, len(rows), derived)
 
     def to_pandas(self) -> pd.DataFrame:
         """The columns as a pandas frame (for tests and the operators' one-record paths)."""
-        return pd.DataFrame(dict(self._cols), index=pd.RangeIndex(self._len))
+        return pd.DataFrame({c: self[c] for c in self.columns}, index=pd.RangeIndex(self._len))
 
 
 Check = Callable[[Frame], Bools]
@@ -161,9 +180,11 @@ def rate_bounds(df: Frame) -> Bools:
 @check("value_not_integer")
 def whole(df: Frame) -> Bools:
     """Counts (people, enterprises) are whole numbers in the canonical unit."""
-    value = df["value"]
-    with np.errstate(invalid="ignore"):
-        return ~df["integer"] | np.isnan(value) | (np.mod(value, 1) == 0)
+    ok = ~df["integer"]
+    counts = np.flatnonzero(~ok)
+    value = df["value"][counts]
+    ok[counts] = np.isnan(value) | (np.mod(value, 1) == 0)
+    return ok
 
 
 @check("status_invalid")
