@@ -13,8 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from tasks.load import defer_release
+from tasks.load import defer_release, open_parquet_batch
 from warehouse.claims import RunClaims, ZoneBusy
+from warehouse.parquet import ParquetBatch
 from zonestats.config import AppConfig
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.steps import current_run_id, run_logger
@@ -101,7 +102,8 @@ def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
 
 @dataclass
 class ZoneGuard:
-    """What a zone's releases run under: the run's claim token, the zone's breaker, the deadline."""
+    """What a zone's releases run under: the run's claim token, the zone's breaker, the deadline,
+    and the Parquet batch their rows go to."""
 
     config: AppConfig
     holder: str
@@ -109,6 +111,8 @@ class ZoneGuard:
     breaker: ZoneBreaker
     deadline: RunDeadline
     deferred: dict[str, int] = field(default_factory=dict)  # reason -> releases held back
+    # the zone's releases append their Parquet rows to one file per partition, published at the end
+    batch: ParquetBatch | None = None
 
     def held_back(self) -> str | None:
         """Why the next release must not start (deadline, open breaker), or None."""
@@ -163,12 +167,15 @@ def zone_guard(
             outcome.notes.append(takeover)
             log.warning("%s", takeover)
         try:
-            yield ZoneGuard(
-                config,
-                claims.token,
-                run_id,
-                ZoneBreaker(zone_code, config.run.zone_breaker_failures),
-                deadline,
-            )
+            # published before the zone is let go: the next holder finds this run's files whole
+            with open_parquet_batch(config.warehouse) as batch:
+                yield ZoneGuard(
+                    config,
+                    claims.token,
+                    run_id,
+                    ZoneBreaker(zone_code, config.run.zone_breaker_failures),
+                    deadline,
+                    batch=batch,
+                )
         finally:
             claims.release_zone(zone_code)

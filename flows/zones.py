@@ -68,6 +68,7 @@ def pull_releases(
                 guard.flow_run_id,
                 validate_only=validate_only,
                 holder=guard.holder,
+                batch=guard.batch,
             )
             if then is not None:
                 result = then(ref, result)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+from warehouse.parquet import ParquetBatch
 from warehouse.staging import discard
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
@@ -78,11 +79,20 @@ def end_release(
     Warehouse(settings).finish_release(ref, load_id, status, error, staging)
 
 
+def open_parquet_batch(settings: WarehouseSettings) -> ParquetBatch:
+    """A Parquet batch for a zone's releases (``with``: one file per partition, published at exit)."""
+    return Warehouse(settings).parquet_batch()
+
+
 def commit_release(
-    settings: WarehouseSettings, validated: ValidatedRelease, spool: Path
+    settings: WarehouseSettings,
+    validated: ValidatedRelease,
+    spool: Path,
+    batch: ParquetBatch | None = None,
 ) -> ReleaseOutcome:
-    """Load a validated release in one transaction and publish its Parquet files."""
-    Warehouse(settings).load_release(validated, spool=spool)
+    """Load a validated release in one transaction; its Parquet rows go to the batch, if any,
+    else to files of its own published at once."""
+    Warehouse(settings).load_release(validated, spool=spool, batch=batch)
     discard(validated.obs.parent)
     return outcome_of(validated, "rejected" if validated.rejection else "loaded")
 

@@ -25,6 +25,7 @@ from tasks.load import (
     start_release,
 )
 from tasks.validate import check_release, first_findings, loaded_around
+from warehouse.parquet import ParquetBatch
 from zonestats.config import AppConfig, ZoneSource
 from zonestats.errors import SourceError, ZoneAuthError, ZoneUnavailable
 from zonestats.models import ReleaseOutcome, ReleaseRef
@@ -53,12 +54,14 @@ def run_release(
     adapter: SourceAdapter | None = None,
     validate_only: bool = False,
     holder: str | None = None,
+    batch: ParquetBatch | None = None,
 ) -> ReleaseOutcome:
     """Fetch, validate and load one release; any failure is recorded in the ledger and returned.
 
     A refused token (ZoneAuthError) is re-raised after it is recorded: the zone's other releases
     would be refused too. ``validate_only`` fetches and validates and changes nothing. ``holder``
     is the claim token of the run's heartbeat (warehouse.claims), which keeps the claim alive.
+    ``batch``: the zone's Parquet batch (one file per partition); None: files of its own.
     """
     if validate_only:
         return check_only(source, config, ref, adapter)
@@ -100,7 +103,7 @@ def run_release(
             uscc_allow=config.validation.uscc_allow,
             history=loaded_around(wh, current),
         )
-        outcome = commit_release(wh, validated, fetched.spool)
+        outcome = commit_release(wh, validated, fetched.spool, batch)
     except SourceError as exc:
         message = redact(str(exc))
         end_release(wh, current, load_id, exc.ledger_status, message, staging)
