@@ -43,6 +43,10 @@ _NUMBER = r"^[+-]?(\d+|\d{1,3}(,\d{3})+)(\.\d*)?([eE][+-]?\d+)?$|^[+-]?\.\d+$"
 # Python's \d is any decimal digit; a figure in other digits is shaped, but no number
 _NUMBER_RE = re.compile(_NUMBER)
 _DECIMAL = r"^(?P<sign>[+-]?)(?P<int>\d*)(?:\.(?P<frac>\d*))?$"
+_DECIMAL_RE = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?\Z")
+# below this many values plain Python beats the fixed cost of a dozen Arrow kernel calls (a
+# zone release is a dozen records); both ways give the same answer (tests run both)
+SMALL = 48
 # what str.strip() removes from an ASCII string (Arrow's own whitespace class is smaller)
 _ASCII_SPACE = "".join(c for c in map(chr, range(128)) if c.isspace())
 _ASCII_MISSING = pa.array([t for t in _MISSING_TEXT if t.isascii()], pa.string())
@@ -87,6 +91,10 @@ class Parsed:
         """The number texts (thousands separators dropped) of some rows, for exact decimals."""
         if self.trimmed is not None and self.text_rows is None and not self.plain:
             return pc.replace_substring(self.trimmed.take(pa.array(rows)), ",", "")
+        return pa.array(self.plain_list(rows), pa.string())
+
+    def plain_list(self, rows: npt.NDArray[np.intp]) -> list[str | None]:
+        """``plain_texts`` as Python strings."""
         pos = np.full(len(self.number), -1, dtype=np.intp)
         if self.trimmed is not None:
             at = self.text_rows if self.text_rows is not None else slice(None)
@@ -100,7 +108,7 @@ class Parsed:
         for row, f, t in zip(rows.tolist(), fast.tolist(), texts, strict=True):
             exact = self.plain.get(row)
             out.append(exact if exact is not None else t if f >= 0 else _odd(self.raw[row])[3])
-        return pa.array(out, pa.string())
+        return out
 
 
 def _odd(value: Any) -> tuple[float, bool, bool, str | None]:
@@ -133,6 +141,12 @@ def parse_numbers(raw: Sequence[Any]) -> Parsed:
     missing = np.zeros(n, dtype=bool)
     unparsable = np.zeros(n, dtype=bool)
     plain: dict[int, str] = {}
+    if n <= SMALL:
+        for i, v in enumerate(raw):
+            number[i], missing[i], unparsable[i], text = _odd(v)
+            if text is not None:
+                plain[i] = text
+        return Parsed(number, missing, unparsable, raw, plain, None, None)
     types = list(map(type, raw))
     kinds = (
         None if types.count(str) == n else np.fromiter(map(_KIND.__getitem__, types), np.int8, n)
@@ -188,8 +202,23 @@ def parse_numbers(raw: Sequence[Any]) -> Parsed:
     return Parsed(number, missing, unparsable, raw, plain, trimmed, text_rows)
 
 
-def exact_decimals(texts: pa.StringArray) -> tuple[Floats, Floats]:
+def _decimal(text: str | None) -> tuple[float, float]:
+    m = _DECIMAL_RE.match(text) if text is not None else None
+    if m is None:
+        return math.nan, 0.0
+    digits = m.group(1) + m.group(2) + (m.group(3) or "")
+    mantissa = float(digits) if any(c.isdigit() for c in digits) else math.nan
+    return mantissa, float(len(m.group(3) or ""))
+
+
+def exact_decimals(texts: pa.StringArray | list[str | None]) -> tuple[Floats, Floats]:
     """Number texts as ``mantissa`` × 10^-``scale`` ("3.5421" -> 35421, 4); NaN, 0 if not plain."""
+    if isinstance(texts, list):  # a few: plain Python
+        pairs = [_decimal(t) for t in texts]
+        return (
+            np.array([p[0] for p in pairs], dtype=np.float64),
+            np.array([p[1] for p in pairs], dtype=np.float64),
+        )
     # Arrow's regex kernels work on the buffers; a Python loop would cost a call per value
     shapes = pc.extract_regex(texts, _DECIMAL)
     frac = pc.struct_field(shapes, "frac")
@@ -216,7 +245,8 @@ def to_canonical(parsed: Parsed, num: Floats, den: Floats) -> tuple[Floats, Bool
     ok = ~np.isnan(number)
     scaled = np.flatnonzero(ok & ~((num == 1) & (den == 1)) & ~np.isnan(num))
     if len(scaled):
-        mantissa, scale = exact_decimals(parsed.plain_texts(scaled))
+        texts = parsed.plain_list(scaled) if len(scaled) <= SMALL else parsed.plain_texts(scaled)
+        mantissa, scale = exact_decimals(texts)
         exact = ~np.isnan(mantissa) & (np.abs(mantissa) < 2**53) & (scale <= 15)
         m = np.where(exact, mantissa, number[scaled])
         power = _POW10[np.where(exact, scale, 0).astype(np.int64)]

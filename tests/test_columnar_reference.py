@@ -16,6 +16,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pyarrow.parquet as pq
 import pytest
@@ -23,6 +24,7 @@ from helpers.reference_validation import canonical, reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tasks import normalize
 from tasks.validate import BATCH_RECORDS, check_release
 from validation.codes import uscc_check_char
 from validation.registry import load_rules
@@ -163,13 +165,27 @@ def rows(path: Path) -> list[tuple[Any, ...]]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
-    release=releases(), period=st.sampled_from([("2026-10", "M"), ("2026-Q3", "Q"), ("2025", "A")])
+    release=releases(),
+    period=st.sampled_from([("2026-10", "M"), ("2026-Q3", "Q"), ("2025", "A")]),
+    small=st.sampled_from([0, normalize.SMALL]),
 )
 def test_the_columnar_path_stages_what_the_reference_does(
     tmp_path_factory: pytest.TempPathFactory,
     release: tuple[str, list[tuple[int, str, list[Any]]], dict[str, str]],
     period: tuple[str, str],
+    small: int,
 ) -> None:
+    # small batches take plain Python, larger ones Arrow's kernels: both ways, every batch size
+    with mock.patch.object(normalize, "SMALL", small):
+        check_both(tmp_path_factory, release, period)
+
+
+def check_both(
+    tmp_path_factory: pytest.TempPathFactory,
+    release: tuple[str, list[tuple[int, str, list[Any]]], dict[str, str]],
+    period: tuple[str, str],
+) -> None:
+    """Stage a release with check_release and compare with the reference."""
     dataset, pages, overrides = release
     code, frequency = period
     catalog = shipped_catalog()

@@ -15,8 +15,9 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from validation.checks import Frame
@@ -46,14 +47,13 @@ class ReleaseRow:
     record: Any  # as received: its canonical JSON is the raw of a finding about it
 
 
-@dataclass(frozen=True)
-class Loaded:
+class Loaded(NamedTuple):
     """One loaded observation of the zone (a row of obs_zone_current)."""
 
     indicator_code: str
     period: str
     frequency: str
-    value: float
+    value: float  # NaN: no figure
     status: str
 
 
@@ -78,14 +78,8 @@ def loaded_rows(history: pd.DataFrame | Sequence[Loaded] | None) -> list[Loaded]
     if history.empty:
         return []
     cols = [history[c].tolist() for c in HISTORY_COLUMNS]
-    return [
-        Loaded(str(code), str(period), str(freq), _float(value), status)
-        for code, period, freq, value, status in zip(*cols, strict=True)
-    ]
-
-
-def _float(value: Any) -> float:
-    return math.nan if value is None or value is pd.NA else float(value)
+    values = history["value"].astype("float64").to_numpy(na_value=np.nan).tolist()
+    return list(map(Loaded._make, zip(*cols[:3], values, cols[4], strict=True)))
 
 
 @dataclass(frozen=True)
