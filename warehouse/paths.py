@@ -1,4 +1,4 @@
-"""The one function that computes where every file of the data directory lives."""
+"""Where every file of the data directory lives: the one place that computes those paths."""
 
 from __future__ import annotations
 
