@@ -435,3 +435,24 @@ def test_qy1_written_in_bulk_is_the_row_by_row_file() -> None:
     # every combination the quirk table allows: spacer rows × 3, an extra sheet × 3 × a note
     # or not (a header note only comes with an odd n, as the extra sheet)
     assert len(combos) == 9
+
+
+def test_listing_then_fetching_builds_each_file_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A client lists every form (index.json builds each file, for its sha256) and then fetches
+    # the files: what the listings built must still be cached, or every file is built twice.
+    from zonesim import forms
+
+    built: list[tuple[str, str]] = []
+    real = forms.file_bytes
+
+    def spy(sim: Simulator, zone: str, form: str, period: Any, *rest: Any) -> bytes:
+        built.append((form, period.text))
+        return real(sim, zone, form, period, *rest)
+
+    monkeypatch.setattr(forms, "file_bytes", spy)
+    s = Simulator(seed=2026, as_of=AS_OF, start_year=2025, enterprise_scale=SCALE)
+    listed = [(f, p["period"]) for f in FORMS for p in s.form_index("SZ01", f)["periods"]]
+    assert len(listed) > 32  # more files than the cache once held (32)
+    for form, period in listed:
+        s.form_bytes("SZ01", form, period)
+    assert sorted(built) == sorted(listed)

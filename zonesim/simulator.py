@@ -41,8 +41,12 @@ class RequestRecord:
 
 
 MAX_REQUESTS_KEPT = 100_000
-# Form files kept in memory (bytes), and sha256 digests (small: many more).
-FORM_FILES_KEPT = 32
+# Form files kept in memory, and sha256 digests (small: many more). A client lists a zone's
+# forms (index.json builds every file for its sha256) before it fetches them: the cache holds
+# what a zone's indexes built (the demo's three form zones: ~10 MB) so that no file is built
+# twice, within a byte budget (a QY1 file of a scaled-up zone is several MB).
+FORM_FILES_KEPT = 1024
+FORM_BYTES_KEPT = 64 << 20
 FORM_DIGESTS_KEPT = 4096
 
 
@@ -425,8 +429,11 @@ class Simulator:
         )
         with self._lock:
             self._form_files[key] = body
-            while len(self._form_files) > FORM_FILES_KEPT:
-                self._form_files.popitem(last=False)
+            kept = sum(len(b) for b in self._form_files.values())
+            while len(self._form_files) > 1 and (
+                len(self._form_files) > FORM_FILES_KEPT or kept > FORM_BYTES_KEPT
+            ):
+                kept -= len(self._form_files.popitem(last=False)[1])
             self._form_digests[key] = hashlib.sha256(body).hexdigest()
             while len(self._form_digests) > FORM_DIGESTS_KEPT:
                 self._form_digests.popitem(last=False)
