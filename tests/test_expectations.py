@@ -16,8 +16,10 @@ from validation.expectations import (
     ZONE_TABLE,
     DqOutcome,
     ExpectationResult,
+    checked_columns,
     enterprise_checks,
     offline_html,
+    prepare_frame,
     run_checkpoint,
     zone_checks,
 )
@@ -102,9 +104,8 @@ PLANTED = {
 }
 
 
-@pytest.fixture(scope="module")
-def invalid_run(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> DqOutcome:
-    """One run with every defect planted in its own row, so each trips one expectation only."""
+def invalid_frames(catalog: Catalog) -> dict[str, pd.DataFrame]:
+    """Every defect planted in its own row, so each trips one expectation only."""
     zone = zone_frame(catalog)
     ty01 = zone["zone_code"] == "TY01"
     duplicate = zone[ty01 & (zone["indicator_code"] == "revenue")]
@@ -119,7 +120,13 @@ def invalid_run(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> D
     ent = enterprise_frame(catalog)
     # an I is not a character of the credit-code alphabet
     ent.loc[ent["uscc"] == "91140100MA00000001", "uscc"] = "91140100MA0000000I"
-    frames = {ZONE_TABLE: zone, ENTERPRISE_TABLE: ent}
+    return {ZONE_TABLE: zone, ENTERPRISE_TABLE: ent}
+
+
+@pytest.fixture(scope="module")
+def invalid_run(catalog: Catalog, tmp_path_factory: pytest.TempPathFactory) -> DqOutcome:
+    """One run with every defect planted in its own row, so each trips one expectation only."""
+    frames = invalid_frames(catalog)
     return run_checkpoint(frames, catalog, tmp_path_factory.mktemp("docs-invalid"), "bad-run")
 
 
@@ -178,6 +185,59 @@ def test_a_missing_column_fails_the_expectations_naming_it(
     assert set(failed) == {f"{ZONE_TABLE}.unit_not_null", f"{ZONE_TABLE}.unit_canonical"}
     assert all('"unit"' in r.observed_value for r in failed.values())
     assert outcome.docs_index is not None
+
+
+def test_chunks_add_up_to_what_one_pass_finds(
+    catalog: Catalog, invalid_run: DqOutcome, tmp_path: Path
+) -> None:
+    """A table validated in chunks (a release never split) gives the counts of one pass."""
+    frames = invalid_frames(catalog)
+    zone = frames[ZONE_TABLE]
+    # a zone's rows are one release here: a chunk per zone keeps the duplicate key in one chunk
+    chunks = {
+        ZONE_TABLE: [zone[zone["zone_code"] == z] for z in ("TY01", "DT01")],
+        ENTERPRISE_TABLE: [frames[ENTERPRISE_TABLE].iloc[:8], frames[ENTERPRISE_TABLE].iloc[8:]],
+    }
+    outcome = run_checkpoint(chunks, catalog, tmp_path / "docs", "chunked")
+    assert [(r.expectation, r.success, r.observed_value) for r in outcome.results] == [
+        (r.expectation, r.success, r.observed_value) for r in invalid_run.results
+    ]
+    # the Data Docs show one validation per table, the chunks added up
+    index = outcome.docs_index
+    assert index is not None
+    links = [r for r in parse(index).refs if r.startswith("validations/")]
+    assert len(links) == 2
+
+
+def test_prepare_frame_takes_the_catalog_per_indicator(catalog: Catalog) -> None:
+    frame = pd.DataFrame(
+        {
+            "indicator_code": ["revenue", "above_scale_enterprises", "no_such_code", None],
+            "value": [1.5, 12.5, 3.0, None],
+            "unit": ["万元", "个", "x", None],
+        }
+    )
+    out = prepare_frame(frame, catalog, "zone")
+    rev = catalog.indicators[("zone", "revenue")]
+    assert list(out["catalog_unit"].astype(object))[:2] == [rev.unit, "个"]
+    assert out["catalog_unit"].iloc[2:].isna().all()  # unknown or missing code: nothing
+    assert out["catalog_min"].iloc[0] == rev.min
+    assert out["catalog_min"].iloc[2:].isna().all()
+    # whole numbers only where the indicator counts things
+    assert out["integer_remainder"].iloc[0] != out["integer_remainder"].iloc[0]  # NaN
+    assert out["integer_remainder"].iloc[1] == 0.5
+    # unit and catalog_unit share their categories, so GX may compare them
+    assert list(out["unit"].cat.categories) == list(out["catalog_unit"].cat.categories)
+    assert frame["unit"].dtype != "category"  # the caller's frame is left alone
+
+
+def test_checked_columns_are_what_the_checks_name(catalog: Catalog) -> None:
+    assert checked_columns(ENTERPRISE_TABLE, catalog) == (
+        "indicator_code", "value", "zone_code", "uscc", "period", "unit",
+    )  # fmt: skip
+    assert set(checked_columns(ZONE_TABLE, catalog)) == {
+        "zone_code", "indicator_code", "period", "frequency", "unit", "status", "value",
+    }  # fmt: skip
 
 
 def test_suites_follow_the_catalog(catalog: Catalog) -> None:

@@ -5,6 +5,11 @@ a new indicator in ``indicators.csv`` is checked without touching this file. Per
 (unit, bounds, integrality) become a few derived columns on a copy of the frame, compared by
 column-pair expectations: a handful of vectorized expectations instead of one per indicator.
 
+A checkpoint is a ``CheckpointSession``: built once (GX's import, context and suites: the seconds
+of fixed cost), it validates the rows chunk by chunk — every check is per row or per key, and a
+chunk never splits a release, whose zone and period are part of every key — and adds the chunks
+up into one validation result per table, the one the Data Docs show.
+
 Great Expectations is imported inside the functions only: importing it takes seconds.
 """
 
@@ -17,7 +22,7 @@ import logging
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,7 +178,7 @@ def enterprise_checks(catalog: Catalog) -> list[_Check]:
 
 
 def _catalog_checks(catalog: Catalog, dataset: str) -> list[_Check]:
-    """Unit, bounds and integrality against the derived catalog columns (see ``_with_catalog``)."""
+    """Unit, bounds and integrality against the derived catalog columns (see ``prepare_frame``)."""
     inds = catalog.for_dataset(dataset)
     # rows of an unknown indicator have no catalog columns: indicator_known reports them once
     pair = {"ignore_row_if": "either_value_is_missing"}
@@ -215,18 +220,71 @@ def _catalog_checks(catalog: Catalog, dataset: str) -> list[_Check]:
     return checks
 
 
-def _with_catalog(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.DataFrame:
-    """A copy of the frame with the catalog's unit, bounds and integrality of each row's indicator."""
-    by = catalog.lookup(dataset).by_indicator
+def checked_columns(table: str, catalog: Catalog) -> tuple[str, ...]:
+    """The observation columns that a table's expectations read (what a reader must fetch)."""
+    derived = {CATALOG_UNIT, CATALOG_MIN, CATALOG_MAX, INTEGER_REMAINDER}
+    # indicator_code and value feed the derived columns, which the checks name instead
+    names: dict[str, None] = {"indicator_code": None, "value": None}
+    for check in CHECKS_BY_TABLE[table](catalog):
+        kwargs = check.kwargs
+        found = [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B")]
+        found += list(kwargs.get("column_list") or [])
+        if check.where is not None:
+            found.append(check.where[0])
+        names.update({n: None for n in found if isinstance(n, str) and n not in derived})
+    return tuple(names)
+
+
+def prepare_frame(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.DataFrame:
+    """The frame GX validates: text as categoricals, plus each row's indicator as the catalog has it.
+
+    Categoricals because every text column here repeats a few values (16 thousand credit codes
+    over a million rows): GX's set, regex and uniqueness checks then work on small integer codes.
+    The catalog columns are computed once per indicator and taken by code, not mapped per row.
+    """
+    out = frame.copy(deep=False)
+    for name in out.columns:
+        column = out[name]
+        if name != "value" and (column.dtype == object or pd.api.types.is_string_dtype(column)):
+            out[name] = column.astype("category")
+    if "value" in out.columns and not pd.api.types.is_float_dtype(out["value"]):
+        # a figure that is not a number counts as missing (value_not_null, value_present)
+        out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
     # a missing column must fail the expectations that name it, not crash the run here
-    nulls = pd.Series(np.nan, index=frame.index, dtype="object")
-    codes = frame.get("indicator_code", nulls)
-    value = pd.to_numeric(frame.get("value", nulls), errors="coerce").astype("float64").to_numpy()
-    out = frame.copy()
-    out[CATALOG_UNIT] = codes.map(by["canonical_unit"]).astype("object")
-    out[CATALOG_MIN] = pd.to_numeric(codes.map(by["min"]), errors="coerce").astype("float64")
-    out[CATALOG_MAX] = pd.to_numeric(codes.map(by["max"]), errors="coerce").astype("float64")
-    counts = codes.map(by["integer"]).fillna(False).astype(bool).to_numpy()
+    codes = out["indicator_code"] if "indicator_code" in out.columns else None
+    if codes is None or not isinstance(codes.dtype, pd.CategoricalDtype):
+        codes = pd.Series(pd.Categorical([None] * len(out)), index=out.index)
+    categories = [str(c) for c in codes.cat.categories]
+    # position -1 (a null or unknown code) takes the sentinel appended to each per-code array
+    at = codes.cat.codes.to_numpy()
+    by = catalog.lookup(dataset).by_indicator
+
+    def numbers(field: str) -> np.ndarray:
+        per_code = [by[field].get(c) for c in categories]
+        values = [np.nan if v is None else float(v) for v in per_code] + [np.nan]
+        return np.asarray(values, dtype="float64")[at]
+
+    units = [by["canonical_unit"].get(c) for c in categories]
+    unit = out["unit"] if "unit" in out.columns else None
+    if unit is not None and isinstance(unit.dtype, pd.CategoricalDtype):
+        # the two unit columns share their categories: GX compares them with ==, which pandas
+        # allows between categoricals only when their categories are the same
+        shared = pd.Index(
+            list(dict.fromkeys([*map(str, unit.cat.categories), *filter(None, units)]))
+        )
+        out["unit"] = unit.cat.set_categories(shared)
+        position = {u: i for i, u in enumerate(shared)}
+        unit_codes = np.asarray([position.get(u, -1) if u else -1 for u in units] + [-1])[at]
+        out[CATALOG_UNIT] = pd.Categorical.from_codes(unit_codes, categories=shared)
+    else:
+        out[CATALOG_UNIT] = np.asarray([*units, None], dtype=object)[at]
+    out[CATALOG_MIN] = numbers("min")
+    out[CATALOG_MAX] = numbers("max")
+    counts = np.asarray([bool(by["integer"].get(c)) for c in categories] + [False])[at]
+    if "value" in out.columns:
+        value = out["value"].to_numpy(dtype="float64", na_value=np.nan)
+    else:
+        value = np.full(len(out), np.nan)
     out[INTEGER_REMAINDER] = np.where(counts, np.abs(value - np.round(value)), np.nan)
     return out
 
@@ -292,48 +350,246 @@ def _gx_expectation(table: str, check: _Check) -> Any:
     return get_expectation_impl(check.type)(**kwargs, meta=meta, notes=notes)
 
 
-def run_checkpoint(
-    frames: Mapping[str, pd.DataFrame], catalog: Catalog, docs_dir: Path, run_name: str
-) -> DqOutcome:
-    """Run the expectation suites over the current observation tables; write Data Docs under docs_dir."""
-    tables = [t for t in TABLE_DATASETS if t in frames and not frames[t].empty]
-    if not tables:
-        return DqOutcome(success=True, results=[], docs_index=None)
-    docs_dir = Path(docs_dir).resolve()
-    prepare_gx()
-    from great_expectations.checkpoint import Checkpoint
-    from great_expectations.core import ExpectationSuite, ValidationDefinition
-    from great_expectations.core.run_identifier import RunIdentifier
+@dataclass
+class _Suite:
+    """One table's suite in a GX context, and the batch definition its chunks come through."""
 
-    context = _ephemeral_context(docs_dir)
-    source = context.data_sources.add_pandas("zonestats")
-    # one run id for both tables: the Data Docs index lists them under the run's name
-    run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
-    results: list[ExpectationResult] = []
-    for table in tables:
-        checks = CHECKS_BY_TABLE[table](catalog)
-        batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
-        suite = context.suites.add(ExpectationSuite(name=table))
-        for check in checks:
-            suite.add_expectation(_gx_expectation(table, check))
-        definition = context.validation_definitions.add(
-            ValidationDefinition(name=table, data=batch, suite=suite)
+    checks: list[_Check]
+    suite: Any  # great_expectations.core.ExpectationSuite
+    batch: Any  # great_expectations.core.batch_definition.BatchDefinition
+
+
+class CheckpointSession:
+    """A GX context with the suites built: validates chunks of rows, then writes the Data Docs.
+
+    Building it is the expensive, data-free part of a checkpoint (importing GX, the context, the
+    suites), so a worker can build it while the run still fetches. Each ``validate`` call is one
+    chunk of one table; ``finish`` adds a table's chunks up into one validation result per table,
+    as if GX had seen the rows at once, stores it and renders only those pages.
+    """
+
+    def __init__(self, catalog: Catalog, docs_dir: Path) -> None:
+        prepare_gx()
+        from great_expectations.core import ExpectationSuite
+
+        self.catalog = catalog
+        self.docs_dir = Path(docs_dir).resolve()
+        self._context = _ephemeral_context(self.docs_dir)
+        source = self._context.data_sources.add_pandas("zonestats")
+        self._suites: dict[str, _Suite] = {}
+        for table in TABLE_DATASETS:
+            checks = CHECKS_BY_TABLE[table](catalog)
+            batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
+            suite = self._context.suites.add(ExpectationSuite(name=table))
+            for check in checks:
+                suite.add_expectation(_gx_expectation(table, check))
+            self._suites[table] = _Suite(checks=checks, suite=suite, batch=batch)
+        self._suite_pages_written = False
+
+    def validate(self, table: str, frame: pd.DataFrame) -> Any:
+        """Validate one chunk of a table's rows; returns GX's suite result, to hand to ``finish``."""
+        entry = self._suites[table]
+        prepared = prepare_frame(frame, self.catalog, TABLE_DATASETS[table])
+        batch = entry.batch.get_batch(batch_parameters={"dataframe": prepared})
+        return batch.validate(entry.suite)
+
+    def write_suite_pages(self) -> None:
+        """Render the suites' Data Docs pages (they depend on the catalog only, not on the rows)."""
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
         )
-        # a checkpoint per table: a checkpoint hands the same batch parameters (the dataframe)
-        # to every validation definition it runs
-        checkpoint = context.checkpoints.add(
-            Checkpoint(name=f"{SITE_NAME}_{table}", validation_definitions=[definition])
+
+        ids = [ExpectationSuiteIdentifier(name=t) for t in self._suites]
+        self._build_docs(ids, build_index=False)
+        self._suite_pages_written = True
+
+    def finish(self, chunks: Mapping[str, Sequence[Any]], run_name: str) -> DqOutcome:
+        """Add each table's chunk results up, store them, write their Data Docs; the outcome."""
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
         )
-        frame = _with_catalog(frames[table], catalog, TABLE_DATASETS[table])
-        outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
-        gx_results = [
-            r for suite_result in outcome.run_results.values() for r in suite_result.results
-        ]
-        results += _collect(table, checks, gx_results)
-    docs_index = write_data_docs(context, docs_dir)
-    return DqOutcome(
-        success=all(r.success for r in results), results=results, docs_index=docs_index
+
+        tables = [t for t in TABLE_DATASETS if chunks.get(t)]
+        if not tables:
+            return DqOutcome(success=True, results=[], docs_index=None)
+        # one run id for both tables: the Data Docs index lists them under the run's name
+        run_id = RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+        results: list[ExpectationResult] = []
+        resources: list[Any] = []
+        if not self._suite_pages_written:
+            resources += [ExpectationSuiteIdentifier(name=t) for t in self._suites]
+        store = self._context.validation_results_store
+        for table in tables:
+            combined = combine_results(list(chunks[table]))
+            combined.meta["run_id"] = run_id
+            combined.meta["validation_time"] = run_id.run_time
+            combined.meta["zonestats_chunks"] = len(chunks[table])
+            key = ValidationResultIdentifier(
+                expectation_suite_identifier=ExpectationSuiteIdentifier(name=table),
+                run_id=run_id,
+                batch_identifier=_batch_id(combined, table),
+            )
+            store.store_validation_results(
+                suite_validation_result=combined, suite_validation_result_identifier=key
+            )
+            resources.append(key)
+            results += _collect(table, self._suites[table].checks, list(combined.results))
+        docs_index = self._build_docs(resources, build_index=True)
+        self._suite_pages_written = True
+        return DqOutcome(
+            success=all(r.success for r in results), results=results, docs_index=docs_index
+        )
+
+    def _build_docs(self, resources: list[Any], build_index: bool) -> Path | None:
+        """Render these resources' pages (and the index), then make what was written offline."""
+        self._context.build_data_docs(
+            site_names=[SITE_NAME], resource_identifiers=resources, build_index=build_index
+        )
+        pages = [_page_path(self._context, r) for r in resources]
+        index = self.docs_dir / "index.html"
+        if build_index:
+            pages.append(index)
+        make_offline(self.docs_dir, [p for p in pages if p is not None])
+        return index if build_index and index.exists() else None
+
+
+def _batch_id(result: Any, table: str) -> str:
+    """The batch id GX gave a table's rows (the same for every chunk of a whole-frame asset)."""
+    for r in result.results:
+        batch_id = (r.expectation_config.kwargs or {}).get("batch_id")
+        if batch_id:
+            return str(batch_id)
+    return f"zonestats-{table}"
+
+
+def _page_path(context: AbstractDataContext, resource: Any) -> Path | None:
+    """Where the docs site wrote a resource's page."""
+    from urllib.parse import unquote, urlparse
+
+    urls = context.get_docs_sites_urls(
+        resource_identifier=resource, site_name=SITE_NAME, only_if_exists=False
     )
+    url = urls[0].get("site_url") if urls else None
+    if not url:
+        return None
+    parsed = urlparse(url)
+    return Path(unquote(parsed.path)) if parsed.scheme in ("", "file") else None
+
+
+def combine_results(parts: list[Any]) -> Any:
+    """One GX suite result from the results of a table's chunks, as GX would give for all rows.
+
+    Counts add up; the sample of unexpected values is the first 20 across chunks (GX's partial
+    list); a chunk's error is the expectation's error. Every check here is a map expectation
+    without ``mostly``, so an expectation holds over all rows exactly when it holds in each chunk.
+    """
+    from great_expectations.core import ExpectationSuiteValidationResult
+
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    by_chunk = [{_result_id(r): r for r in part.results} for part in parts]
+    combined = []
+    for template in first.results:
+        rid = _result_id(template)
+        same = [chunk[rid] for chunk in by_chunk if rid in chunk]
+        combined.append(_combine_one(same))
+    passed = sum(1 for r in combined if r.success)
+    return ExpectationSuiteValidationResult(
+        success=all(r.success for r in combined),
+        results=combined,
+        suite_name=first.suite_name,
+        suite_parameters=first.suite_parameters,
+        statistics={
+            "evaluated_expectations": len(combined),
+            "successful_expectations": passed,
+            "unsuccessful_expectations": len(combined) - passed,
+            "success_percent": 100.0 * passed / len(combined) if combined else None,
+        },
+        meta=dict(first.meta),
+    )
+
+
+def _result_id(result: Any) -> str:
+    meta = result.expectation_config.meta or {}
+    return str(meta.get(_ID_META) or result.expectation_config.type)
+
+
+# GX's default partial_unexpected_count (result_format SUMMARY)
+_PARTIAL = 20
+
+
+def _combine_one(results: list[Any]) -> Any:
+    """One expectation's result over several chunks."""
+    from great_expectations.core import ExpectationValidationResult
+
+    template = results[0]
+    for r in results:
+        if _exception_message(r.exception_info) is not None:
+            return r  # an error in any chunk is the expectation's error
+    parts = [r.result or {} for r in results]
+    if not all("unexpected_count" in p for p in parts):
+        # not a map expectation: nothing to add up, the first failing chunk speaks for all
+        return next((r for r in results if not r.success), template)
+    element = sum(int(p.get("element_count") or 0) for p in parts)
+    unexpected = sum(int(p.get("unexpected_count") or 0) for p in parts)
+    missing = sum(int(p.get("missing_count") or 0) for p in parts)
+    nonmissing = element - missing
+    sample = [v for p in parts for v in p.get("partial_unexpected_list") or []][:_PARTIAL]
+    summary: dict[str, Any] = {
+        "element_count": element,
+        "unexpected_count": unexpected,
+        "unexpected_percent": 100.0 * unexpected / nonmissing if nonmissing else None,
+        "partial_unexpected_list": sample,
+        "missing_count": missing,
+        "missing_percent": 100.0 * missing / element if element else None,
+        "unexpected_percent_total": 100.0 * unexpected / element if element else None,
+        "unexpected_percent_nonmissing": 100.0 * unexpected / nonmissing if nonmissing else None,
+        "partial_unexpected_counts": _value_counts(sample),
+        # (GX's partial_unexpected_index_list is left out: a chunk's row numbers mean nothing
+        # once the chunks are added up)
+    }
+    return ExpectationValidationResult(
+        success=all(bool(r.success) for r in results),
+        expectation_config=template.expectation_config,
+        result=summary,
+        meta=template.meta,
+        exception_info=template.exception_info,
+    )
+
+
+def _value_counts(values: list[Any]) -> list[dict[str, Any]]:
+    """GX's partial_unexpected_counts: each distinct value of the sample and how often it occurs."""
+    counts: dict[str, tuple[Any, int]] = {}
+    for v in values:
+        key = _json(_plain(v))
+        counts[key] = (v, counts.get(key, (v, 0))[1] + 1)
+    ordered = sorted(counts.values(), key=lambda vc: -vc[1])
+    return [{"value": v, "count": n} for v, n in ordered]
+
+
+def run_checkpoint(
+    frames: Mapping[str, pd.DataFrame | Sequence[pd.DataFrame]],
+    catalog: Catalog,
+    docs_dir: Path,
+    run_name: str,
+) -> DqOutcome:
+    """Run the expectation suites over the given rows of each table; Data Docs under docs_dir.
+
+    A table's rows are one frame or a sequence of chunks (validated one by one, added up).
+    """
+    chunked = {
+        t: [f for f in ([v] if isinstance(v, pd.DataFrame) else list(v)) if not f.empty]
+        for t, v in frames.items()
+        if t in TABLE_DATASETS
+    }
+    if not any(chunked.values()):
+        return DqOutcome(success=True, results=[], docs_index=None)
+    session = CheckpointSession(catalog, docs_dir)
+    results = {t: [session.validate(t, f) for f in fs] for t, fs in chunked.items() if fs}
+    return session.finish(results, run_name)
 
 
 def _collect(table: str, checks: list[_Check], gx_results: list[Any]) -> list[ExpectationResult]:
@@ -426,20 +682,22 @@ def _trim(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def write_data_docs(context: AbstractDataContext, docs_dir: Path) -> Path | None:
-    """Build the context's Data Docs site under docs_dir, rewritten to work offline; its index."""
-    context.build_data_docs(site_names=[SITE_NAME])
-    index = docs_dir / "index.html"
-    if not index.exists():
-        return None
-    for page in docs_dir.rglob("*.html"):
-        text = page.read_text(encoding="utf-8")
-        page.write_text(offline_html(text), encoding="utf-8")
-    # GX also copies its stylesheets; the pages inline them, but a copy may be opened on its own
-    for sheet in docs_dir.rglob("*.css"):
+def make_offline(docs_dir: Path, pages: Sequence[Path]) -> None:
+    """Rewrite the given Data Docs pages (and GX's stylesheets) to work without internet.
+
+    Only the pages this run wrote: the site keeps every earlier run's pages, already rewritten.
+    """
+    for page in pages:
+        if page.suffix == ".html" and page.is_file():
+            text = page.read_text(encoding="utf-8")
+            page.write_text(offline_html(text), encoding="utf-8")
+    # GX copies its stylesheets again on every build; the pages inline theirs, but a copy may be
+    # opened on its own
+    for sheet in (docs_dir / "static").rglob("*.css"):
         text = sheet.read_text(encoding="utf-8")
-        sheet.write_text(_EXTERNAL_CSS_URL.sub("none", text), encoding="utf-8")
-    return index
+        offline = _EXTERNAL_CSS_URL.sub("none", text)
+        if offline != text:
+            sheet.write_text(offline, encoding="utf-8")
 
 
 # --- making GX's pages work offline --------------------------------------------------------------
