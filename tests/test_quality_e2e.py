@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from tasks.quality import run_dq_checkpoint
 from tasks.quarantine import accept_row, fix_row
 from warehouse import quality, schema
 from warehouse.paths import release_file
@@ -171,7 +172,7 @@ def test_bad_data_faults_quarantine_lifecycle_and_checkpoint(
         == 0
     )
 
-    # --- the data-quality checkpoint: stored, documented, all held on what was loaded ---------
+    # --- the data-quality checkpoint over what the run loaded: stored, documented, all held ----
     dq = quality.dq_results(wh)
     assert len(dq) >= 20
     assert dq["success"].astype(bool).all(), dq[~dq["success"].astype(bool)]
@@ -271,27 +272,39 @@ def test_bad_data_faults_quarantine_lifecycle_and_checkpoint(
     ytd_id = int(ytd["quarantine_id"])
     with pytest.raises(QuarantineError, match="no corrected revision"):
         fix_row(config.warehouse, ytd_id, "", "ops")
-    sim.set_faults("TY01", Faults())  # the zone corrects its figures and re-publishes July
+    # the zone re-publishes July (the cumulative figures right now, other records still bad), and
+    # the operator has made value_not_integer a warning: its count of 12.5 enterprises loads
+    sim.set_faults("TY01", Faults(bad_records=True))
     sim.publish_revision("TY01", "zone", "2025-07")
-    # meanwhile someone edits a loaded figure's unit by hand: the checkpoint catches it
+    cfg.write_text(
+        cfg.read_text(encoding="utf-8")
+        + '\n[validation.severity]\nvalue_not_integer = "warning"\n',
+        encoding="utf-8",
+    )
+    # meanwhile someone edits a figure of April by hand: a release this run does not load
     obs_t = schema.obs_zone
+    april = (obs_t.c.zone_code == "TY01", obs_t.c.period == "2025-04")
     with wh.engine.begin() as conn:
         conn.execute(
-            obs_t.update()
-            .where(
-                obs_t.c.zone_code == "TY01",
-                obs_t.c.period == "2025-04",
-                obs_t.c.indicator_code == "revenue",
-            )
-            .values(unit="元")
+            obs_t.update().where(*april, obs_t.c.indicator_code == "revenue").values(unit="元")
         )
+        april_rev = conn.execute(select(obs_t.c.revision).where(*april).limit(1)).scalar_one()
     summary = run(cfg)
-    assert summary.dq_failed == ["obs_zone_current.unit_canonical"]
-    assert "data quality: expectation obs_zone_current.unit_canonical failed" in summary.failures()
+    # the checkpoint reads what this run loaded (July's revision), not April
+    assert summary.dq_failed == ["obs_zone_current.value_integer"]
+    assert "data quality: expectation obs_zone_current.value_integer failed" in summary.failures()
     failed = quality.dq_results(wh)
+    assert set(failed["table_name"]) == {"obs_zone_current"}  # no enterprise release loaded
     bad = failed[~failed["success"].astype(bool)]
-    assert bad["expectation"].tolist() == ["obs_zone_current.unit_canonical"]
-    assert "1 unexpected" in bad["observed_value"].iloc[0]
+    assert bad["expectation"].tolist() == ["obs_zone_current.value_integer"]
+    july = [r for z in summary.zones for r in z.releases if r.status == "loaded"]
+    assert [str(r.key.period) for r in july] == ["2025-07"]
+    assert bad["observed_value"].iloc[0].startswith("1 unexpected of ")
+    # April, checked when it is the release asked for, shows the hand edit
+    april_dq = run_dq_checkpoint(
+        config.warehouse, catalog, "april", [ReleaseKey("TY01", "zone", "2025-04", april_rev)]
+    )
+    assert april_dq.failed == ["obs_zone_current.unit_canonical"]
     revision = fix_row(config.warehouse, ytd_id, "", "ops")
     assert revision > int(ytd["revision"])
     q3 = table(wh, schema.quarantine).set_index("quarantine_id")
