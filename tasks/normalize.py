@@ -16,7 +16,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from typing import Any
 
@@ -84,31 +84,76 @@ class Parsed:
     unparsable: Bools  # reported but not a finite number
     raw: Sequence[Any]
     plain: dict[int, str]  # rows read the exact way: the number's text, separators dropped
-    trimmed: pa.StringArray | None  # the string values (Arrow's way) trimmed, in row order …
-    text_rows: npt.NDArray[np.intp] | None  # … at these rows (None: every row is one)
+    # strings read Arrow's way: (their rows, their texts trimmed); a later one wins for a row
+    texts: list[tuple[npt.NDArray[np.intp], pa.StringArray]] = field(default_factory=list)
 
     def plain_texts(self, rows: npt.NDArray[np.intp]) -> pa.StringArray:
         """The number texts (thousands separators dropped) of some rows, for exact decimals."""
-        if self.trimmed is not None and self.text_rows is None and not self.plain:
-            return pc.replace_substring(self.trimmed.take(pa.array(rows)), ",", "")
+        if len(self.texts) == 1 and not self.plain and len(self.texts[0][0]) == len(self.number):
+            # every value a string read Arrow's way: the texts stay in Arrow
+            at, texts = self.texts[0]
+            pos = np.empty(len(self.number), dtype=np.intp)
+            pos[at] = np.arange(len(at))
+            return pc.replace_substring(texts.take(pa.array(pos[rows])), ",", "")
         return pa.array(self.plain_list(rows), pa.string())
 
     def plain_list(self, rows: npt.NDArray[np.intp]) -> list[str | None]:
         """``plain_texts`` as Python strings."""
-        pos = np.full(len(self.number), -1, dtype=np.intp)
-        if self.trimmed is not None:
-            at = self.text_rows if self.text_rows is not None else slice(None)
-            pos[at] = np.arange(len(self.trimmed))
-        fast = pos[rows]
-        texts: list[str | None] = [None] * len(rows)
-        if self.trimmed is not None and len(rows):
-            taken = self.trimmed.take(pa.array(np.maximum(fast, 0)))
-            texts = pc.replace_substring(taken, ",", "").to_pylist()
-        out: list[str | None] = []
-        for row, f, t in zip(rows.tolist(), fast.tolist(), texts, strict=True):
+        out: list[str | None] = [None] * len(rows)
+        for at, texts in self.texts:
+            pos = np.full(len(self.number), -1, dtype=np.intp)
+            pos[at] = np.arange(len(at))
+            mine = np.flatnonzero(pos[rows] >= 0)
+            if len(mine):
+                taken = texts.take(pa.array(pos[rows[mine]]))
+                texts_ = pc.replace_substring(taken, ",", "").to_pylist()
+                for k, t in zip(mine.tolist(), texts_, strict=True):
+                    out[k] = t
+        for k, row in enumerate(rows.tolist()):
             exact = self.plain.get(row)
-            out.append(exact if exact is not None else t if f >= 0 else _odd(self.raw[row])[3])
+            if exact is not None:
+                out[k] = exact
+            elif out[k] is None:
+                out[k] = _odd(self.raw[row])[3]
         return out
+
+
+# the bytes of a plain decimal ("2583.9", "-12", ".5"): 0 digit, 1 point, 2 sign, 3 any other
+_BYTE_CLASS = np.full(256, 3, dtype=np.uint8)
+_BYTE_CLASS[np.frombuffer(b"0123456789", dtype=np.uint8)] = 0
+_BYTE_CLASS[ord(".")] = 1
+_BYTE_CLASS[np.frombuffer(b"+-", dtype=np.uint8)] = 2
+
+
+def plain_decimals(arr: pa.StringArray) -> Bools:
+    """Which strings are plain decimals: digits, at most one point, a sign only first.
+
+    Such a string is a number as it is (no spaces, no separators, no exponent): one pass over
+    the bytes instead of trimming, matching and cleaning every string. Each one matches
+    ``_NUMBER``; the others take the full way.
+    """
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int32, count=n + 1, offset=arr.offset * 4)
+    lo = int(offsets[0])
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.empty(0, np.uint8)
+    cls = _BYTE_CLASS[data[lo : int(offsets[-1])]]
+    starts, ends = offsets[:-1] - lo, offsets[1:] - lo
+    length = ends - starts
+    filled = length > 0
+    sign = cls == 2
+    first = np.zeros(len(cls), dtype=bool)
+    first[starts[filled]] = True
+    bad = np.zeros(len(cls) + 1, dtype=np.int64)
+    np.cumsum((cls == 3) | (sign & ~first), out=bad[1:])
+    points = np.zeros(len(cls) + 1, dtype=np.int64)
+    np.cumsum(cls == 1, out=points[1:])
+    n_points = points[ends] - points[starts]
+    lead = np.zeros(n, dtype=bool)
+    lead[filled] = sign[starts[filled]]
+    digits = length - n_points - lead
+    out: Bools = (bad[ends] == bad[starts]) & (n_points <= 1) & (digits >= 1)
+    return out
 
 
 def _odd(value: Any) -> tuple[float, bool, bool, str | None]:
@@ -146,13 +191,13 @@ def parse_numbers(raw: Sequence[Any]) -> Parsed:
             number[i], missing[i], unparsable[i], text = _odd(v)
             if text is not None:
                 plain[i] = text
-        return Parsed(number, missing, unparsable, raw, plain, None, None)
+        return Parsed(number, missing, unparsable, raw, plain)
     types = list(map(type, raw))
     kinds = (
         None if types.count(str) == n else np.fromiter(map(_KIND.__getitem__, types), np.int8, n)
     )
     odd: list[int] = []
-    trimmed: pa.StringArray | None = None
+    segments: list[tuple[npt.NDArray[np.intp], pa.StringArray]] = []
     text_rows: npt.NDArray[np.intp] | None = None
     if kinds is None:
         texts: Sequence[Any] = raw
@@ -181,25 +226,49 @@ def parse_numbers(raw: Sequence[Any]) -> Parsed:
             odd.extend(text_rows.tolist() if text_rows is not None else list(range(n)))
         else:
             rows = text_rows if text_rows is not None else np.arange(n)
-            ascii_ = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
-            if not ascii_.all():
-                odd.extend(rows[~ascii_].tolist())
-            t = pc.utf8_trim(arr, _ASCII_SPACE)
-            gone = pc.is_in(t, value_set=_ASCII_MISSING).to_numpy(zero_copy_only=False)
-            shaped = pc.match_substring_regex(t, _NUMBER).to_numpy(zero_copy_only=False)
-            numbers = pc.cast(
-                pc.if_else(pa.array(shaped), pc.replace_substring(t, ",", ""), None), pa.float64()
-            ).to_numpy(zero_copy_only=False)
-            fine = ascii_ & ~gone & shaped & np.isfinite(numbers)
-            number[rows[fine]] = numbers[fine]
-            missing[rows[ascii_ & gone]] = True
-            unparsable[rows[ascii_ & ~gone & ~fine]] = True
-            trimmed, text_rows = t, rows
+            simple = plain_decimals(arr)
+            if simple.any():
+                numbers = pc.cast(pc.if_else(pa.array(simple), arr, None), pa.float64()).to_numpy(
+                    zero_copy_only=False
+                )
+                fine = simple & np.isfinite(numbers)
+                number[rows[fine]] = numbers[fine]
+                unparsable[rows[simple & ~fine]] = True  # digits past the largest double
+                segments.append((rows, arr))
+            rest = np.flatnonzero(~simple)
+            if len(rest):
+                sub = arr if len(rest) == len(arr) else arr.take(pa.array(rest))
+                at = rows[rest]
+                odd.extend(_full_way(sub, at, number, missing, unparsable))
+                segments.append((at, pc.utf8_trim(sub, _ASCII_SPACE)))
     for i in odd:
         number[i], missing[i], unparsable[i], text = _odd(raw[i])
         if text is not None:
             plain[i] = text
-    return Parsed(number, missing, unparsable, raw, plain, trimmed, text_rows)
+    return Parsed(number, missing, unparsable, raw, plain, segments)
+
+
+def _full_way(
+    arr: pa.StringArray,
+    rows: npt.NDArray[np.intp],
+    number: Floats,
+    missing: Bools,
+    unparsable: Bools,
+) -> list[int]:
+    """Read strings the full way (trimmed, matched, separators dropped) into the rows given;
+    return the rows of the non-ASCII ones, left for the exact per-value way."""
+    ascii_ = pc.string_is_ascii(arr).to_numpy(zero_copy_only=False)
+    t = pc.utf8_trim(arr, _ASCII_SPACE)
+    gone = pc.is_in(t, value_set=_ASCII_MISSING).to_numpy(zero_copy_only=False)
+    shaped = pc.match_substring_regex(t, _NUMBER).to_numpy(zero_copy_only=False)
+    numbers = pc.cast(
+        pc.if_else(pa.array(shaped), pc.replace_substring(t, ",", ""), None), pa.float64()
+    ).to_numpy(zero_copy_only=False)
+    fine = ascii_ & ~gone & shaped & np.isfinite(numbers)
+    number[rows[fine]] = numbers[fine]
+    missing[rows[ascii_ & gone]] = True
+    unparsable[rows[ascii_ & ~gone & ~fine]] = True
+    return list(rows[~ascii_].tolist())
 
 
 def _decimal(text: str | None) -> tuple[float, float]:
@@ -378,9 +447,8 @@ def _stripped(values: Sequence[Any], empty_is_missing: bool = True) -> list[str 
 
 
 def _objects(values: Sequence[Any]) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
+    # fromiter keeps a list or dict value as one element, where np.array would nest it
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 def _fields(
@@ -545,10 +613,9 @@ def normalize_enterprise(
     num, den = cat.canonical_num[ind], cat.canonical_den[ind]
     unit = cat.canonical_unit[ind]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
-    for k, i in enumerate(flat.tolist()):
-        overrides = units_raw[i]
-        if type(overrides) is not dict or not overrides:
-            continue
+    unit_maps = list(map(units_raw.__getitem__, flat.tolist()))
+    for k in [k for k, u in enumerate(unit_maps) if type(u) is dict and u]:
+        overrides = unit_maps[k]
         lo = int(starts[k])
         for j, code in enumerate(dicts[k]):
             if code in overrides:

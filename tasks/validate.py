@@ -323,6 +323,12 @@ def _add_sums(sums: dict[str, float], codes: npt.NDArray[np.object_], values: Fr
 
 # --- the release -----------------------------------------------------------------------------
 
+# the staged columns whose values repeat (Parquet dictionaries pay for these only)
+_REPEATED = (
+    "zone_code", "period", "frequency", "indicator_code", "unit", "status", "rule", "severity",
+    "industry_code",
+)  # fmt: skip
+
 
 def check_release(
     fetched: FetchedRelease,
@@ -361,9 +367,11 @@ def check_release(
     broken: Counter[str] = Counter()
     next_no = 1
     with ExitStack() as stack:
-        obs_w = stack.enter_context(StagedWriter(obs_path, STAGED_OBS[ref.dataset]))
-        q_w = stack.enter_context(StagedWriter(q_path, STAGED_QUARANTINE))
-        dim_w = stack.enter_context(StagedWriter(dim_path, STAGED_DIM)) if dim_path else None
+        obs_w = stack.enter_context(StagedWriter(obs_path, STAGED_OBS[ref.dataset], _REPEATED))
+        q_w = stack.enter_context(StagedWriter(q_path, STAGED_QUARANTINE, _REPEATED))
+        dim_w = (
+            stack.enter_context(StagedWriter(dim_path, STAGED_DIM, _REPEATED)) if dim_path else None
+        )
         for items in _batches(fetched.spool, keep):
             first, next_no = next_no, next_no + len(items)
             with timed("normalize"):

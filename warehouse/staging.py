@@ -224,12 +224,21 @@ def read_digests(spool: Path) -> pa.Table | None:
 class StagedWriter:
     """Append rows of one fixed schema to a Parquet file, batch by batch (bounded memory)."""
 
-    def __init__(self, path: Path, schema: pa.Schema) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema, dictionary: Sequence[str] | None = None
+    ) -> None:
         self.path = path
         self.schema = schema
         self.rows = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = pq.ParquetWriter(path, schema)
+        # a work file read once, whole: no statistics; dictionaries for the columns that repeat
+        # (``dictionary``, default all), where a float or a credit code would only cost time
+        self._writer = pq.ParquetWriter(
+            path,
+            schema,
+            use_dictionary=True if dictionary is None else list(dictionary),
+            write_statistics=False,
+        )
 
     def write(
         self, rows: pa.Table | pa.RecordBatch | pd.DataFrame | dict[str, Sequence[Any] | np.ndarray]
