@@ -11,12 +11,13 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from flows.limits import ZoneGuard, zone_guard
 from tasks.extract import list_releases
 from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
-from tasks.quality import dq_checkpoint, quality_report
+from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
@@ -25,6 +26,9 @@ from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
 from zonestats.steps import current_run_id, in_prefect_run, run_logger
 from zonestats.summary import RunSummary
+
+if TYPE_CHECKING:
+    from validation.checkpoint_worker import CheckpointWorker
 
 # the province's calendar decides which year is current
 SHANGHAI = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -202,17 +206,23 @@ def run_zones(
         for line in repair(config.warehouse):
             run_logger().warning("repaired: %s", line)
     sources = config.select(zones)
-    with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
-        # each thread needs the flow's context to run its zone as a subflow of this run
-        futures = [
-            pool.submit(
-                contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
-            )
-            for s in sources
-        ]
-        summary.zones = [f.result() for f in futures]
-    summary.finished_at = utcnow()
-    finish_run(config, summary, "nightly", today)
+    # the checkpoint gets ready, and follows the loads, on the core the run leaves idle
+    worker = None if validate_only else start_checkpoint_worker(config.warehouse, shipped_catalog())
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
+            # each thread needs the flow's context to run its zone as a subflow of this run
+            futures = [
+                pool.submit(
+                    contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
+                )
+                for s in sources
+            ]
+            summary.zones = [f.result() for f in futures]
+        summary.finished_at = utcnow()
+        finish_run(config, summary, "nightly", today, worker)
+    finally:
+        if worker is not None:
+            worker.close()
     if not summary.ok:
         raise RunFailed(summary)
     return summary
@@ -224,9 +234,16 @@ def run_date(today: date | None = None) -> date:
 
 
 def finish_run(
-    config: AppConfig, summary: RunSummary, kind: str, today: date | None = None
+    config: AppConfig,
+    summary: RunSummary,
+    kind: str,
+    today: date | None = None,
+    worker: CheckpointWorker | None = None,
 ) -> None:
-    """The data-quality checkpoint (unless nothing was loaded), the quality report, the artifacts."""
+    """The data-quality checkpoint (unless nothing was loaded), the quality report, the artifacts.
+
+    ``worker``: the checkpoint's worker started with the run (else the checkpoint runs cold).
+    """
     log = run_logger()
     run_id = current_run_id() or f"{kind}-{utcnow():%Y%m%dT%H%M%S}"
     dq = None
@@ -240,14 +257,9 @@ def finish_run(
             except Exception as exc:
                 summary.mart_errors.append(f"marts {y}: {redact(str(exc))[:300]}")
                 log.error("marts of %s could not be built: %s", y, redact(str(exc)))
-        loaded = [
-            r.key
-            for z in summary.zones
-            for r in z.releases
-            if r.status == "loaded" and r.key.dataset == "enterprise"
-        ]
+        loaded = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
         try:
-            dq = dq_checkpoint(config.warehouse, shipped_catalog(), run_id, loaded)
+            dq = dq_checkpoint(config.warehouse, shipped_catalog(), run_id, loaded, worker)
             summary.dq_failed = dq.failed
             summary.data_docs = dq.docs_index
         except Exception as exc:  # the checkpoint itself broke: say so, as a failed run
