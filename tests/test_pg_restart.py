@@ -228,7 +228,7 @@ class Interrupter:
                         copying = conn.execute(
                             text(
                                 "SELECT query FROM pg_stat_activity WHERE state = 'active' "
-                                "AND query LIKE 'COPY \"obs_enterprise\"%'"
+                                "AND query LIKE 'COPY \"obs_enterprise%'"
                             )
                         ).all()
                         running = conn.execute(
