@@ -43,7 +43,9 @@ from zonestats.config import WarehouseSettings
 from zonestats.metrics import timed
 from zonestats.models import FetchedRelease, ValidatedRelease
 
-BATCH_RECORDS = 20_000
+# records per batch (whole pages): about one page of the API's largest, so that memory holds
+# what one page makes whatever the size of the release (a 4× bigger province, the same peak)
+BATCH_RECORDS = 1_000
 
 # the rows of a release as staged for the load: the contract's observation columns less the
 # load's own (load_id, loaded_at), whatever the warehouse's physical tables look like

@@ -12,8 +12,9 @@ from helpers.zoneserver import ZoneServer
 
 ZONE = "JZ01"  # the largest zone: ×25 gives about 53,000 enterprises
 SCALE = 25
-# The batch is 20,000 enterprises; memory must be bounded by batches, not by the release. At
-# 53,000 enterprises × 8 values the release as one frame would pass this on its own.
+# A batch is about a page (tasks.validate.BATCH_RECORDS); memory must be bounded by batches, not
+# by the release. At 53,000 enterprises × 8 values the release as one frame would pass this on
+# its own.
 PEAK_GROWTH_LIMIT_MIB = 400
 
 

@@ -77,9 +77,11 @@ def loaded_rows(history: pd.DataFrame | Sequence[Loaded] | None) -> list[Loaded]
         return list(history)
     if history.empty:
         return []
-    cols = [history[c].tolist() for c in HISTORY_COLUMNS]
-    values = history["value"].astype("float64").to_numpy(na_value=np.nan).tolist()
-    return list(map(Loaded._make, zip(*cols[:3], values, cols[4], strict=True)))
+    code, period, frequency, status = (
+        history[c].tolist() for c in ("indicator_code", "period", "frequency", "status")
+    )
+    values = history["value"].to_numpy(dtype=np.float64, na_value=np.nan).tolist()
+    return list(map(Loaded._make, zip(code, period, frequency, values, status, strict=True)))
 
 
 @dataclass(frozen=True)

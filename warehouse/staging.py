@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Sequence
+from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -139,12 +140,19 @@ class RawSpool:
             self._hash.update(b"\n".join(canon))
             self._hash.update(b"\n")
         field = _KEY_FIELD.get(page.dataset)
-        keys = [
-            (v.strip() if isinstance(v := r.get(field), str) else None)
-            if field is not None and type(r) is dict
-            else None
-            for r in page.records
-        ]
+        records = page.records
+        if field is None:
+            keys: list[str | None] = [None] * len(records)
+        else:
+            objs = (
+                records
+                if list(map(type, records)).count(dict) == len(records)
+                else [r if type(r) is dict else {} for r in records]
+            )
+            keys = [
+                v.strip() if isinstance(v, str) else None
+                for v in map(dict.get, objs, repeat(field))
+            ]
         self._digests.write_batch(
             pa.record_batch(
                 [
@@ -222,14 +230,25 @@ def read_digests(spool: Path) -> pa.Table | None:
 
 
 class StagedWriter:
-    """Append rows of one fixed schema to a Parquet file, batch by batch (bounded memory)."""
+    """Append rows of one fixed schema to a Parquet file, batch by batch (bounded memory).
+
+    Small batches are held until ``group_rows`` rows are there, then written as one row group:
+    memory holds at most that many rows, and a file is a few row groups, not one per batch.
+    """
 
     def __init__(
-        self, path: Path, schema: pa.Schema, dictionary: Sequence[str] | None = None
+        self,
+        path: Path,
+        schema: pa.Schema,
+        dictionary: Sequence[str] | None = None,
+        group_rows: int = 65_536,
     ) -> None:
         self.path = path
         self.schema = schema
         self.rows = 0
+        self._held: list[pa.Table] = []
+        self._held_rows = 0
+        self._group_rows = group_rows
         path.parent.mkdir(parents=True, exist_ok=True)
         # a work file read once, whole: no statistics; dictionaries for the columns that repeat
         # (``dictionary``, default all), where a float or a credit code would only cost time
@@ -260,12 +279,23 @@ class StagedWriter:
             table = rows.select(self.schema.names).cast(self.schema)
         if table.num_rows == 0:
             return
-        self._writer.write_table(table)
+        self._held.append(table)
+        self._held_rows += table.num_rows
         self.rows += table.num_rows
+        if self._held_rows >= self._group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._held:
+            self._writer.write_table(pa.concat_tables(self._held))
+            self._held, self._held_rows = [], 0
 
     def close(self) -> None:
         """Finish the file (an empty file still has the schema)."""
-        self._writer.close()
+        try:
+            self._flush()
+        finally:
+            self._writer.close()
 
     def __enter__(self) -> StagedWriter:
         return self

@@ -190,8 +190,13 @@ def reference(
     catalog: Catalog,
     rules: RuleSet,
     uscc_allow: frozenset[str] = frozenset(),
+    batch_records: int = 1_000_000,
 ) -> Expected:
-    """The page and record rules over a release's pages of (number, zone, records)."""
+    """The page and record rules over a release's pages of (number, zone, records).
+
+    Quarantine rows come batch by batch, as check_release stages them: whole pages make a batch
+    once it holds ``batch_records`` records; a batch's page rows first, then its records'.
+    """
     key_field = "indicator" if dataset == "zone" else "uscc"
     seen: set[str] = set()
     contents: dict[str, set[str]] = {}
@@ -209,6 +214,13 @@ def reference(
                 seen.add(text)
                 items.append((number, page_zone, rec))
     conflicts = {k for k, v in contents.items() if len(v) > 1}
+    batch_of: dict[int, int] = {}
+    batch = held_in_batch = 0
+    for number, _, _ in pages:
+        batch_of[number] = batch
+        held_in_batch += sum(1 for p, _, _ in items if p == number)
+        if held_in_batch >= batch_records:
+            batch, held_in_batch = batch + 1, 0
     context = {"zone": zone, "period": period, "revision": revision}
     out = Expected()
     page_rules = rules.for_dataset(dataset, "page")
@@ -216,6 +228,7 @@ def reference(
     # page rules: a page of another zone is held out whole
     held_pages: set[int] = set()
     warned: set[int] = set()
+    page_rows: list[tuple[int, tuple[Any, ...]]] = []
     for rule in page_rules:
         foreign = sorted({p for p, z, _ in items if z != zone and p not in held_pages})
         for p in foreign:
@@ -227,15 +240,17 @@ def reference(
                 + rule.message(fields)
             )
             raw = "[" + ",".join(canonical(r) for _, r in recs) + "]"
-            out.quarantine.append((0, f"page:{p}", rule.id, rule.severity, message, raw))
+            page_rows.append((batch_of[p], (0, f"page:{p}", rule.id, rule.severity, message, raw)))
             if rule.severity == "error":
                 held_pages.add(p)
             else:
                 warned |= {no for no, _ in recs}
     errored = sum(1 for p, _, _ in items if p in held_pages)
     found: list[tuple[int, str, Rule, dict[str, Any], Any]] = []
+    batch_of_record: dict[int, int] = {}
     good: list[tuple[int, Any, dict[str, Any], list[tuple[str, float, str]]]] = []
     for no, (page, page_zone, rec) in enumerate(items, 1):
+        batch_of_record[no] = batch_of[page]
         if page in held_pages:
             continue
         obj = rec if isinstance(rec, dict) else {}
@@ -332,6 +347,7 @@ def reference(
         else:
             warned |= {no} if any(r.severity == "warning" for r, _ in broken) else set()
             good.append((no, rec, {"key": key, "obj": obj}, obs))
+    record_rows: list[tuple[int, tuple[Any, ...]]] = []
     for no, key, rule, fields, rec in sorted(found, key=lambda f: (f[0], f[2].id)):
         raw = canonical(rec)
         shown = {("frequency" if k == "ind_frequency" else k): fmt(v) for k, v in fields.items()}
@@ -341,7 +357,13 @@ def reference(
         )
         shown.update(context)
         message = f"[{zone} {period} r{revision} #{no} {key}] " + rule.message(shown)
-        out.quarantine.append((no, key, rule.id, rule.severity, message, raw))
+        record_rows.append((batch_of_record[no], (no, key, rule.id, rule.severity, message, raw)))
+    # batch by batch: its page rows (rule by rule, page by page), then its records' rows
+    ordered = sorted(
+        [(b, 0, k, row) for k, (b, row) in enumerate(page_rows)]
+        + [(b, 1, k, row) for k, (b, row) in enumerate(record_rows)]
+    )
+    out.quarantine = [row for *_, row in ordered]
     for _, _, info, obs in good:
         if dataset == "zone":
             code, value, unit, status = obs[0]
