@@ -228,6 +228,26 @@ def test_the_checkpoint_reads_the_runs_releases_only(loaded: Loaded, edit: _Edit
     assert {r.table for r in alone.results} == {"obs_zone_current"}  # no enterprise release given
 
 
+def test_a_figure_that_is_not_a_number_counts_as_missing(loaded: Loaded) -> None:
+    """SQLite keeps text typed into a REAL column: read, it is no number, so no figure."""
+    run = _key(loaded.run_keys, "zone", "2026-03")
+    # through the driver: SQLAlchemy's Float would refuse the text that SQLite accepts
+    where = "WHERE zone_code = ? AND period = ? AND revision = ? AND indicator_code = 'revenue'"
+    args = (run.zone_code, run.period, run.revision)
+    wh = Warehouse(loaded.settings)
+    with wh.engine.begin() as conn:
+        (before,) = conn.exec_driver_sql(f"SELECT value FROM obs_zone {where}", args).one()
+        conn.exec_driver_sql(f"UPDATE obs_zone SET value = '12,3a' {where}", args)
+    try:
+        dq = run_dq_checkpoint(loaded.settings, shipped_catalog(), "text", [run])
+    finally:
+        with wh.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE obs_zone SET value = ? {where}", (before, *args))
+    assert dq.failed == ["obs_zone_current.value_present"]
+    by_id = {r["expectation"]: r for r in dq.rows}
+    assert by_id["obs_zone_current.value_present"]["observed_value"].startswith("1 unexpected")
+
+
 def test_small_chunks_add_up_to_the_same_outcome(loaded: Loaded, edit: _Edit) -> None:
     """Releases validated a few at a time give what one pass over all of them gives."""
     run = _key(loaded.run_keys, "zone", "2026-03")
