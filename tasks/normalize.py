@@ -11,7 +11,6 @@ canonical JSON) are made for the failing rows, by the validator.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -27,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from validation.checks import FREQUENCY_RANK, STATUSES, Frame
-from warehouse.staging import canonical_bytes
+from validation.engine import value_text
+from warehouse.staging import canonical_text
 from zonestats.catalog import Catalog
 
 Floats = npt.NDArray[np.float64]
@@ -59,17 +59,7 @@ _KIND[type(None)] = _NULL
 
 def canonical_json(record: Any) -> str:
     """The record as received, as stable JSON text (key order normalized, Chinese kept)."""
-    try:
-        return canonical_bytes(record).decode("utf-8")
-    except UnicodeEncodeError:  # text that is not Unicode: the json module's text as it is
-        return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
-
-def value_text(value: Any) -> str | None:
-    """A value as text, as messages quote it: the string received, or the number written out."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return value if isinstance(value, str) else str(value)
+    return canonical_text(record)
 
 
 # --- numbers -----------------------------------------------------------------------------------
@@ -82,7 +72,7 @@ class Parsed:
     number: Floats  # NaN where missing or unparsable
     missing: Bools  # not reported (null, "", "-", …)
     unparsable: Bools  # reported but not a finite number
-    raw: Sequence[Any]
+    raw: Sequence[Any]  # the values as received
     plain: dict[int, str]  # rows read the exact way: the number's text, separators dropped
     # strings read Arrow's way: (their rows, their texts trimmed); a later one wins for a row
     texts: list[tuple[npt.NDArray[np.intp], pa.StringArray]] = field(default_factory=list)

@@ -19,6 +19,7 @@ import pandas as pd
 
 from validation.checks import CHECKS, Frame
 from validation.registry import Rule, RuleSet
+from warehouse.staging import canonical_text
 
 QUARANTINE_COLUMNS = ["record_no", "record_key", "rule", "severity", "message", "raw"]
 
@@ -75,13 +76,6 @@ def value_text(value: Any) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return value if isinstance(value, str) else str(value)
-
-
-def canonical_text(record: Any) -> str:
-    """A record's canonical JSON, as quarantine keeps it."""
-    from tasks.normalize import canonical_json  # the one definition, next to the spool's
-
-    return canonical_json(record)
 
 
 def _fields(

@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from validation.checks import Frame
-from validation.engine import canonical_text, quarantine_frame
+from validation.engine import quarantine_frame
 from validation.registry import Rule, RuleSet
+from warehouse.staging import canonical_text
 from zonestats.catalog import Catalog
 from zonestats.periods import parse_period
 

@@ -60,6 +60,14 @@ def canonical_bytes(record: Any) -> bytes:
     return out
 
 
+def canonical_text(record: Any) -> str:
+    """``canonical_bytes`` as text; text that is not Unicode as the json module writes it."""
+    try:
+        return canonical_bytes(record).decode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def record_key(dataset: str, record: Any) -> str | None:
     """The key a record is identified by in its release (indicator or credit code), stripped."""
     value = record.get(_KEY_FIELD[dataset]) if isinstance(record, dict) else None
