@@ -102,13 +102,6 @@ def storable(texts: pd.Series) -> pd.Series:
     return texts.map(lambda t: t.replace("\x00", "\ufffd") if isinstance(t, str) else t)
 
 
-def storable_quarantine(q: pd.DataFrame) -> pd.DataFrame:
-    """A quarantine frame whose texts (a record key and the message that quotes it) are storable."""
-    if q.empty:
-        return q
-    return q.assign(**{c: storable(q[c]) for c in ("record_key", "message", "raw") if c in q})
-
-
 def _storable(texts: pa.Array) -> pa.Array:
     """Arrow text with NUL made U+FFFD, as ``storable`` does for a frame."""
     return pc.replace_substring(texts, "\x00", "\ufffd")

@@ -170,7 +170,8 @@ class Validator:
                 kept = kept[~failing]
             else:
                 warned |= set(part["record_no"][failing].tolist())
-        return kept, rows, held, warned
+        # a page a later rule held out is not loaded with a warning: it is not loaded
+        return kept, rows, held, warned & set(frame["record_no"][kept].tolist())
 
     def validate_batch(
         self, frame: Frame, context: dict[str, Any], values: Frame | None = None
