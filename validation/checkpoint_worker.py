@@ -287,24 +287,48 @@ def _pump(stream: IO[bytes], inbox: queue.Queue[dict[str, Any]]) -> None:
         inbox.put(message)
 
 
-class _Prefetcher(threading.Thread):
-    """Reads ahead at a lower priority: polls the ledger, reads and validates what was loaded."""
+class _Background(threading.Thread):
+    """The worker's work before ``finish``, below the run's priority: warm up, then read ahead.
 
-    def __init__(self, run: CheckpointRun, poll_s: float, lock: threading.Lock) -> None:
-        super().__init__(name="checkpoint-prefetch", daemon=True)
+    Linux nices a thread, not the process: this thread takes only CPU that nothing else wants,
+    and the finish, in the main thread while the run waits for it, keeps the normal priority.
+    """
+
+    def __init__(
+        self,
+        run: CheckpointRun,
+        settings: WarehouseSettings,
+        prefetch: bool,
+        poll_s: float,
+        lock: threading.Lock,
+    ) -> None:
+        super().__init__(name="checkpoint-background", daemon=True)
         self.run_ = run
+        self.settings = settings
+        self.prefetch = prefetch
         self.poll_s = poll_s
         self.lock = lock
         self.stopping = threading.Event()
         self.releases = 0
+        self.warm_s: float | None = None
+        self.error: str | None = None  # the warm-up failed: the checkpoint cannot run
 
     def run(self) -> None:
-        # Linux nices a thread, not the process: the warm-up and the finish keep their priority
         with contextlib.suppress(OSError, AttributeError):
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + NICENESS)
+        began = time.perf_counter()
+        with self.lock:
+            try:
+                # importing GX, the context, the suites and their pages: the fixed cost
+                self.run_.session.write_suite_pages()
+            except Exception as exc:
+                self.error = _mask(f"{type(exc).__name__}: {exc}", self.settings)
+                return
+            finally:
+                self.warm_s = time.perf_counter() - began
         quiet = 0
-        while not self.stopping.wait(self.poll_s):
+        while self.prefetch and not self.stopping.wait(self.poll_s):
             with self.lock:
                 if self.stopping.is_set():
                     return
@@ -318,12 +342,15 @@ class _Prefetcher(threading.Thread):
                         self.run_.flush()
                 except Exception as exc:
                     # finish reads whatever is missing; reading early is only an optimization
-                    _note(f"reading ahead stopped: {_mask(f'{type(exc).__name__}: {exc}', None)}")
+                    why = _mask(f"{type(exc).__name__}: {exc}", self.settings)
+                    _note(f"reading ahead stopped: {why}")
                     return
 
 
 # polls without a new release before the pending rows are validated anyway
 _LULL_POLLS = 2
+# how long finish waits for a warm-up still under way (it says it is alive meanwhile)
+_WARM_WAIT_S = 600.0
 
 
 def main() -> int:
@@ -338,10 +365,8 @@ def main() -> int:
     inbox: queue.Queue[dict[str, Any]] = queue.Queue()
     threading.Thread(target=_pump, args=(proto_in, inbox), daemon=True).start()
     settings: WarehouseSettings | None = start.get("settings")
-    began = time.perf_counter()
-    run: CheckpointRun | None = None
-    prefetcher: _Prefetcher | None = None
     lock = threading.Lock()
+    background: _Background | None = None
     error: str | None = None
     try:
         if settings is None:
@@ -349,29 +374,38 @@ def main() -> int:
         run = CheckpointRun(
             settings, start["catalog"], chunk_rows=start["chunk_rows"] or CHUNK_ROWS
         )
-        if start.get("prefetch"):
+        prefetch = bool(start.get("prefetch"))
+        if prefetch:
             try:
                 # first: a release that loads while GX imports is then one to read ahead
                 run.watch()
-                prefetcher = _Prefetcher(run, float(start.get("poll_s") or POLL_S), lock)
             except Exception as exc:
+                prefetch = False
                 _note(f"not reading ahead: {_mask(f'{type(exc).__name__}: {exc}', settings)}")
-        with lock:
-            run.session.write_suite_pages()
+        poll_s = float(start.get("poll_s") or POLL_S)
+        background = _Background(run, settings, prefetch, poll_s, lock)
+        background.start()
     except Exception as exc:
         error = _mask(f"{type(exc).__name__}: {exc}", settings)
-    warm_s = time.perf_counter() - began
-    if prefetcher is not None and error is None:
-        prefetcher.start()
     while (message := inbox.get()).get("op") != "finish":
         pass
     asked = time.perf_counter()
-    if prefetcher is not None:
-        prefetcher.stopping.set()
-    if run is None or error is not None:
+    if background is None or error is not None:
         _send(proto_out, {"op": "error", "message": error or "the worker did not start"})
         return 1
-    with lock:  # the step the prefetcher is in finishes first
+    background.stopping.set()
+    # the step the background thread is in finishes first (the warm-up, if still under way)
+    waited = 0.0
+    while not lock.acquire(timeout=5):
+        _send(proto_out, {"op": "progress"})
+        waited += 5
+        if waited >= _WARM_WAIT_S:
+            _send(proto_out, {"op": "error", "message": "the warm-up did not finish in time"})
+            return 1
+    try:
+        if background.error is not None:
+            _send(proto_out, {"op": "error", "message": background.error})
+            return 1
         # from now on the parent waits: a word after each step shows we are alive
         run.progress = lambda: _send(proto_out, {"op": "progress"})
         try:
@@ -380,10 +414,12 @@ def main() -> int:
             message_ = _mask(f"{type(exc).__name__}: {exc}", settings)
             _send(proto_out, {"op": "error", "message": message_})
             return 1
+    finally:
+        lock.release()
     report = WorkerReport(
-        prefetched_releases=prefetcher.releases if prefetcher is not None else 0,
+        prefetched_releases=background.releases,
         rows_read=run.rows_read,
-        warm_s=warm_s,
+        warm_s=background.warm_s or 0.0,
         finish_s=time.perf_counter() - asked,
         seconds=dict(run.seconds),
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
