@@ -7,7 +7,6 @@ It replaced a Prefect global concurrency slot, which a killed process never gave
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,10 +95,6 @@ class RunDeadline:
         return self.clock() >= self.at
 
 
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    return run_logger()
-
-
 @dataclass
 class ZoneGuard:
     """What a zone's releases run under: the run's claim token, the zone's breaker, the deadline,
@@ -135,7 +130,7 @@ class ZoneGuard:
             what = reason.removeprefix("not attempted: ")
             line = f"{count} release{'s' if count != 1 else ''} not attempted: {what}"
             outcome.held_back.append(line)
-            _logger().error("%s: %s", outcome.zone_code, line)
+            run_logger().error("%s: %s", outcome.zone_code, line)
 
 
 @contextmanager
@@ -147,7 +142,7 @@ def zone_guard(
     deadline_at: datetime | None = None,
 ) -> Iterator[ZoneGuard | None]:
     """Claim the zone for the block under a heartbeat, or yield None with the zone reported busy."""
-    log = _logger()
+    log = run_logger()
     run_id = current_run_id()
     deadline = (
         RunDeadline(deadline_at)

@@ -8,7 +8,6 @@ has hundreds of small releases a night.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -33,10 +32,6 @@ from zonestats.runtime import rules_for, shipped_catalog
 from zonestats.secrets import redact
 from zonestats.sources.base import SourceAdapter
 from zonestats.steps import run_logger, step
-
-
-def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
-    return run_logger()
 
 
 def _describe(exc: Exception) -> str:
@@ -66,7 +61,7 @@ def run_release(
     if validate_only:
         return check_only(source, config, ref, adapter)
     wh = config.warehouse
-    log = _logger()
+    log = run_logger()
     claimed = start_release(wh, ref, flow_run_id, config.run.lease_s, holder)
     if claimed is None:
         return ReleaseOutcome(key=ref.key, status="skipped")
@@ -141,7 +136,7 @@ def check_only(
     source: ZoneSource, config: AppConfig, ref: ReleaseRef, adapter: SourceAdapter | None = None
 ) -> ReleaseOutcome:
     """Fetch and validate a release without claiming, loading or recording anything."""
-    log = _logger()
+    log = run_logger()
     staging: Path | None = None
     if ref.problem is not None:
         return ReleaseOutcome(key=ref.key, status="rejected", error=ref.problem)
