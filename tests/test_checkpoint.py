@@ -264,6 +264,18 @@ def test_small_chunks_add_up_to_the_same_outcome(loaded: Loaded, edit: _Edit) ->
     ]
 
 
+def test_chunks_never_grow_past_chunk_rows(loaded: Loaded) -> None:
+    """A chunk closes before a release would take it past the bound: memory stays flat as releases grow."""
+    keys = loaded.run_keys + loaded.older_keys
+    run = CheckpointRun(loaded.settings, shipped_catalog(), chunk_rows=50)
+    run.finish(keys, "bounded")
+    sizes = run.chunk_sizes
+    assert sum(1 for n, rows in sizes if n > 1) > 2  # small releases were gathered, many times
+    # past the bound only a release bigger than the bound alone (it is never split)
+    assert all(rows <= 50 or n == 1 for n, rows in sizes), sizes
+    assert sum(rows for _, rows in sizes) == run.rows_read
+
+
 def test_nothing_loaded_checks_nothing(loaded: Loaded) -> None:
     outcome = run_checkpoint_on_warehouse(loaded.settings, shipped_catalog(), [], "empty")
     assert outcome == DqOutcome(success=True, results=[], docs_index=None)

@@ -89,3 +89,20 @@ def test_sqlite_holds_an_observation_in_at_most_100_bytes(tmp_path: Path) -> Non
     per = size / n
     print(f"{n} observations in {size / 2**20:.1f} MiB: {per:.1f} bytes each")
     assert per <= LIMIT, f"{per:.1f} bytes per observation"
+
+
+def test_arrow_allocates_with_malloc_unless_the_operator_says() -> None:
+    """mimalloc kept each zone thread's peak; a run switches to malloc, an explicit choice wins."""
+    import pyarrow as pa
+
+    from warehouse.arrow import use_system_memory_pool
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.mimalloc_memory_pool())
+        use_system_memory_pool({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
+        assert pa.default_memory_pool().backend_name == "mimalloc"
+        use_system_memory_pool({})
+        assert pa.default_memory_pool().backend_name == "system"
+    finally:
+        pa.set_memory_pool(before)

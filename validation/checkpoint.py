@@ -56,11 +56,12 @@ def docs_dir_for(settings: WarehouseSettings) -> Path:
 
 @dataclass
 class _Chunk:
-    """One validated chunk: its table, the releases in it as read, GX's result."""
+    """One validated chunk: its table, the releases in it as read, its rows, GX's result."""
 
     table: str
     releases: dict[Partition, ReleaseStamp]
     result: Any
+    rows: int = 0
 
 
 class CheckpointRun:
@@ -191,6 +192,11 @@ class CheckpointRun:
         self.seconds["read"] += time.perf_counter() - started
         self._read[part] = stamp
         self.rows_read += rows.num_rows
+        # a chunk closes before a release would take it past chunk_rows (a release is never
+        # split): chunks, and so the worker's peak, stay the same size however big releases grow
+        held = sum(e[2].num_rows for e in self._pending[table])
+        if held and held + rows.num_rows > self.chunk_rows:
+            self._flush(table)
         self._pending[table].append((part, stamp, rows))
         if self.progress is not None:
             self.progress()
@@ -207,9 +213,14 @@ class CheckpointRun:
         frame = _frame([e[2] for e in pending])
         result = self.session.validate(table, frame)
         self.seconds["validate"] += time.perf_counter() - started
-        self._chunks.append(_Chunk(table, {e[0]: e[1] for e in pending}, result))
+        self._chunks.append(_Chunk(table, {e[0]: e[1] for e in pending}, result, len(frame)))
         if self.progress is not None:
             self.progress()
+
+    @property
+    def chunk_sizes(self) -> list[tuple[int, int]]:
+        """(releases, rows) of each chunk validated so far: rows <= ``chunk_rows`` but for one big release."""
+        return [(len(c.releases), c.rows) for c in self._chunks]
 
     def _columns_of(self, table: str) -> list[str]:
         """The checked columns this view has: a column it lacks fails the checks that name it."""
