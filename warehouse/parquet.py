@@ -251,6 +251,10 @@ class PartFile:
 
 #: writes one file of a batch again from SQL: (table, release key of the partition, batch id)
 Rebuild = Callable[[str, ReleaseKey, str], object]
+#: a (table, year, zone_code) partition a batch wrote to
+Partition = tuple[str, int, str]
+#: what follows a batch's publication, per partition it touched (the current tables, the lake)
+AfterClose = Callable[[Partition], object]
 
 
 class ParquetBatch:
@@ -269,8 +273,12 @@ class ParquetBatch:
         batch_id: str | None = None,
         started: datetime | None = None,
         durable: Callable[[], object] | None = None,
+        after_close: AfterClose | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self._after_close = after_close
+        # every partition a load of the batch reserved, in order, for ``after_close``
+        self.partitions: dict[Partition, None] = {}
         self.batch_id = batch_id or new_batch_id(started or utcnow())
         self._rebuild = rebuild
         self._durable = durable
@@ -296,21 +304,30 @@ class ParquetBatch:
                 self._loading -= 1
                 self._idle.notify_all()
 
-    def reserve(self, table: str, key: ReleaseKey) -> PartFile:
-        """The partition file a release's rows of a table go to, locked; call before the commit."""
+    def reserve(self, table: str, key: ReleaseKey) -> None:
+        """Lock the partition file a release's rows of a table go to; call before the commit."""
+        self._part(table, key)
+
+    def _part(self, table: str, key: ReleaseKey) -> PartFile:
         final = parquet_file(self.data_dir, table, key, self.batch_id)
         with self._lock:
             if self.closed and not self._loading:
                 raise RuntimeError(f"Parquet batch {self.batch_id} is closed")
+            self.partitions[(table, int(key.period[:4]), key.zone_code)] = None
             part = self._parts.get(final)
             if part is None:
                 part = self._parts[final] = PartFile(table, final)
                 self._keys[final] = key
             return part
 
+    def touch(self, table: str, key: ReleaseKey) -> None:
+        """Note a partition a load changes without rows of its own here (its current rows)."""
+        with self._lock:
+            self.partitions[(table, int(key.period[:4]), key.zone_code)] = None
+
     def append(self, table: str, key: ReleaseKey, data: pa.Table) -> None:
         """Add a committed load's rows of a table; a failure marks the file for a rebuild."""
-        part = self.reserve(table, key)
+        part = self._part(table, key)
         try:
             part.append(data)
         except Exception:
@@ -343,7 +360,18 @@ class ParquetBatch:
                 # the SQL side says which loads belong here: the next repair writes it
                 log.exception("batch %s: %s could not be published", self.batch_id, final)
                 part.abandon()
+        self._finish()
         return self.published
+
+    def _finish(self) -> None:
+        """Run the after-close step per partition; a failure is left to the next repair."""
+        if self._after_close is None:
+            return
+        for partition in self.partitions:
+            try:
+                self._after_close(partition)
+            except Exception:
+                log.exception("batch %s: %s could not be published", self.batch_id, partition)
 
     def __enter__(self) -> ParquetBatch:
         return self
@@ -353,3 +381,35 @@ class ParquetBatch:
     ) -> None:
         # published whatever happened: what is in the files committed
         self.close()
+
+
+class LakeBatch(ParquetBatch):
+    """A batch whose partitions live in a lake: nothing local; each is written from SQL at close.
+
+    Loads record the batch in SQL as usual. Closing replaces each partition the batch touched
+    with SQL's rows for it, one Delta commit per partition and table (``after_close``); a run
+    killed before that leaves SQL ahead of the lake, which the next repair sees and mends.
+    """
+
+    def reserve(self, table: str, key: ReleaseKey) -> None:
+        """Note the partition a release's rows of a table go to."""
+        parquet_file(self.data_dir, table, key, self.batch_id)  # the key's values checked
+        with self._lock:
+            if self.closed and not self._loading:
+                raise RuntimeError(f"Parquet batch {self.batch_id} is closed")
+            self.partitions[(table, int(key.period[:4]), key.zone_code)] = None
+
+    def append(self, table: str, key: ReleaseKey, data: pa.Table) -> None:
+        """Nothing to keep: the partition is written from SQL when the batch closes."""
+        self.reserve(table, key)
+
+    def close(self) -> list[Path]:
+        """Write every touched partition from SQL (one commit each); no local file."""
+        with self._lock:
+            if self.closed:
+                return self.published
+            self.closed = True
+            while self._loading:
+                self._idle.wait()
+        self._finish()
+        return self.published

@@ -80,6 +80,23 @@ def parquet_file(data_dir: Path, table: str, key: ReleaseKey, batch: str | None)
     return partition_dir(data_dir, table, key) / f"{batch}.parquet"
 
 
+#: the current-revision table of each observation table (warehouse/current.py)
+CURRENT_TABLES = {"obs_zone": "obs_zone_current", "obs_enterprise": "obs_enterprise_current"}
+
+
+def current_file(data_dir: Path, table: str, year: int, zone_code: str) -> Path:
+    """The one file of a (year, zone) partition of a current table (``obs_zone_current`` …)."""
+    if table not in CURRENT_TABLES.values():
+        raise ValueError(f"unknown current table {table!r}")
+    if not ZONE_CODE.match(zone_code):
+        raise UnsafePathError(f"zone code {zone_code!r} is not of the form AA00")
+    if not isinstance(year, int) or not 1990 <= year <= 2100:
+        raise UnsafePathError(f"year {year!r} is not a plausible year")
+    return (
+        data_dir / "parquet" / table / f"year={year}" / f"zone_code={zone_code}" / "current.parquet"
+    )
+
+
 def temp_file(final: Path, unique: str | None = None) -> Path:
     """The hidden temp file beside a final file; readers skip names starting with a dot.
 
@@ -122,6 +139,10 @@ def report_dir(data_dir: Path) -> Path:
 
 def table_root(data_dir: Path, table: str) -> Path:
     """The root of a Parquet table, as a reader passes it to DuckDB, pandas or Arrow."""
-    if table not in PARQUET_TABLES and not table.startswith("marts/"):
+    if (
+        table not in PARQUET_TABLES
+        and table not in CURRENT_TABLES.values()
+        and not table.startswith("marts/")
+    ):
         raise ValueError(f"unknown Parquet table {table!r}")
     return data_dir / "parquet" / table

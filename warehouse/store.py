@@ -10,6 +10,7 @@ write any file again from SQL.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -45,16 +46,18 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from warehouse import parquet, schema
+from warehouse import current, parquet, schema
 from warehouse.arrow import arrow_schema
 from warehouse.bulk import CHUNK_ROWS, arrow_tuples, executemany, insert_arrow
-from warehouse.paths import parquet_file, release_file, temp_file
+from warehouse.paths import CURRENT_TABLES, PARQUET_TABLES, parquet_file, release_file, temp_file
 from warehouse.staging import archive_spool, discard
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.metrics import timed
 from zonestats.models import ReleaseKey, ReleaseRef, ValidatedRelease, utc, utcnow
 from zonestats.secrets import redact
+
+log = logging.getLogger(__name__)
 
 LEDGER_STATUSES = ("loaded", "failed", "rejected", "running")
 DEFAULT_LEASE = timedelta(seconds=60)
@@ -346,6 +349,11 @@ class Warehouse:
         self.settings = settings
         self.engine = engine_for(settings)
         self.data_dir = settings.data_dir
+        self.lake: Any = None  # warehouse.lake.Lake: imported only when configured
+        if settings.lake is not None:
+            from warehouse.lake import Lake
+
+            self.lake = Lake(settings.lake)
 
     # -- schema and reference tables ---------------------------------------------------------
 
@@ -693,7 +701,7 @@ class Warehouse:
         """
         done: list[str] = []
         root = self.data_dir / "parquet"
-        for f in self._expected_files():
+        for f in [] if self.lake is not None else self._expected_files():
             if f.final.exists():
                 continue
             tmp = temp_file(f.final)
@@ -714,6 +722,7 @@ class Warehouse:
                 done.append(f"{where}: written again from SQL ({n} release{'s' * (n != 1)})")
                 if left:
                     done.append(f"dead batch temp file {tmp.name} removed")
+        done += self._repair_published()
         cutoff = (utcnow() - stale_after).timestamp()
         for tmp in root.glob("**/.*.tmp"):
             try:
@@ -729,6 +738,81 @@ class Warehouse:
                 discard(attempt)
                 done.append(f"stale work files {attempt.relative_to(self.data_dir)} removed")
         return done
+
+    def _repair_published(self) -> list[str]:
+        """Rewrite from SQL each partition whose published rows differ from what SQL holds.
+
+        The lake's tables and the current tables (local or lake): per (year, zone) partition,
+        rows per load id, as ``load_commit`` and the ledger say, against what is published.
+        """
+        with self.engine.connect() as conn:
+            expected = current.sql_counts(conn)
+        tables = [*(PARQUET_TABLES if self.lake is not None else ()), *CURRENT_TABLES.values()]
+        done = []
+        for table in tables:
+            if self.lake is not None:
+                found = self.lake.load_counts(table)
+            else:
+                found = current.local_counts(self.data_dir, table)
+            want = expected.get(table, {})
+            for year, zone in sorted(set(want) | set(found)):
+                if want.get((year, zone), {}) == found.get((year, zone), {}):
+                    continue
+                self._write_partition(table, year, zone)
+                line = f"{table}/year={year}/zone_code={zone}: written again from SQL"
+                if self.lake is None:
+                    # the local current tables are derived; their files' repair is no news
+                    log.info("repair: %s", line)
+                else:
+                    done.append(line)
+        return done
+
+    def publish_partition(self, partition: parquet.Partition) -> None:
+        """After a batch: a partition's lake table (if any) and current table, from SQL."""
+        table, year, zone = partition
+        if self.lake is not None:
+            self._write_partition(table, year, zone)
+        if table in CURRENT_TABLES:
+            self._write_partition(CURRENT_TABLES[table], year, zone)
+
+    def _write_partition(self, table: str, year: int, zone: str) -> None:
+        """Write one partition of a lake or current table again, whole, from SQL."""
+        with self.engine.connect() as conn:
+            if table in CURRENT_TABLES.values():
+                rows = current.current_rows(conn, table, year, zone)
+            else:
+                rows = self._partition_rows(conn, table, year, zone)
+        if self.lake is not None:
+            self.lake.replace_partition(table, year, zone, rows)
+        else:
+            current.write_local(self.data_dir, table, year, zone, rows)
+
+    def _partition_rows(self, conn: Connection, table: str, year: int, zone: str) -> pa.Table:
+        """Every row SQL holds for a (year, zone) partition of a Parquet table."""
+        lc = schema.load_commit
+        q = select(
+            lc.c.load_no,
+            lc.c.load_id,
+            lc.c.loaded_at,
+            lc.c.zone_code,
+            lc.c.dataset,
+            lc.c.period,
+            lc.c.revision,
+            lc.c.quarantine_rows,
+        ).where(lc.c.zone_code == zone, lc.c.period >= str(year), lc.c.period < str(year + 1))
+        commits = [
+            r
+            for r in conn.execute(q.order_by(lc.c.load_no)).all()
+            if (
+                r.quarantine_rows > 0
+                if table == "quarantine"
+                else schema.OBS_TABLES[r.dataset].name == table
+            )
+        ]
+        parts = list(self._commit_rows(conn, table, commits))
+        if not parts:
+            return parquet.SCHEMAS[table].empty_table()
+        return pa.concat_tables([parquet.conform(table, p) for p in parts])
 
     def _expected_files(self) -> list[_ParquetFile]:
         """Every Parquet file SQL holds rows for, with the releases whose rows it holds."""
@@ -800,6 +884,12 @@ class Warehouse:
                 )
             ).all()
         obs_name = schema.OBS_TABLES[key.dataset].name
+        # the current table follows its observations whatever the backend
+        self.publish_partition((obs_name, int(key.period[:4]), key.zone_code))
+        if self.lake is not None:
+            if "quarantine" in tables:
+                self.publish_partition(("quarantine", int(key.period[:4]), key.zone_code))
+            return []
         files = {
             (table, batch)
             for batch, n_obs, n_q in commits
@@ -855,7 +945,10 @@ class Warehouse:
         self, conn: Connection, table: str, key: ReleaseKey, batch: str | None
     ) -> Iterator[pa.Table]:
         """The rows of one Parquet file, from SQL, a part at a time."""
-        commits = self._file_commits(conn, table, key, batch)
+        return self._commit_rows(conn, table, self._file_commits(conn, table, key, batch))
+
+    def _commit_rows(self, conn: Connection, table: str, commits: list[Any]) -> Iterator[pa.Table]:
+        """The rows of a table that some load_commit rows added, from SQL, a part at a time."""
         if table == "quarantine":
             yield from _quarantine_rows(conn, sorted({c.load_id for c in commits}))
             return
@@ -898,8 +991,15 @@ class Warehouse:
 
     def parquet_batch(self) -> parquet.ParquetBatch:
         """A Parquet batch: one file per partition for the releases loaded in it (see parquet)."""
+        if self.lake is not None:
+            return parquet.LakeBatch(
+                self.data_dir, durable=self._durable, after_close=self.publish_partition
+            )
         return parquet.ParquetBatch(
-            self.data_dir, rebuild=self._rebuild_batch_file, durable=self._durable
+            self.data_dir,
+            rebuild=self._rebuild_batch_file,
+            durable=self._durable,
+            after_close=self.publish_partition,
         )
 
     def _durable(self) -> None:
@@ -923,6 +1023,13 @@ class Warehouse:
         finally:
             os.close(fd)
 
+    def _publish_current(self, obs_name: str, key: ReleaseKey) -> None:
+        """A committed load's current partition; a failure is the next repair's to mend."""
+        try:
+            self.publish_partition((obs_name, int(key.period[:4]), key.zone_code))
+        except Exception:
+            log.exception("%s: the current partition could not be written", key)
+
     def _rebuild_batch_file(self, table: str, key: ReleaseKey, batch: str) -> Path | None:
         return self.rewrite_parquet_file(table, key, batch, wait_s=0)
 
@@ -944,6 +1051,11 @@ class Warehouse:
             raise ValueError(
                 f"the Parquet batch writes under {batch.data_dir}, not {self.data_dir}"
             )
+        if batch is None and self.lake is not None:
+            # a lake has no release's own file: a batch of one, published at its end
+            with self.parquet_batch() as one:
+                self.load_release(v, spool=spool, batch=one)
+            return
         key = v.ref.key
         rejected = v.rejection is not None
         obs_name = schema.OBS_TABLES[key.dataset].name
@@ -955,6 +1067,8 @@ class Warehouse:
         with batch.loading() if batch is not None else nullcontext():
             try:
                 if batch is not None:
+                    # its current rows change even when it loads none (all quarantined)
+                    batch.touch(obs_name, key)
                     # locked before the commit maps rows to them: repair leaves them to us
                     if obs is not None and obs.num_rows:
                         batch.reserve(obs_name, key)
@@ -1000,6 +1114,8 @@ class Warehouse:
                     self._durable()  # no reader sees a row a power loss could take from SQL
                 for tmp, final in temps:
                     parquet.publish(tmp, final)
+                if batch is None:
+                    self._publish_current(obs_name, key)
             except BaseException:
                 for tmp, _ in temps:
                     parquet.discard_temp(tmp)

@@ -78,7 +78,12 @@ class WarehouseSettings:
     """Where the clean data go: a SQLAlchemy URL (kept secret: it may hold a password) and a root."""
 
     url: SecretStr
+    # local files: staging, raw pages, quality reports, Data Docs, exports, reports, and the
+    # Parquet tree unless ``lake`` is set (then this is ``warehouse.work_dir``)
     data_dir: Path
+    # ``s3://bucket/prefix`` when ``warehouse.data_dir`` names object storage: the observation,
+    # quarantine and current tables are Delta tables under it (warehouse/lake.py)
+    lake: str | None = None
 
 
 @dataclass(frozen=True)
@@ -250,6 +255,37 @@ def _parse_zone(i: int, table: Any, catalog: Catalog, src: str) -> ZoneSource:
     )
 
 
+# S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens; a prefix of plain segments
+_S3_URL = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/[A-Za-z0-9._=-]+)*/?\Z")
+
+
+def _parse_data_dir(data_dir: str, work_dir: object, src: str) -> tuple[str | None, Path]:
+    """The lake URI (None: local disk) and the local directory of a warehouse's files."""
+    if "://" not in data_dir:
+        if work_dir is not None:
+            raise ConfigError(
+                "warehouse.work_dir",
+                "only with an s3:// data_dir (else data_dir holds it all)",
+                src,
+            )
+        return None, Path(data_dir)
+    if not _S3_URL.match(data_dir) or "/../" in f"{data_dir}/" or "/./" in f"{data_dir}/":
+        raise ConfigError(
+            "warehouse.data_dir",
+            "expected a local directory or s3://bucket/prefix (bucket: lower-case letters, "
+            "digits, dots, hyphens; prefix: letters, digits, . _ = -)",
+            src,
+        )
+    if not isinstance(work_dir, str) or not work_dir:
+        raise ConfigError(
+            "warehouse.work_dir",
+            "missing: an s3:// data_dir needs a local directory for staging, raw pages and "
+            "reports (or set ZONESTATS_WORK_DIR)",
+            src,
+        )
+    return data_dir.rstrip("/"), Path(work_dir)
+
+
 def parse_config(
     data: Mapping[str, Any], catalog: Catalog, env: Mapping[str, str], source: str = "config"
 ) -> AppConfig:
@@ -258,7 +294,11 @@ def parse_config(
     wh = data.get("warehouse")
     if not isinstance(wh, Mapping):
         raise ConfigError("warehouse", "missing [warehouse] table", source)
-    _check_keys(wh, {"url", "data_dir"}, "warehouse.", source)
+    lake_dir = str(env.get("ZONESTATS_DATA_DIR") or wh.get("data_dir") or "").startswith("s3://")
+    # work_dir exists only beside an object-store data_dir
+    _check_keys(
+        wh, {"url", "data_dir"} | ({"work_dir"} if lake_dir else set()), "warehouse.", source
+    )
     url = env.get("ZONESTATS_WAREHOUSE_URL") or wh.get("url")
     data_dir = env.get("ZONESTATS_DATA_DIR") or wh.get("data_dir")
     if not isinstance(url, str) or not url:
@@ -269,6 +309,8 @@ def parse_config(
         )
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError("warehouse.data_dir", "missing (or set ZONESTATS_DATA_DIR)", source)
+    work_dir = env.get("ZONESTATS_WORK_DIR") or wh.get("work_dir")
+    lake, local_dir = _parse_data_dir(data_dir, work_dir, source)
     zones_raw = data.get("zones", [])
     if not isinstance(zones_raw, list):
         raise ConfigError("zones", "expected [[zones]] entries", source)
@@ -294,7 +336,7 @@ def parse_config(
             source,
         )
     return AppConfig(
-        warehouse=WarehouseSettings(url=SecretStr(url), data_dir=Path(data_dir)),
+        warehouse=WarehouseSettings(url=SecretStr(url), data_dir=local_dir, lake=lake),
         zones=zones,
         http=_parse_http(_table(data, "http", source), source),
         run=run,

@@ -1,0 +1,154 @@
+"""The Parquet tables on object storage: Delta tables under ``s3://bucket/prefix``.
+
+An object store has no rename, so a reader never seeing a half-written partition comes from the
+table format: a Delta commit is one atomic PUT of the next log entry. Every write here replaces a
+whole (year, zone) partition with the rows SQL holds for it (``mode="overwrite"`` with a
+``predicate`` over that partition): loading or repairing again adds nothing. Concurrent writers of
+different partitions (two workers, two zones) both land: the log entry is written with a
+conditional PUT (``aws_conditional_put = etag``) and a writer that loses the race retries its
+commit on top of the winner's.
+
+Endpoint, region and credentials come from the environment only (the standard AWS variables:
+``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION`` or
+``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_S3`` or ``AWS_ENDPOINT_URL``), read when a table is
+opened, never from the config file or flow parameters, never logged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
+
+from warehouse.parquet import SCHEMAS
+from warehouse.paths import CURRENT_TABLES, PARQUET_TABLES
+from zonestats.models import ZONE_CODE
+
+#: the tables of a lake: the observations, the quarantine, and the current revisions
+LAKE_TABLES = (*PARQUET_TABLES, *CURRENT_TABLES.values())
+PARTITION_BY = ["year", "zone_code"]
+_COMMIT_ATTEMPTS = 8
+
+
+def table_schema(table: str) -> pa.Schema:
+    """A Delta table's schema: the Parquet tree's columns, then the partition columns."""
+    base = SCHEMAS[table[: -len("_current")] if table.endswith("_current") else table]
+    return base.append(pa.field("year", pa.int32(), nullable=False)).append(
+        pa.field("zone_code", pa.string(), nullable=False)
+    )
+
+
+def storage_options(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The object-store options of deltalake, from the environment (credentials stay there)."""
+    env = os.environ if env is None else env
+    opts: dict[str, str] = {"aws_conditional_put": "etag"}
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        opts["aws_endpoint_url"] = endpoint
+        if endpoint.startswith("http://"):
+            opts["aws_allow_http"] = "true"  # a simulator or an in-house gateway on plain HTTP
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        opts["aws_region"] = region
+    # the keys themselves: object_store reads AWS_ACCESS_KEY_ID etc. from the environment too,
+    # passed on here only so that one process's env is the one source for every option
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if env.get(var):
+            opts[var.lower()] = env[var]
+    return opts
+
+
+class Lake:
+    """The Delta tables under one ``s3://`` prefix."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"Lake({self.uri!r})"
+
+    def table_uri(self, table: str) -> str:
+        """Where a Delta table lives: ``<uri>/parquet/<table>`` (the one path function)."""
+        if table not in LAKE_TABLES:
+            raise ValueError(f"unknown lake table {table!r}")
+        return f"{self.uri}/parquet/{table}"
+
+    def open(self, table: str) -> DeltaTable | None:
+        """The Delta table, or None before its first commit."""
+        try:
+            return DeltaTable(self.table_uri(table), storage_options=storage_options())
+        except TableNotFoundError:
+            return None
+
+    def read(self, table: str) -> pa.Table:
+        """A table's rows (empty with its schema before the first commit)."""
+        dt = self.open(table)
+        if dt is None:
+            return table_schema(table).empty_table()
+        return dt.to_pyarrow_table()
+
+    def replace_partition(self, table: str, year: int, zone_code: str, rows: pa.Table) -> None:
+        """Make a (year, zone) partition hold exactly ``rows`` in one commit (none: emptied)."""
+        if not ZONE_CODE.match(zone_code) or not 1990 <= year <= 2100:
+            raise ValueError(f"partition year={year!r} zone_code={zone_code!r} is not valid")
+        target = table_schema(table)
+        n = rows.num_rows
+        data = pa.Table.from_arrays(
+            [rows.column(f.name).cast(f.type) for f in target[:-2]]
+            + [pa.repeat(pa.scalar(year, pa.int32()), n), pa.repeat(zone_code, n)],
+            schema=target,
+        )
+        predicate = f"year = {year} AND zone_code = '{zone_code}'"
+        for attempt in range(1, _COMMIT_ATTEMPTS + 1):
+            try:
+                if self.open(table) is None:
+                    # the first commit creates the table; an empty partition then needs none
+                    if n == 0:
+                        return
+                    write_deltalake(
+                        self.table_uri(table),
+                        data,
+                        mode="append",
+                        partition_by=PARTITION_BY,
+                        storage_options=storage_options(),
+                    )
+                else:
+                    write_deltalake(
+                        self.table_uri(table),
+                        data,
+                        mode="overwrite",
+                        predicate=predicate,
+                        storage_options=storage_options(),
+                    )
+                return
+            except CommitFailedError:
+                # another writer committed first (the table's creation, or a conflicting
+                # version): our rows are SQL's, so writing them again on top is right
+                if attempt == _COMMIT_ATTEMPTS:
+                    raise
+                time.sleep(0.05 * attempt)
+
+    def load_counts(self, table: str) -> dict[tuple[int, str], dict[str, int]]:
+        """Per (year, zone) partition, the rows of each load it holds: what repair compares."""
+        dt = self.open(table)
+        if dt is None:
+            return {}
+        data = dt.to_pyarrow_table(columns=["year", "zone_code", "load_id"])
+        out: dict[tuple[int, str], dict[str, int]] = {}
+        if data.num_rows == 0:
+            return out
+        grouped = data.group_by(["year", "zone_code", "load_id"]).aggregate([("load_id", "count")])
+        for year, zone, load_id, n in zip(
+            grouped.column("year").to_pylist(),
+            grouped.column("zone_code").to_pylist(),
+            grouped.column("load_id").to_pylist(),
+            pc.cast(grouped.column("load_id_count"), pa.int64()).to_pylist(),
+            strict=True,
+        ):
+            out.setdefault((int(year), str(zone)), {})[str(load_id)] = int(n)
+        return out
