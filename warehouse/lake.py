@@ -99,7 +99,7 @@ class Lake:
         target = table_schema(table)
         n = rows.num_rows
         data = pa.Table.from_arrays(
-            [rows.column(f.name).cast(f.type) for f in target[:-2]]
+            [rows.column(f.name).cast(f.type) for f in list(target)[:-2]]
             + [pa.repeat(pa.scalar(year, pa.int32()), n), pa.repeat(zone_code, n)],
             schema=target,
         )
