@@ -213,3 +213,49 @@ def test_local_current_parquet_equals_the_sql_current_view(
     want = _sql(wh, "obs_zone_current", _columns("obs_zone_current"))
     assert len(want) > 0
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
+
+
+OLD_QUERY = """
+SELECT zone_code, period, indicator_code, value, revision
+FROM read_parquet('{root}/obs_zone/*/*/*.parquet', hive_partitioning = true)
+QUALIFY revision = max(revision) OVER (PARTITION BY zone_code, period, indicator_code)
+"""
+NEW_QUERY = """
+SELECT zone_code, period, indicator_code, value, revision
+FROM read_parquet('{root}/obs_zone_current/*/*/*.parquet', hive_partitioning = true)
+"""
+
+
+def test_a_newer_revision_lacking_a_record_leaves_no_old_value_in_the_current_parquet(
+    prefect_harness: None, simulator: Any, warehouse_url: str, tmp_path: Path, write_config: Any
+) -> None:
+    import duckdb
+
+    from zonesim import Faults
+
+    cfg = _config(write_config, simulator, warehouse_url, tmp_path, None)
+    wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
+    _run(cfg)
+    # a new revision of every TY01 release, carrying the bad records: some figures the first
+    # revision had are held out of the second
+    for rel in simulator.releases("TY01"):
+        if rel["revision"] == 1:
+            simulator.publish_revision("TY01", "zone", rel["period"])
+    simulator.set_faults("TY01", Faults(bad_records=True))
+    _run(cfg)
+    want = _sql(wh, "obs_zone_current", _columns("obs_zone_current"))
+    keys = ["zone_code", "period", "indicator_code"]
+    root = (tmp_path / "data" / "parquet").as_posix()
+    old = duckdb.sql(OLD_QUERY.format(root=root)).df()
+    stale = old.merge(want[keys], on=keys, how="left", indicator=True)
+    # the defect: the old query, per indicator, finds the first revision's value where the
+    # second lacks the record
+    assert (stale["_merge"] == "left_only").any()
+    new = _canon(duckdb.sql(NEW_QUERY.format(root=root)).df(), "obs_zone_current")
+    pd.testing.assert_frame_equal(
+        new[[*keys, "revision", "value"]],
+        want[[*keys, "revision", "value"]]
+        .sort_values(_KEY["obs_zone_current"])
+        .reset_index(drop=True),
+        check_dtype=False,
+    )
