@@ -294,7 +294,7 @@ def parse_config(
     wh = data.get("warehouse")
     if not isinstance(wh, Mapping):
         raise ConfigError("warehouse", "missing [warehouse] table", source)
-    lake_dir = str(env.get("ZONESTATS_DATA_DIR") or wh.get("data_dir") or "").startswith("s3://")
+    lake_dir = "://" in str(env.get("ZONESTATS_DATA_DIR") or wh.get("data_dir") or "")
     # work_dir exists only beside an object-store data_dir
     _check_keys(
         wh, {"url", "data_dir"} | ({"work_dir"} if lake_dir else set()), "warehouse.", source
