@@ -15,34 +15,15 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 
 from warehouse import parquet, schema
 from warehouse.paths import CURRENT_TABLES, current_file, table_root
 
 #: per (year, zone) partition, rows per load id
 LoadCounts = dict[tuple[int, str], dict[str, int]]
-
-
-def current_rows(conn: Connection, table: str, year: int, zone_code: str) -> pa.Table:
-    """The rows of a partition of a current table, from its SQL view, in key order."""
-    obs = table.removesuffix("_current")
-    view = schema.OBS_TABLES["zone" if obs == "obs_zone" else "enterprise"]
-    columns = parquet.SCHEMAS[obs].names
-    order = ", ".join(c.name for c in view.primary_key.columns)
-    # a period string starts with its year: the range keeps to the base table's key order
-    frame = pd.read_sql_query(
-        text(
-            f"SELECT {', '.join(columns)} FROM {table} WHERE zone_code = :zone "
-            f"AND period >= :lo AND period < :hi ORDER BY {order}"
-        ),
-        conn,
-        params={"zone": zone_code, "lo": str(year), "hi": str(year + 1)},
-    )
-    return parquet.from_frame(obs, frame)
 
 
 def write_local(data_dir: Path, table: str, year: int, zone_code: str, rows: pa.Table) -> None:

@@ -770,16 +770,17 @@ class Warehouse:
     def publish_partition(self, partition: parquet.Partition) -> None:
         """After a batch: a partition's lake table (if any) and current table, from SQL."""
         table, year, zone = partition
-        if self.lake is not None:
-            self._write_partition(table, year, zone)
-        if table in CURRENT_TABLES:
-            self._write_partition(CURRENT_TABLES[table], year, zone)
+        with timed("write_parquet"):
+            if self.lake is not None:
+                self._write_partition(table, year, zone)
+            if table in CURRENT_TABLES:
+                self._write_partition(CURRENT_TABLES[table], year, zone)
 
     def _write_partition(self, table: str, year: int, zone: str) -> None:
         """Write one partition of a lake or current table again, whole, from SQL."""
         with self.engine.connect() as conn:
             if table in CURRENT_TABLES.values():
-                rows = current.current_rows(conn, table, year, zone)
+                rows = self._current_rows(conn, table, year, zone)
             else:
                 rows = self._partition_rows(conn, table, year, zone)
         if self.lake is not None:
@@ -787,8 +788,40 @@ class Warehouse:
         else:
             current.write_local(self.data_dir, table, year, zone, rows)
 
-    def _partition_rows(self, conn: Connection, table: str, year: int, zone: str) -> pa.Table:
-        """Every row SQL holds for a (year, zone) partition of a Parquet table."""
+    def _current_rows(self, conn: Connection, table: str, year: int, zone: str) -> pa.Table:
+        """The rows of the current view in a (year, zone) partition, by release key ranges.
+
+        What ``obs_*_current`` selects, read the way a batch file is (each current release's key
+        range of the base table): the view itself, filtered by zone and year, scans the table.
+        """
+        obs = table.removesuffix("_current")
+        dataset = "zone" if obs == "obs_zone" else "enterprise"
+        led = schema.load_ledger.c
+        latest = dict(
+            conn.execute(
+                select(led.period, func.max(led.revision))
+                .where(
+                    led.zone_code == zone,
+                    led.dataset == dataset,
+                    led.status == "loaded",
+                    led.period >= str(year),
+                    led.period < str(year + 1),
+                )
+                .group_by(led.period)
+            ).all()
+        )
+        commits = [
+            c
+            for c in self._partition_commits(conn, obs, year, zone)
+            if latest.get(c.period) == int(c.revision)
+        ]
+        parts = list(self._commit_rows(conn, obs, commits))
+        if not parts:
+            return parquet.SCHEMAS[obs].empty_table()
+        return pa.concat_tables([parquet.conform(obs, p) for p in parts])
+
+    def _partition_commits(self, conn: Connection, table: str, year: int, zone: str) -> list[Any]:
+        """The load_commit rows whose rows of a table lie in a (year, zone) partition."""
         lc = schema.load_commit
         q = select(
             lc.c.load_no,
@@ -800,7 +833,7 @@ class Warehouse:
             lc.c.revision,
             lc.c.quarantine_rows,
         ).where(lc.c.zone_code == zone, lc.c.period >= str(year), lc.c.period < str(year + 1))
-        commits = [
+        return [
             r
             for r in conn.execute(q.order_by(lc.c.load_no)).all()
             if (
@@ -809,6 +842,10 @@ class Warehouse:
                 else schema.OBS_TABLES[r.dataset].name == table
             )
         ]
+
+    def _partition_rows(self, conn: Connection, table: str, year: int, zone: str) -> pa.Table:
+        """Every row SQL holds for a (year, zone) partition of a Parquet table."""
+        commits = self._partition_commits(conn, table, year, zone)
         parts = list(self._commit_rows(conn, table, commits))
         if not parts:
             return parquet.SCHEMAS[table].empty_table()
