@@ -411,5 +411,8 @@ class LakeBatch(ParquetBatch):
             self.closed = True
             while self._loading:
                 self._idle.wait()
+        if self._durable is not None and self.partitions:
+            # the commits survive a power loss before the lake shows any of their rows
+            self._durable()
         self._finish()
         return self.published
