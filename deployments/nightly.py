@@ -1,7 +1,11 @@
-"""The nightly deployment: 02:00 every day, Asia/Shanghai, one run at a time."""
+"""The deployments: nightly (02:00 Asia/Shanghai, one at a time), zone-pull, rerun, backfill.
+
+``serve`` runs them on one machine; ``deploy`` registers them on a process work pool.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
@@ -62,3 +66,127 @@ def serve(config_path: str | None = None) -> None:
         rerun_deployment(config_path),
         backfill_deployment(config_path),
     )
+
+
+POOL = "zonestats"
+ZOMBIE_AUTOMATION = "zonestats: crash zone runs without heartbeat"
+# the flow engine's floor: Prefect sends no heartbeat more often than every 30 s
+HEARTBEAT_S = 30
+
+
+def _flow_entry(kind: str) -> tuple[str, str]:
+    return {
+        "nightly": ("flows/nightly.py", "nightly"),
+        "zone-pull": ("flows/nightly.py", "zone_pull"),
+        "rerun": ("flows/rerun.py", "rerun"),
+        "backfill": ("flows/backfill.py", "backfill"),
+    }[kind]
+
+
+def deploy(
+    config_path: str,
+    source: str | Path | None = None,
+    pool: str = POOL,
+    heartbeat_s: int = HEARTBEAT_S,
+    crash_after_s: int | None = None,
+) -> list[str]:
+    """Register nightly, zone-pull, rerun and backfill on a process work pool; return their ids.
+
+    ``source``: the checkout every worker runs the code from (default: this one), as an absolute
+    path: a process worker runs each flow in a fresh temporary directory, so the deployment's pull
+    step changes into it first. ``config_path`` is a path every worker reads (no secrets inlined).
+    Flow runs send a heartbeat every ``heartbeat_s``; the automation marks a Running run that
+    sent none for ``crash_after_s`` (default three beats) Crashed. Running it again updates all.
+    """
+    from prefect import Flow
+
+    root = Path(source) if source is not None else Path(__file__).resolve().parent.parent
+    root = root.resolve()
+    config = str(Path(config_path).resolve())
+    env = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(heartbeat_s)}
+    specs: dict[str, dict[str, Any]] = {
+        "nightly": {
+            "schedule": Cron(NIGHTLY_CRON, timezone=TIMEZONE),
+            "concurrency_limit": ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+            "description": "Pull every enabled zone, validate, load SQL + Parquet (zonestats).",
+            "tags": ["zonestats", "nightly"],
+        },
+        "zone-pull": {
+            "description": "Pull one zone (started by nightly with run.fan_out = deployments).",
+            "tags": ["zonestats", "zone"],
+        },
+        "rerun": {
+            "description": "Re-attempt the ledger's failed releases (reason and operator recorded).",
+            "tags": ["zonestats", "operations"],
+        },
+        "backfill": {
+            "description": "Re-pull a range of periods of one zone's dataset (audited).",
+            "tags": ["zonestats", "operations"],
+        },
+    }
+    ids = []
+    for name, spec in specs.items():
+        path, func = _flow_entry(name)
+        flow = Flow.from_source(source=str(root), entrypoint=f"{path}:{func}")
+        dep_id = flow.deploy(  # type: ignore[union-attr]
+            name=name,
+            work_pool_name=pool,
+            parameters={"config_path": config},
+            job_variables={"env": env, "working_dir": str(root)},
+            build=False,
+            push=False,
+            print_next_steps=False,
+            **spec,
+        )
+        ids.append(str(dep_id))
+    ensure_zombie_automation(crash_after_s or 3 * heartbeat_s)
+    return ids
+
+
+def ensure_zombie_automation(crash_after_s: int) -> str:
+    """The automation that marks a Running flow run without heartbeat Crashed (one, kept current)."""
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    wanted = AutomationCore(
+        name=ZOMBIE_AUTOMATION,
+        description="A zonestats flow run whose process died (its worker killed) is Crashed.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=crash_after_s),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                name="Crashed",
+                message=f"no heartbeat for {crash_after_s} s: its worker or machine died",
+                force=False,
+            )
+        ],
+    )
+    with get_client(sync_client=True) as client:
+        found = client.read_automations_by_name(ZOMBIE_AUTOMATION)
+        for extra in found[1:]:  # an earlier race made two: keep one
+            client.delete_automation(extra.id)
+        if found:
+            client.update_automation(found[0].id, wanted)
+            return str(found[0].id)
+        return str(client.create_automation(wanted))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date, datetime
 
 from prefect import flow
@@ -16,8 +17,9 @@ from flows.zones import (
     run_date,
     run_zones,
 )
-from zonestats.config import AppConfig, ZoneSource
+from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ZoneOutcome
+from zonestats.runtime import shipped_catalog
 from zonestats.summary import RunSummary
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "pull_zone",
     "run_date",
     "run_zones",
+    "zone_pull",
 ]
 
 
@@ -41,6 +44,30 @@ def pull_zone(
 ) -> ZoneOutcome:
     """Pull one zone (a subflow run of the nightly run): see flows.zones.pull_zone_body."""
     return pull_zone_body(source, config, validate_only, deadline_at)
+
+
+@flow(name="zone-pull", flow_run_name="pull-{zone}", log_prints=False)
+def zone_pull(
+    config_path: str,
+    zone: str,
+    validate_only: bool = False,
+    deadline_at: datetime | None = None,
+) -> ZoneOutcome:
+    """Pull one zone on a worker (the zone-pull deployment): its config built here, from a path.
+
+    The nightly run with ``run.fan_out = "deployments"`` starts one per zone; a retry (the UI's
+    Retry, ``prefect flow-run retry``) pulls again what the ledger says is not loaded yet.
+    """
+    from prefect.artifacts import create_markdown_artifact
+
+    from flows.fanout import OUTCOME_ARTIFACT, outcome_markdown
+
+    config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
+    outcome = pull_zone_body(config.zone(zone), config, validate_only, deadline_at)
+    create_markdown_artifact(
+        key=OUTCOME_ARTIFACT, markdown=outcome_markdown(outcome), description=f"zone {zone}"
+    )
+    return outcome
 
 
 @flow(name="nightly", log_prints=False)

@@ -211,15 +211,12 @@ def run_zones(
     # the checkpoint gets ready, and follows the loads, on the core the run leaves idle
     worker = None if validate_only else start_checkpoint_worker(config.warehouse, shipped_catalog())
     try:
-        with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
-            # each thread needs the flow's context to run its zone as a subflow of this run
-            futures = [
-                pool.submit(
-                    contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
-                )
-                for s in sources
-            ]
-            summary.zones = [f.result() for f in futures]
+        if config.run.fan_out == "deployments":
+            from flows.fanout import run_zone_deployments  # imports Prefect: only this form
+
+            summary.zones = run_zone_deployments(config, sources, validate_only, deadline_at)
+        else:
+            summary.zones = _in_threads(config, sources, validate_only, deadline_at)
         summary.finished_at = utcnow()
         finish_run(config, summary, "nightly", today, worker)
     finally:
@@ -228,6 +225,20 @@ def run_zones(
     if not summary.ok:
         raise RunFailed(summary)
     return summary
+
+
+def _in_threads(
+    config: AppConfig, sources: tuple[ZoneSource, ...], validate_only: bool, deadline_at: datetime
+) -> list[ZoneOutcome]:
+    with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
+        # each thread needs the flow's context to run its zone as a subflow of this run
+        futures = [
+            pool.submit(
+                contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
+            )
+            for s in sources
+        ]
+        return [f.result() for f in futures]
 
 
 def run_date(today: date | None = None) -> date:

@@ -140,6 +140,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the nightly, rerun and backfill deployments here")
     _add_config(serve)
 
+    dep = sub.add_parser(
+        "deploy", help="register nightly, zone-pull, rerun and backfill on a process work pool"
+    )
+    dep.add_argument(
+        "--pool", default="zonestats", help="the process work pool (default zonestats)"
+    )
+    dep.add_argument(
+        "--source", help="the checkout the workers run the code from (default: this one)"
+    )
+    dep.add_argument(
+        "--heartbeat-s",
+        type=int,
+        default=30,
+        help="flow-run heartbeat, seconds (Prefect's floor: 30)",
+    )
+    dep.add_argument(
+        "--crash-after-s",
+        type=int,
+        help="a running flow run without heartbeat this long is Crashed (default 3 beats)",
+    )
+    _add_config(dep)
+
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
     sim.add_argument("--port", type=int, default=8765)
     sim.add_argument("--seed", type=int, default=2026)
@@ -494,6 +516,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Register the deployments on the work pool and the zombie automation (needs PREFECT_API_URL)."""
+    config = _load(args)
+    if not os.environ.get("PREFECT_API_URL"):
+        print("zonestats: deploy needs PREFECT_API_URL (the Prefect server)", file=sys.stderr)
+        return EXIT_USAGE
+    if args.heartbeat_s < 30:
+        print("zonestats: --heartbeat-s must be at least 30 (Prefect's floor)", file=sys.stderr)
+        return EXIT_USAGE
+    if config.source_path is None:
+        print("zonestats: deploy needs a config file the workers can read", file=sys.stderr)
+        return EXIT_USAGE
+    prefect_environment()
+    from deployments.nightly import deploy
+
+    deploy(config.source_path, args.source, args.pool, args.heartbeat_s, args.crash_after_s)
+    print(
+        f"zonestats: nightly (02:00 Asia/Shanghai), zone-pull, rerun and backfill on pool "
+        f"{args.pool!r}; zombie runs Crashed after "
+        f"{args.crash_after_s or 3 * args.heartbeat_s} s without heartbeat"
+    )
+    return EXIT_OK
+
+
 def simulator_config(sim: Any, data_dir: Path) -> str:
     """A config file pointing every zone at the simulator (tokens stay in the environment)."""
     catalog = shipped_catalog()
@@ -704,6 +750,7 @@ COMMANDS = {
     "rerun": cmd_rerun,
     "backfill": cmd_backfill,
     "serve": cmd_serve,
+    "deploy": cmd_deploy,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
 }

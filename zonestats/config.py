@@ -104,6 +104,12 @@ class RunSettings:
     zone_breaker_failures: int = 3
     # no release starts after this many seconds of a run; what is left is recorded failed
     deadline_s: int = 4 * 3600
+    # how zones fan out: "threads" in this process (one machine), or "deployments": one
+    # zone-pull deployment run per zone, picked up by any worker of the pool
+    fan_out: str = "threads"
+
+
+FAN_OUTS = ("threads", "deployments")
 
 
 @dataclass(frozen=True)
@@ -322,8 +328,16 @@ def parse_config(
         seen.add(z.code)
     run_raw = _table(data, "run", source)
     _check_keys(run_raw, set(RunSettings.__dataclass_fields__), "run.", source)
-    run_values: dict[str, int] = {}
+    run_values: dict[str, Any] = {}
     for key in run_raw:
+        if key == "fan_out":
+            fan_out = _typed(run_raw, key, str, "run.", source)
+            if fan_out not in FAN_OUTS:
+                raise ConfigError(
+                    "run.fan_out", f"must be one of {', '.join(FAN_OUTS)}, got {fan_out!r}", source
+                )
+            run_values[key] = fan_out
+            continue
         value = _typed(run_raw, key, int, "run.", source)
         if value < 1:
             raise ConfigError(f"run.{key}", f"must be at least 1, got {value}", source)
