@@ -70,6 +70,7 @@ def serve(config_path: str | None = None) -> None:
 
 POOL = "zonestats"
 ZOMBIE_AUTOMATION = "zonestats: crash zone runs without heartbeat"
+STUCK_AUTOMATION = "zonestats: crash runs that never started"
 # the flow engine's floor: Prefect sends no heartbeat more often than every 30 s
 HEARTBEAT_S = 30
 
@@ -89,6 +90,7 @@ def deploy(
     pool: str = POOL,
     heartbeat_s: int = HEARTBEAT_S,
     crash_after_s: int | None = None,
+    pending_crash_s: int = 300,
 ) -> list[str]:
     """Register nightly, zone-pull, rerun and backfill on a process work pool; return their ids.
 
@@ -96,7 +98,8 @@ def deploy(
     path: a process worker runs each flow in a fresh temporary directory, so the deployment's pull
     step changes into it first. ``config_path`` is a path every worker reads (no secrets inlined).
     Flow runs send a heartbeat every ``heartbeat_s``; the automation marks a Running run that
-    sent none for ``crash_after_s`` (default three beats) Crashed. Running it again updates all.
+    sent none for ``crash_after_s`` (default three beats) Crashed, and one Pending (its worker took
+    it, then died before its process started) for ``pending_crash_s``. Running it again updates all.
     """
     from prefect import Flow
 
@@ -138,15 +141,20 @@ def deploy(
             build=False,
             push=False,
             print_next_steps=False,
+            ignore_warnings=True,
             **spec,
         )
         ids.append(str(dep_id))
-    ensure_zombie_automation(crash_after_s or 3 * heartbeat_s)
+    ensure_zombie_automation(crash_after_s or 3 * heartbeat_s, pending_crash_s)
     return ids
 
 
-def ensure_zombie_automation(crash_after_s: int) -> str:
-    """The automation that marks a Running flow run without heartbeat Crashed (one, kept current)."""
+def ensure_zombie_automation(crash_after_s: int, pending_crash_s: int = 300) -> list[str]:
+    """The automations that mark a dead run Crashed (each one, kept current); their ids.
+
+    A Running run without heartbeat for ``crash_after_s``; a Pending run that did not start
+    running within ``pending_crash_s`` (no heartbeat can come from a process never started).
+    """
     from datetime import timedelta
 
     from prefect.client.orchestration import get_client
@@ -155,7 +163,34 @@ def ensure_zombie_automation(crash_after_s: int) -> str:
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    wanted = AutomationCore(
+    finals = {
+        "prefect.flow-run.Completed",
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Cancelled",
+        "prefect.flow-run.Crashed",
+    }
+    stuck = AutomationCore(
+        name=STUCK_AUTOMATION,
+        description="A zonestats flow run its worker took but never started (the worker died).",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.Pending"},
+            expect={"prefect.flow-run.Running", *finals},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=pending_crash_s),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                name="Crashed",
+                message=f"pending {pending_crash_s} s, never started: its worker died",
+                force=False,
+            )
+        ],
+    )
+    zombie = AutomationCore(
         name=ZOMBIE_AUTOMATION,
         description="A zonestats flow run whose process died (its worker killed) is Crashed.",
         trigger=EventTrigger(
@@ -182,11 +217,15 @@ def ensure_zombie_automation(crash_after_s: int) -> str:
             )
         ],
     )
+    ids = []
     with get_client(sync_client=True) as client:
-        found = client.read_automations_by_name(ZOMBIE_AUTOMATION)
-        for extra in found[1:]:  # an earlier race made two: keep one
-            client.delete_automation(extra.id)
-        if found:
-            client.update_automation(found[0].id, wanted)
-            return str(found[0].id)
-        return str(client.create_automation(wanted))
+        for wanted in (zombie, stuck):
+            found = client.read_automations_by_name(wanted.name)
+            for extra in found[1:]:  # an earlier race made two: keep one
+                client.delete_automation(extra.id)
+            if found:
+                client.update_automation(found[0].id, wanted)
+                ids.append(str(found[0].id))
+            else:
+                ids.append(str(client.create_automation(wanted)))
+    return ids

@@ -17,6 +17,7 @@ from flows.zones import (
     run_date,
     run_zones,
 )
+from tasks.load import prepare
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ZoneOutcome
 from zonestats.runtime import shipped_catalog
@@ -63,6 +64,8 @@ def zone_pull(
     from flows.fanout import OUTCOME_ARTIFACT, outcome_markdown
 
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
+    # started alone (a retry, the UI's Run) the warehouse may be new or behind: migrate first
+    prepare(config.warehouse, shipped_catalog())
     outcome = pull_zone_body(config.zone(zone), config, validate_only, deadline_at)
     create_markdown_artifact(
         key=OUTCOME_ARTIFACT, markdown=outcome_markdown(outcome), description=f"zone {zone}"

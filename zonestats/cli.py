@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="a running flow run without heartbeat this long is Crashed (default 3 beats)",
     )
+    dep.add_argument(
+        "--pending-crash-s",
+        type=int,
+        default=300,
+        help="a flow run pending this long (its worker died before starting it) is Crashed",
+    )
     _add_config(dep)
 
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
@@ -531,7 +537,14 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     prefect_environment()
     from deployments.nightly import deploy
 
-    deploy(config.source_path, args.source, args.pool, args.heartbeat_s, args.crash_after_s)
+    deploy(
+        config.source_path,
+        args.source,
+        args.pool,
+        args.heartbeat_s,
+        args.crash_after_s,
+        args.pending_crash_s,
+    )
     print(
         f"zonestats: nightly (02:00 Asia/Shanghai), zone-pull, rerun and backfill on pool "
         f"{args.pool!r}; zombie runs Crashed after "
