@@ -194,14 +194,9 @@ def ensure_zombie_automation(crash_after_s: int, pending_crash_s: int = 300) -> 
         name=ZOMBIE_AUTOMATION,
         description="A zonestats flow run whose process died (its worker killed) is Crashed.",
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
+            # after Running too: a process killed before its first heartbeat sent none
+            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Running"},
+            expect={"prefect.flow-run.heartbeat", *finals},
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
