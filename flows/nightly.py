@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from prefect import flow
 
@@ -19,7 +19,7 @@ from flows.zones import (
 )
 from tasks.load import prepare
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
-from zonestats.models import ZoneOutcome
+from zonestats.models import ZoneOutcome, utcnow
 from zonestats.runtime import shipped_catalog
 from zonestats.summary import RunSummary
 
@@ -60,12 +60,16 @@ def zone_pull(
     Retry, ``prefect flow-run retry``) pulls again what the ledger says is not loaded yet.
     """
     from prefect.artifacts import create_markdown_artifact
+    from prefect.runtime import flow_run
 
     from flows.fanout import OUTCOME_ARTIFACT, outcome_markdown
 
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
     # started alone (a retry, the UI's Run) the warehouse may be new or behind: migrate first
     prepare(config.warehouse, shipped_catalog())
+    if flow_run.run_count > 1:
+        # a retry (hours later, from the UI) is a new attempt: the night's deadline has passed
+        deadline_at = utcnow() + timedelta(seconds=config.run.deadline_s)
     outcome = pull_zone_body(config.zone(zone), config, validate_only, deadline_at)
     create_markdown_artifact(
         key=OUTCOME_ARTIFACT, markdown=outcome_markdown(outcome), description=f"zone {zone}"

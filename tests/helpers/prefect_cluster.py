@@ -98,9 +98,22 @@ class PrefectCluster:
         return done
 
     def start_worker(self, name: str, pool: str = "zonestats") -> None:
-        """``prefect worker start --pool POOL --name NAME`` in a process group of its own."""
+        """``prefect worker start --pool POOL --name NAME --limit 4`` in a process group of its own.
+
+        The limit: more flow-run processes starting at once than cores only makes each slower.
+        """
         self.workers[name] = self._spawn(
-            name, "worker", "start", "--pool", pool, "--name", name, "--type", "process"
+            name,
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--name",
+            name,
+            "--type",
+            "process",
+            "--limit",
+            "4",
         )
 
     def kill_worker(self, name: str) -> list[int]:
