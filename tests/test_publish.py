@@ -8,6 +8,7 @@ import re
 import warnings
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -509,6 +510,7 @@ def test_cjk_font_needs_the_glyphs_not_just_the_name(monkeypatch: pytest.MonkeyP
     dejavu = font_manager.findfont("DejaVu Sans")
     fake = font_manager.FontEntry(fname=dejavu, name="Noto Sans CJK SC")
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [fake])
+    monkeypatch.setattr(report, "cjk_font_files", list)  # no real Chinese font to fall back on
     report._find_cjk_font.cache_clear()
     try:
         assert report._find_cjk_font() is None
@@ -608,3 +610,55 @@ def test_xlsx_province_total_and_headers_saying_what_a_figure_is(tmp_path: Path)
     assert q["C3"].value == "规模以上工业增加值（万元）\n1季度"
     assert q.cell(q.max_row, 2).value == "全省合计"
     assert q.cell(q.max_row, 3).value == 51000.75
+
+
+def _installed_cjk_font() -> str | None:
+    """A Chinese font file fontconfig knows on this machine (e.g. fonts-wqy-microhei), or None."""
+    import shutil
+    import subprocess
+
+    fc = shutil.which("fc-list")
+    if fc is None:
+        return None
+    out = subprocess.run([fc, ":lang=zh", "file"], capture_output=True, text=True, check=False)
+    files = [line.split(":")[0].strip() for line in out.stdout.splitlines() if line.strip()]
+    return files[0] if files else None
+
+
+def test_a_cjk_font_installed_after_matplotlibs_cache_is_found_and_draws_the_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib import font_manager
+    from matplotlib.backends import backend_agg
+
+    font_file = _installed_cjk_font()
+    if font_file is None:
+        pytest.skip("no Chinese font installed (apt-get install fonts-wqy-microhei)")
+    # matplotlib's cache as it was before the font was installed: it lists every font but this
+    stale = [e for e in font_manager.fontManager.ttflist if Path(e.fname) != Path(font_file)]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
+    # the rebuilt list is written back to matplotlib's cache: here, not the user's
+    monkeypatch.setattr(report, "_font_cache_file", lambda: tmp_path / "fontlist.json")
+    report._find_cjk_font.cache_clear()
+    drawn_with: set[str] = set()
+    real_get_font = backend_agg.get_font
+
+    def spy(paths: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn_with.update(str(p) for p in (paths if isinstance(paths, list) else [paths]))
+        return real_get_font(paths, *args, **kwargs)
+
+    monkeypatch.setattr(backend_agg, "get_font", spy)
+    try:
+        family = report._find_cjk_font()
+        assert family is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            page = write_report(tmp_path, 2026, _evaluation(), _monthly(), ZONES, INDICATORS)
+    finally:
+        report._find_cjk_font.cache_clear()
+    assert any(Path(e.fname) == Path(font_file) for e in font_manager.fontManager.ttflist)
+    # the charts were drawn with the Chinese font, and the list was saved for the next process
+    assert any(Path(p) == Path(font_file) for p in drawn_with), drawn_with
+    assert (tmp_path / "fontlist.json").is_file()
+    for src in _images(page.read_text(encoding="utf-8")):
+        _assert_png(tmp_path / src)
