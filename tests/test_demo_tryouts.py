@@ -59,7 +59,8 @@ def test_the_demo_names_the_revised_release_and_its_commands_work_as_printed(
             super().__init__(as_of=AS_OF, start_year=START_YEAR, enterprise_scale=0.05, **kwargs)
 
     monkeypatch.setattr("zonesim.SimulatorProcess", SmallSimulator)
-    code = cli.main(["demo", "--data-dir", str(tmp_path / "var")])
+    monkeypatch.chdir(tmp_path)  # as a user runs it: a data dir relative to where they are
+    code = cli.main(["demo", "--data-dir", "var"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert re.search(rf"{DEMO_REVISED_ZONE} zone \d{{4}}-\d\d arrived in 2 revisions", out), out

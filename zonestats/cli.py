@@ -555,7 +555,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Start the simulator, run nightly into ./var with SQLite + Parquet, print what to query."""
     from zonesim import SimulatorProcess, SimulatorProcessError
 
-    data_dir = Path(args.data_dir)
+    # absolute: the config it writes and the commands it prints work from any directory
+    data_dir = Path(args.data_dir).absolute()
     # The simulator serves from a child process, on the other core: in this process it would
     # take its share of the GIL from the pipeline. The child goes with the with-block, and
     # with this process if it dies.
@@ -626,7 +627,8 @@ def _demo_tryouts(config: AppConfig, cfg_path: Path) -> str:
 
     wh = Warehouse(config.warehouse)
     cfg = shlex.quote(str(cfg_path))
-    db = shlex.quote(str(config.warehouse.data_dir / "zonestats.db"))
+    # absolute: the commands are for pasting in any directory
+    db = shlex.quote(str((config.warehouse.data_dir / "zonestats.db").absolute()))
     lines = ["", "What it is for — try these:"]
     ledger = wh.ledger(status="loaded")
     revised = ledger[ledger["revision"] > 1].assign(
