@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextvars
 import os
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
@@ -60,11 +61,22 @@ def pull_releases(
     the next run and ``rerun --failed``. ``then`` may follow up an outcome (a backfill verifies
     what was loaded already). False when the zone refused our token (stop the zone).
     """
+    log = run_logger()
+    # numbered per zone and dataset, so a long night says how far each zone has come
+    done: dict[str, int] = {}
+    totals: dict[str, int] = {}
     for ref in refs:
+        totals[ref.dataset] = totals.get(ref.dataset, 0) + 1
+    for ref in refs:
+        done[ref.dataset] = done.get(ref.dataset, 0) + 1
+        step = f"{ref.zone_code} {ref.dataset}: {done[ref.dataset]}/{totals[ref.dataset]}"
         held = guard.held_back()
         if held is not None:
-            outcome.releases.append(guard.defer(ref, held, validate_only))
+            deferred = guard.defer(ref, held, validate_only)
+            outcome.releases.append(deferred)
+            log.info("%s %s r%d not attempted: %s", step, ref.period, ref.revision, held)
             continue
+        started = time.monotonic()
         try:
             result = process_release(
                 source,
@@ -88,6 +100,14 @@ def pull_releases(
             )
         outcome.releases.append(result)
         guard.breaker.record(result)
+        log.info(
+            "%s %s r%d %s (%.1f s)",
+            step,
+            ref.period,
+            ref.revision,
+            result.status,
+            time.monotonic() - started,
+        )
     return True
 
 
@@ -263,6 +283,8 @@ def finish_run(
     if not summary.validate_only:
         # the current and previous year's marts follow what was loaded (unchanged: kept)
         year = run_date(today).year
+        started = time.monotonic()
+        log.info("marts of %s and %s: building", year - 1, year)
         for y in (year - 1, year):
             try:
                 builds = build_marts(config.warehouse, shipped_catalog(), method_for(config), y)
@@ -270,17 +292,28 @@ def finish_run(
             except Exception as exc:
                 summary.mart_errors.append(f"marts {y}: {redact(str(exc))[:300]}")
                 log.error("marts of %s could not be built: %s", y, redact(str(exc)))
+        log.info("marts: done in %.1f s", time.monotonic() - started)
         loaded = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
+        started = time.monotonic()
+        # the checkpoint is the run's longest silent step: say it started and when it ended
+        log.info("data-quality checkpoint: running (%d releases loaded)", len(loaded))
         try:
             dq = dq_checkpoint(config.warehouse, shipped_catalog(), run_id, loaded, worker)
             summary.dq_failed = dq.failed
             summary.data_docs = dq.docs_index
+            log.info(
+                "data-quality checkpoint: done in %.1f s, %d expectation(s) failed",
+                time.monotonic() - started,
+                len(dq.failed),
+            )
         except Exception as exc:  # the checkpoint itself broke: say so, as a failed run
             summary.dq_failed = [f"checkpoint could not run: {redact(str(exc))[:300]}"]
             log.error("data-quality checkpoint could not run: %s", redact(str(exc)))
+    started = time.monotonic()
+    log.info("quality report: writing")
     path, report = quality_report(config.warehouse.data_dir, summary, f"{kind}-{run_id}", dq)
     summary.quality_report = str(path)
-    log.info("quality report: %s", path)
+    log.info("quality report: %s (%.1f s)", path, time.monotonic() - started)
     if in_prefect_run():  # a run without Prefect has its summary on stdout and the report file
         from prefect.artifacts import create_markdown_artifact
 

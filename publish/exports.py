@@ -13,6 +13,7 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +271,9 @@ def _zone_indicators(indicators: pd.DataFrame) -> dict[str, dict[str, Any]]:
     """code -> row of the zone dataset's indicators, in catalog order."""
     frame = indicators[indicators["dataset"] == "zone"] if len(indicators) else indicators
     position = _catalog_order()
-    integer = {ind.code: ind.integer for ind in load_catalog().for_dataset("zone")}
+    catalog = load_catalog().for_dataset("zone")
+    integer = {ind.code: ind.integer for ind in catalog}
+    additive = {ind.code: ind.additive for ind in catalog}
     rows = [dict(r) for r in frame.to_dict("records")]
     # dim_indicator comes from SQL without a guaranteed order; the packaged catalog is the order
     # statisticians know, and what it does not know keeps the frame's order after it
@@ -278,6 +281,8 @@ def _zone_indicators(indicators: pd.DataFrame) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in rows:
         r["integer"] = integer.get(r["code"], False)
+        # a code the catalog does not know gets no total: a sum is only shown when it means one
+        r["additive"] = additive.get(r["code"], False)
         out[r["code"]] = r
     return out
 
@@ -370,6 +375,21 @@ def _header(name: str, unit: str) -> str:
     return f"{name}（{unit}）" if unit else name
 
 
+def figure_kind(basis: str, period: str) -> str:
+    """What a figure of ``period`` is, in a statistician's words: 1–3月累计, 3月末, 1季度, 年末."""
+    freq = infer_frequency(period)
+    if freq == "A":
+        return "年末" if basis == "stock" else "全年"
+    n = int(period.rsplit("-", 1)[1].lstrip("Q"))
+    unit = "月" if freq == "M" else "季度"
+    if basis == "stock":
+        return f"{n}{unit}末"
+    span = f"{n}{unit}" if n == 1 else f"1–{n}{unit}"
+    if basis == "ytd_rate":
+        return f"{span}累计同比"
+    return span if n == 1 else f"{span}累计"
+
+
 def _metric_list(value: Any) -> list[str]:
     """missing_metrics as a list of codes, whether stored as a list, JSON text or 'a,b'."""
     if value is None:
@@ -446,12 +466,19 @@ def _release_sheet(
         "blank = not reported."
     )
     headers = [("区代码", "zone_code"), ("示范区", "name_zh")] + [
-        (_header(str(c["name_zh"]), str(c.get("unit") or "")), str(c["code"])) for c in columns
+        (
+            _header(str(c["name_zh"]), str(c.get("unit") or ""))
+            + (f"\n{figure_kind(str(c['basis']), period)}" if c.get("basis") else ""),
+            str(c["code"]),
+        )
+        for c in columns
     ]
     _write_headers(ws, title, note, headers, f"C{_FIRST_DATA_ROW}")
+    ws.row_dimensions[3].height = 48  # name, unit and what the figure is: up to three lines
     widths = {1: 8, 2: 12}
     for col, (zh, code) in enumerate(headers[2:], start=3):
-        widths[col] = max((_display_width(zh) + 1) // 2, len(code) // 2, 10)
+        longest = max(_display_width(part) for part in zh.split("\n"))
+        widths[col] = max((longest + 1) // 2, len(code) // 2, 10)
 
     by_cell = {(r.zone_code, r.indicator_code): r for r in rows.itertuples(index=False)}
     # every zone of dim_zone gets its row, so a zone that did not report is visible as a gap
@@ -478,7 +505,47 @@ def _release_sheet(
                 comment.width, comment.height = 160, 40
                 cell.comment = comment
                 cell.fill = _STATUS_FILL[rec.status]
+    _total_row(ws, _FIRST_DATA_ROW + len(zone_codes), zone_codes, columns, by_cell)
     _fit_widths(ws, widths)
+
+
+def _total_row(
+    ws: Worksheet,
+    row: int,
+    zone_codes: list[str],
+    columns: list[dict[str, Any]],
+    by_cell: dict[tuple[str, str], Any],
+) -> None:
+    """全省合计: the exact sum of the zones' figures of each additive indicator, else blank."""
+    for col in (1, 2):
+        ws.cell(row, col).border = _BOX
+        ws.cell(row, col).font = _HEAD_FONT
+    ws.cell(row, 2, "全省合计")
+    for col, ind in enumerate(columns, start=3):
+        cell = ws.cell(row, col)
+        cell.border, cell.font = _BOX, _HEAD_FONT
+        cell.number_format = _INT if ind.get("integer") else _NUM
+        if not ind.get("additive"):
+            continue  # a rate or a ratio: the sum of the zones' would be no figure at all
+        figures = [by_cell.get((zone, ind["code"])) for zone in zone_codes]
+        values = [
+            r.value
+            for r in figures
+            if r is not None and r.status != "M" and not is_missing(r.value)
+        ]
+        if not values:
+            continue
+        # in Decimal: 0.1 + 0.2 is 0.3 here, as on the statistician's calculator
+        total = sum((Decimal(str(v)) for v in values), Decimal(0))
+        cell.value = int(total) if ind.get("integer") else float(total)
+        if len(values) < len(zone_codes):
+            comment = Comment(
+                f"{len(values)}/{len(zone_codes)} 个示范区的合计，其余未报送"
+                f" (sum of {len(values)} of {len(zone_codes)} zones; the others did not report)",
+                "zonestats",
+            )
+            comment.width, comment.height = 200, 50
+            cell.comment = comment
 
 
 def _evaluation_sheet(

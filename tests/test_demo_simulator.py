@@ -61,6 +61,8 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> _Seen:
 
     monkeypatch.setattr(SimulatorProcess, "start", start)
     monkeypatch.setattr(cli, "_demo_marts", lambda config, year: f"Marts: (stand-in) {year}")
+    monkeypatch.setattr(cli, "_demo_revise", lambda sim, config: None)
+    monkeypatch.setattr(cli, "_demo_tryouts", lambda config, cfg_path: "(stand-in tryouts)")
     for code in cli.shipped_catalog().zones:  # the demo exports tokens: undone after the test
         monkeypatch.setenv(SimulatorProcess.token_env(code), "unset")
     return seen

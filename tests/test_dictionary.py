@@ -221,3 +221,68 @@ def test_main_refuses_to_write_a_page_with_a_hole(
     assert dictionary.main([str(target)]) == 1
     assert not target.exists()
     assert "dim_zone.area_km2" in capsys.readouterr().err
+
+
+def _live_types(url: str, tmp_path: Path) -> dict[tuple[str, str], str]:
+    """(relation, column) -> the type the live database reports, after a real schema build."""
+    from pydantic import SecretStr
+    from sqlalchemy import text
+
+    from warehouse.store import Warehouse
+    from zonestats.config import WarehouseSettings
+
+    wh = Warehouse(WarehouseSettings(SecretStr(url), tmp_path / "data"))
+    wh.ensure_schema(shipped_catalog())
+    out: dict[tuple[str, str], str] = {}
+    with wh.connect() as conn:
+        if url.startswith("sqlite"):
+            for rel in relations():
+                for row in conn.execute(text(f'PRAGMA table_info("{rel.name}")')):
+                    out[(rel.name, row[1])] = row[2] or "—"
+        else:
+            rows = conn.execute(
+                text(
+                    "SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod) "
+                    "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = 'zonestats' AND a.attnum > 0 AND NOT a.attisdropped"
+                )
+            )
+            out = {(r[0], r[1]): r[2] for r in rows}
+    return out
+
+
+def _documented_types(page: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(relation, column) -> (SQLite type, PostgreSQL type) as the dictionary page states them."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    relation = ""
+    header: list[str] = []
+    for line in page.splitlines():
+        if line.startswith("### "):
+            relation, header = line[4:].strip(), []
+        elif line.startswith("| ") and relation:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not header:
+                header = cells
+            elif "SQLite" in header and cells[0].startswith("`"):
+                col = cells[0].strip("`")
+                out[(relation, col)] = (
+                    cells[header.index("SQLite")],
+                    cells[header.index("PostgreSQL")],
+                )
+    return out
+
+
+@pytest.mark.parametrize("db", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_page_states_each_columns_type_as_both_live_databases_report_it(
+    db: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = f"sqlite:///{tmp_path / 'wh.db'}" if db == "sqlite" else request.getfixturevalue("pg_url")
+    live = _live_types(url, tmp_path)
+    documented = _documented_types(render_dictionary())
+    names = {r.name for r in relations()}
+    expected = {k for k in live if k[0] in names}
+    assert set(documented) == expected
+    which = 0 if db == "sqlite" else 1
+    wrong = {k: (v[which], live[k]) for k, v in documented.items() if v[which] != live[k]}
+    assert not wrong, wrong

@@ -311,6 +311,33 @@ def test_data_docs_are_written_and_work_offline(invalid_run: DqOutcome) -> None:
     assert "showAllValidations" in text  # the Failed Only filter works without jQuery
 
 
+def test_every_local_link_of_every_data_docs_page_resolves(invalid_run: DqOutcome) -> None:
+    from urllib.parse import unquote, urlparse
+
+    assert invalid_run.docs_index is not None
+    site = invalid_run.docs_index.parent
+    missing = []
+    for page in site.rglob("*.html"):
+        for ref in parse(page).refs:
+            url = urlparse(ref)
+            if url.scheme or not url.path:  # an in-page anchor, data:, javascript:
+                continue
+            if not (page.parent / unquote(url.path)).resolve().is_file():
+                missing.append((str(page.relative_to(site)), ref))
+    # the favicon of a validation page was linked one directory too high
+    assert missing == []
+
+
+def test_a_validation_page_names_its_data_asset(invalid_run: DqOutcome) -> None:
+    assert invalid_run.docs_index is not None
+    site = invalid_run.docs_index.parent
+    for table in (ZONE_TABLE, ENTERPRISE_TABLE):
+        (page,) = (p for p in (site / "validations").rglob("*.html") if table in p.parts)
+        text = " ".join(" ".join(parse(page).text).split())
+        assert f"Data asset: {table}" in text, page
+        assert "Data asset: None" not in text
+
+
 def test_offline_html_strips_external_references() -> None:
     page = (
         '<html><head><link rel="stylesheet" href="https://cdn.example/b.css"/>'

@@ -6,7 +6,9 @@ import csv
 import io
 import re
 import warnings
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -226,9 +228,9 @@ def test_xlsx_release_sheets(tmp_path: Path) -> None:
     assert [c.value for c in ws[3]] == [
         "区代码",
         "示范区",
-        "营业收入（万元）",
-        "税收收入（万元）",
-        "规模以上工业企业数（个）",
+        "营业收入（万元）\n1–3月累计",
+        "税收收入（万元）\n1–3月累计",
+        "规模以上工业企业数（个）\n3月末",
     ]
     assert [c.value for c in ws[4]] == [
         "zone_code",
@@ -258,12 +260,13 @@ def test_xlsx_release_sheets(tmp_path: Path) -> None:
     assert ws["E5"].comment.text.startswith("P ")
     # YQ01's 2026-02 figure belongs to another release
     assert ws["C7"].value is None
-    assert ws.max_row == 7
+    assert ws.max_row == 8  # the zones, then 全省合计
+    assert ws["B8"].value == "全省合计"
     # columns are widened for the long Chinese names
     assert ws.column_dimensions["B"].width >= 20
 
     q = wb["季报 2026-Q1"]
-    assert q["C3"].value == "规模以上工业增加值（万元）"
+    assert q["C3"].value == "规模以上工业增加值（万元）\n1季度"
     assert q["C4"].value == "industrial_value_added"
     assert q["C5"].value == 21000.0
     assert q["C5"].comment is not None
@@ -311,7 +314,7 @@ def test_xlsx_annual_period_and_empty_evaluation(tmp_path: Path) -> None:
     wb = load_workbook(path)
     assert wb.sheetnames == ["年报 2026", "月报 2026-12", "季报 2026-Q4", "综合评价"]
     annual = wb["年报 2026"]
-    assert annual["C3"].value == "规划面积（亩）"
+    assert annual["C3"].value == "规划面积（亩）\n年末"
     assert annual["C6"].value == 15500.0  # TY01's 2026, not its 2025
     assert wb["月报 2026-12"]["C5"].value == 400000.0
     texts = [c.value for row in wb["综合评价"].iter_rows() for c in row if c.value]
@@ -507,6 +510,7 @@ def test_cjk_font_needs_the_glyphs_not_just_the_name(monkeypatch: pytest.MonkeyP
     dejavu = font_manager.findfont("DejaVu Sans")
     fake = font_manager.FontEntry(fname=dejavu, name="Noto Sans CJK SC")
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [fake])
+    monkeypatch.setattr(report, "cjk_font_files", list)  # no real Chinese font to fall back on
     report._find_cjk_font.cache_clear()
     try:
         assert report._find_cjk_font() is None
@@ -541,3 +545,120 @@ def test_report_without_any_data(tmp_path: Path) -> None:
     assert "No evaluation for 2024" in page
     # nothing but the page and its (empty) chart folder: no temp file left behind
     assert {p.name for p in tmp_path.iterdir()} == {"report-2024.html", "report-2024"}
+
+
+def test_xlsx_province_total_and_headers_saying_what_a_figure_is(tmp_path: Path) -> None:
+    indicators = pd.concat(
+        [
+            INDICATORS,
+            pd.DataFrame(
+                [
+                    (
+                        "zone",
+                        "industrial_va_growth",
+                        "规模以上工业增加值增速",
+                        "VA growth",
+                        "%",
+                        "M",
+                        "ytd_rate",
+                    )
+                ],
+                columns=INDICATORS.columns,
+            ),
+        ]
+    )
+    obs = pd.DataFrame(
+        [
+            # summed as floats these give 1234567.6500000001: the total must be the exact sum
+            ("TY01", "revenue", "2026-03", "M", 1, 0.1, "万元", "A"),
+            ("DT01", "revenue", "2026-03", "M", 1, 0.2, "万元", "A"),
+            ("YQ01", "revenue", "2026-03", "M", 1, 1234567.35, "万元", "E"),
+            ("TY01", "above_scale_enterprises", "2026-03", "M", 1, 42.0, "个", "A"),
+            ("DT01", "above_scale_enterprises", "2026-03", "M", 1, 17.0, "个", "A"),
+            ("TY01", "industrial_va_growth", "2026-03", "M", 1, 6.5, "%", "A"),
+            ("DT01", "industrial_va_growth", "2026-03", "M", 1, 3.5, "%", "A"),
+            ("TY01", "industrial_value_added", "2026-Q1", "Q", 1, 30000.25, "万元", "A"),
+            ("DT01", "industrial_value_added", "2026-Q1", "Q", 1, 21000.5, "万元", "A"),
+        ],
+        columns=OBS.columns,
+    )
+    path = export_xlsx(tmp_path / "t.xlsx", "2026-03", obs, indicators, ZONES, pd.DataFrame())
+    wb = load_workbook(path)
+    ws = wb["月报 2026-03"]
+    heads = {c.value: h.value for c, h in zip(ws[4], ws[3], strict=True)}
+    # a cumulative figure says which months it covers, a stock the month it stands at, a rate
+    # that it is the cumulative year-on-year change
+    assert heads["revenue"] == "营业收入（万元）\n1–3月累计"
+    assert heads["above_scale_enterprises"] == "规模以上工业企业数（个）\n3月末"
+    assert heads["industrial_va_growth"] == "规模以上工业增加值增速（%）\n1–3月累计同比"
+    total = ws.max_row
+    assert total == 5 + len(ZONES)  # after the zones' rows
+    assert ws.cell(total, 2).value == "全省合计"
+    rev = _column(ws, "revenue")
+    assert ws.cell(total, rev).value == float(
+        Decimal("0.1") + Decimal("0.2") + Decimal("1234567.35")
+    )
+    assert ws.cell(total, rev).value != 0.1 + 0.2 + 1234567.35
+    # YQ01 did not report its enterprises: the total says it covers 2 of 3 zones
+    ent = _column(ws, "above_scale_enterprises")
+    assert ws.cell(total, ent).value == 59
+    assert "2/3" in ws.cell(total, ent).comment.text
+    assert ws.cell(total, rev).comment is None
+    # a rate has no province total: never the sum of the zones' rates
+    assert ws.cell(total, _column(ws, "industrial_va_growth")).value is None
+    q = wb["季报 2026-Q1"]
+    assert q["C3"].value == "规模以上工业增加值（万元）\n1季度"
+    assert q.cell(q.max_row, 2).value == "全省合计"
+    assert q.cell(q.max_row, 3).value == 51000.75
+
+
+def _installed_cjk_font() -> str | None:
+    """A Chinese font file fontconfig knows on this machine (e.g. fonts-wqy-microhei), or None."""
+    import shutil
+    import subprocess
+
+    fc = shutil.which("fc-list")
+    if fc is None:
+        return None
+    out = subprocess.run([fc, ":lang=zh", "file"], capture_output=True, text=True, check=False)
+    files = [line.split(":")[0].strip() for line in out.stdout.splitlines() if line.strip()]
+    return files[0] if files else None
+
+
+def test_a_cjk_font_installed_after_matplotlibs_cache_is_found_and_draws_the_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib import font_manager
+    from matplotlib.backends import backend_agg
+
+    font_file = _installed_cjk_font()
+    if font_file is None:
+        pytest.skip("no Chinese font installed (apt-get install fonts-wqy-microhei)")
+    # matplotlib's cache as it was before the font was installed: it lists every font but this
+    stale = [e for e in font_manager.fontManager.ttflist if Path(e.fname) != Path(font_file)]
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
+    # the rebuilt list is written back to matplotlib's cache: here, not the user's
+    monkeypatch.setattr(report, "_font_cache_file", lambda: tmp_path / "fontlist.json")
+    report._find_cjk_font.cache_clear()
+    drawn_with: set[str] = set()
+    real_get_font = backend_agg.get_font
+
+    def spy(paths: Any, *args: Any, **kwargs: Any) -> Any:
+        drawn_with.update(str(p) for p in (paths if isinstance(paths, list) else [paths]))
+        return real_get_font(paths, *args, **kwargs)
+
+    monkeypatch.setattr(backend_agg, "get_font", spy)
+    try:
+        family = report._find_cjk_font()
+        assert family is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            page = write_report(tmp_path, 2026, _evaluation(), _monthly(), ZONES, INDICATORS)
+    finally:
+        report._find_cjk_font.cache_clear()
+    assert any(Path(e.fname) == Path(font_file) for e in font_manager.fontManager.ttflist)
+    # the charts were drawn with the Chinese font, and the list was saved for the next process
+    assert any(Path(p) == Path(font_file) for p in drawn_with), drawn_with
+    assert (tmp_path / "fontlist.json").is_file()
+    for src in _images(page.read_text(encoding="utf-8")):
+        _assert_png(tmp_path / src)

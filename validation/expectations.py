@@ -426,6 +426,9 @@ class CheckpointSession:
             combined.meta["run_id"] = run_id
             combined.meta["validation_time"] = run_id.run_time
             combined.meta["zonestats_chunks"] = len(chunks[table])
+            # GX's page reads the asset's name from the batch spec, which a dataframe's lacks
+            spec = combined.meta.get("batch_spec") or {}
+            combined.meta["batch_spec"] = {**dict(spec), "data_asset_name": table}
             key = ValidationResultIdentifier(
                 expectation_suite_identifier=ExpectationSuiteIdentifier(name=table),
                 run_id=run_id,
@@ -690,7 +693,8 @@ def make_offline(docs_dir: Path, pages: Sequence[Path]) -> None:
     for page in pages:
         if page.suffix == ".html" and page.is_file():
             text = page.read_text(encoding="utf-8")
-            page.write_text(offline_html(text), encoding="utf-8")
+            text = _static_links_from(page, Path(docs_dir), offline_html(text))
+            page.write_text(text, encoding="utf-8")
     # GX copies its stylesheets again on every build; the pages inline theirs, but a copy may be
     # opened on its own
     for sheet in (docs_dir / "static").rglob("*.css"):
@@ -698,6 +702,19 @@ def make_offline(docs_dir: Path, pages: Sequence[Path]) -> None:
         offline = _EXTERNAL_CSS_URL.sub("none", text)
         if offline != text:
             sheet.write_text(offline, encoding="utf-8")
+
+
+_STATIC_REF = re.compile(r"""\b(src|href)="((?:\.\./|\./)*)static/""")
+
+
+def _static_links_from(page: Path, docs_dir: Path, text: str) -> str:
+    """Point the page's links to the site's static/ folder at it, from wherever the page is.
+
+    GX counts the levels of a validation page one short (its favicon link ends in
+    ``validations/static/``), so the path is worked out from the page's own place.
+    """
+    up = os.path.relpath(docs_dir.resolve() / "static", page.parent.resolve())
+    return _STATIC_REF.sub(lambda m: f'{m[1]}="{Path(up).as_posix()}/', text)
 
 
 # --- making GX's pages work offline --------------------------------------------------------------

@@ -37,6 +37,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.dialects import sqlite
 
 from warehouse import schema
 from warehouse.paths import MARTS, PARQUET_TABLES
@@ -67,6 +68,8 @@ class ColumnDef:
     nullable: bool | None  # None: unknown (a view column)
     primary_key: bool = False
     unique: bool = False  # alone in a unique constraint
+    sqlite_type: str | None = None  # as SQLite declares it ("" for a view's expression column)
+    pg_type: str | None = None  # as PostgreSQL's format_type() names it; None: from the label
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,8 @@ class ColumnDoc:
     flags: str  # key and nullability, e.g. "PK · 非空"
     zh: str
     en: str
+    sqlite: str = "—"  # the declared type on SQLite; "—" when a view's expression declares none
+    postgres: str = "—"  # the type on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,9 @@ class RelationDoc:
 
 
 # --- what the database defines ---------------------------------------------------------------
+
+
+_SQLITE = sqlite.dialect()
 
 
 def _type_label(sql_type: object) -> str | None:
@@ -126,6 +134,19 @@ def _type_label(sql_type: object) -> str | None:
     return None
 
 
+_PG_NAMES = {
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+}
+
+
+def _pg_type(label: str) -> str:
+    """A type label of this page as PostgreSQL's format_type() spells it."""
+    if label.startswith("varchar("):
+        return "character varying" + label[len("varchar") :]
+    return _PG_NAMES.get(label, label)
+
+
 def _table_relation(table: Any) -> Relation:
     pk = tuple(c.name for c in table.primary_key.columns)
     unique = tuple(
@@ -141,6 +162,8 @@ def _table_relation(table: Any) -> Relation:
             nullable=bool(c.nullable),
             primary_key=c.name in pk,
             unique=c.name in alone,
+            # what SQLite stores is what the DDL declared: the type affinity pandas sees
+            sqlite_type=str(c.type.compile(dialect=_SQLITE)),
         )
         for c in table.columns
     )
@@ -163,8 +186,15 @@ def relations(
                 conn.execute(text(statement))
         inspector = inspect(engine)
         for name in views:
+            with engine.connect() as conn:
+                declared = {r[1]: r[2] for r in conn.execute(text(f'PRAGMA table_info("{name}")'))}
             columns = tuple(
-                ColumnDef(name=c["name"], type=_type_label(c["type"]), nullable=None)
+                ColumnDef(
+                    name=c["name"],
+                    type=_type_label(c["type"]),
+                    nullable=None,
+                    sqlite_type=declared.get(c["name"], ""),
+                )
                 for c in inspector.get_columns(name)
             )
             found.append(Relation(name, "view", columns))
@@ -280,6 +310,8 @@ def _document_relation(
                 ),
                 zh=texts["zh"],
                 en=texts["en"],
+                sqlite=col.sqlite_type or "—",
+                postgres=_pg_type(str(col_type or "?")),
             )
         )
     return (
@@ -475,8 +507,11 @@ def _render_relation(rd: RelationDoc, doc: Mapping[str, Any]) -> list[str]:
     if facts:
         lines += [*facts, ""]
     lines += _table(
-        ("列 Column", "类型 Type", "中文", "English", "键/空值 Key/null"),
-        ((f"`{c.name}`", c.type, _cell(c.zh), _cell(c.en), c.flags) for c in rd.columns),
+        ("列 Column", "SQLite", "PostgreSQL", "中文", "English", "键/空值 Key/null"),
+        (
+            (f"`{c.name}`", c.sqlite, c.postgres, _cell(c.zh), _cell(c.en), c.flags)
+            for c in rd.columns
+        ),
     )
     return [*lines, ""]
 

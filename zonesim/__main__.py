@@ -13,6 +13,7 @@ import time
 from datetime import date, datetime
 from types import FrameType
 
+from zonesim.scenario import SCENARIOS, apply_scenario
 from zonesim.schedule import CST, iso
 from zonesim.simulator import Simulator
 
@@ -58,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=1.0,
         help="multiply every zone's number of enterprises (default 1: a few hundred to ~2,000)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=SCENARIOS,
+        default="none",
+        help="demo: one release in two revisions and one with bad records (what zonestats demo "
+        "serves); default none",
     )
     parser.add_argument(
         "--handshake",
@@ -114,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             enterprise_scale=args.enterprise_scale,
         )
+    except ValueError as exc:
+        print(f"zonesim: {exc}", file=sys.stderr)
+        return 2
+    try:
+        apply_scenario(sim, args.scenario)
     except ValueError as exc:
         print(f"zonesim: {exc}", file=sys.stderr)
         return 2

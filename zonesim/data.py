@@ -508,7 +508,7 @@ class ZoneDataset:
                 units,
                 monthly,
             )
-        if faults.bad_records:
+        if faults.bad_records and period.text in (faults.bad_records_periods or (period.text,)):
             out = apply_bad_records(DATASET, period.frequency, out, units)
         return ListRelease(out)
 

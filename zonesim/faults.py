@@ -45,6 +45,8 @@ class Faults:
     audit_breaks: bool = False
     # Every release of the zone carries the BAD_RECORDS cases of its frequency.
     bad_records: bool = False
+    # With bad_records: only the releases of these periods carry them (empty: every release).
+    bad_records_periods: tuple[str, ...] = ()
     # /releases also lists two entries no zone should publish: a monthly YYYY-01 (January is
     # reported with February) and next year's Q1 labelled M; asking for their data gives 404.
     bad_listing: bool = False
@@ -85,9 +87,14 @@ class Faults:
         unknown = sorted(set(data) - set(known))
         if unknown:
             raise ValueError(f"unknown fault fields: {', '.join(unknown)}")
+        data = dict(data)
         for name, value in data.items():
             kind = str(known[name].type)
-            if kind == "bool":
+            if kind == "tuple[str, ...]":
+                ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+                if ok:
+                    data[name] = tuple(value)
+            elif kind == "bool":
                 ok = isinstance(value, bool)
             elif kind == "float":
                 ok = isinstance(value, int | float) and not isinstance(value, bool)

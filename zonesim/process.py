@@ -44,9 +44,11 @@ class SimulatorProcess:
         start_year: int | None = None,
         enterprise_scale: float = 1.0,
         startup_timeout_s: float = STARTUP_TIMEOUT_S,
+        scenario: str = "none",
     ) -> None:
-        """Describe the child; nothing runs until start()."""
+        """Describe the child; nothing runs until start(). ``scenario``: see zonesim.scenario."""
         self.seed = seed
+        self.scenario = scenario
         self.host = HOST
         self._as_of_asked = as_of
         self._start_year_asked = start_year
@@ -64,6 +66,8 @@ class SimulatorProcess:
             cmd += ["--as-of", self._as_of_asked.isoformat()]
         if self._start_year_asked is not None:
             cmd += ["--start-year", str(self._start_year_asked)]
+        if self.scenario != "none":
+            cmd += ["--scenario", self.scenario]
         return cmd
 
     # ---- lifecycle -------------------------------------------------------------------------
@@ -200,3 +204,16 @@ class SimulatorProcess:
     def token_env(zone_code: str) -> str:
         """Return the name of the environment variable conventionally holding a zone's token."""
         return Simulator.token_env(zone_code)
+
+    def publish_revision(self, zone_code: str, dataset: str, period: str) -> int:
+        """Have the child publish the next revision of a release now; return its number."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"http://{self.host}:{self.port}/_admin/publish/{zone_code}",
+            data=json.dumps({"dataset": dataset, "period": period}).encode(),
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+            revision: int = json.loads(resp.read())["revision"]
+        return revision

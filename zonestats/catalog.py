@@ -52,6 +52,8 @@ class Indicator:
     # unit -> factor to the canonical unit; exact fractions so that 元 -> 万元 divides by 10000
     # instead of multiplying by an inexact 0.0001.
     unit_factors: dict[str, Fraction] = field(default_factory=dict)
+    # the zones' figures add up to the province's (amounts, counts); a rate or a ratio does not
+    additive: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ def parse_indicators(rows: Iterable[dict[str, str]]) -> dict[tuple[str, str], In
             mandatory=_flag(row["mandatory"], where),
             integer=_flag(row["integer"], where),
             unit_factors=factors,
+            additive=_flag(row.get("additive") or "N", where),
         )
         key = (ind.dataset, ind.code)
         if key in indicators:

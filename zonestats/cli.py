@@ -614,12 +614,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Start the simulator, run nightly into ./var with SQLite + Parquet, print what to query."""
     from zonesim import SimulatorProcess, SimulatorProcessError
 
-    data_dir = Path(args.data_dir)
+    # absolute: the config it writes and the commands it prints work from any directory
+    data_dir = Path(args.data_dir).absolute()
     # The simulator serves from a child process, on the other core: in this process it would
     # take its share of the GIL from the pipeline. The child goes with the with-block, and
     # with this process if it dies.
     try:
-        sim = SimulatorProcess(seed=args.seed).start()
+        # the demo scenario: a release in two revisions and a few bad records to try out
+        sim = SimulatorProcess(seed=args.seed, scenario="demo").start()
     except SimulatorProcessError as exc:
         print(f"zonestats: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -631,9 +633,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = load_config(cfg_path, shipped_catalog())
         args.zones = None
         exit_code = cmd_run(args, config)
+        revised = _demo_revise(sim, config)
+        if revised is not None:
+            # what a nightly sees when a zone corrects a month it sent: the next run loads it
+            print(f"\nzonestats demo: {revised}; the next nightly run loads it", file=sys.stderr)
+            exit_code = max(exit_code, cmd_run(args, config))
         complete = sim.as_of.year - 1  # the last complete year, evaluated against the one before
     db = data_dir / "zonestats.db"
     published = _demo_marts(config, complete)
+    tryouts = _demo_tryouts(config, cfg_path.absolute())
     print(
         f"""
 Warehouse: {db} (SQLite) and {data_dir / "parquet"} (Parquet, Hive-partitioned)
@@ -649,9 +657,73 @@ Paste into DuckDB (duckdb) to read the Parquet as it is:
 or into SQLite (sqlite3 {db}):
   SELECT zone_code, period, revision, value FROM obs_zone
   WHERE indicator_code = 'revenue' ORDER BY zone_code, period, revision;
-"""
+{tryouts}"""
     )
     return exit_code
+
+
+def _demo_revise(sim: Any, config: AppConfig) -> str | None:
+    """Have the demo's zone publish revision 2 of its latest loaded month; say so (None: none)."""
+    from warehouse.store import Warehouse
+    from zonesim.scenario import DEMO_REVISED_ZONE
+
+    ledger = Warehouse(config.warehouse).ledger(zone=DEMO_REVISED_ZONE, status="loaded")
+    monthly = ledger[(ledger["dataset"] == "zone") & ledger["period"].str.match(r"^\d{4}-\d\d$")]
+    if monthly.empty:
+        return None
+    period = str(monthly["period"].max())
+    revision = sim.publish_revision(DEMO_REVISED_ZONE, "zone", period)
+    return f"{DEMO_REVISED_ZONE} has published revision {revision} of its zone figures of {period}"
+
+
+def _demo_tryouts(config: AppConfig, cfg_path: Path) -> str:
+    """What the demo shows the product is for: a revised release, the quarantine, to paste."""
+    import shlex
+
+    from warehouse import quality
+    from warehouse.store import Warehouse
+    from zonesim.scenario import DEMO_REVISED_ZONE
+
+    wh = Warehouse(config.warehouse)
+    cfg = shlex.quote(str(cfg_path))
+    # absolute: the commands are for pasting in any directory
+    db = shlex.quote(str((config.warehouse.data_dir / "zonestats.db").absolute()))
+    lines = ["", "What it is for — try these:"]
+    ledger = wh.ledger(status="loaded")
+    revised = ledger[ledger["revision"] > 1].assign(
+        # the scenario's revised release (the latest published) first
+        _ours=lambda f: f["zone_code"] != DEMO_REVISED_ZONE
+    )
+    revised = revised.sort_values(["_ours", "published_at"], ascending=[True, False])
+    if len(revised):
+        r = revised.iloc[0]
+        query = (
+            "SELECT indicator_code, revision, value FROM obs_zone "
+            f"WHERE zone_code = '{r.zone_code}' AND period = '{r.period}' "
+            "ORDER BY indicator_code, revision"
+        )
+        lines += [
+            f"  {r.zone_code} {r.dataset} {r.period} arrived in {int(r.revision)} revisions; every"
+            " revision is kept, obs_zone_current holds the latest:",
+            f'    sqlite3 -readonly {db} "{query}"',  # the query holds no " nor $
+        ]
+    held = quality.list_quarantine(wh, None, True, None, 10_000)
+    if len(held):
+        rules = rules_for(config).rules
+        acceptable = held[
+            held["rule"].map(lambda r: getattr(rules.get(r), "acceptable", False))
+            & (held["severity"] == "error")
+        ]
+        first = (acceptable if len(acceptable) else held).iloc[0]
+        lines += [
+            f"  {len(held)} records are held out in quarantine, each with its rule and reason:",
+            f"    zonestats quarantine list --open --config {cfg}",
+            f"  accept one after checking it with the zone ({first.zone_code} {first.period},"
+            f" {first.rule}): it is loaded, with your note",
+            f"    zonestats quarantine accept {int(first.quarantine_id)} --note"
+            f" 'confirmed by the zone' --config {cfg}",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def cmd_quarantine(args: argparse.Namespace) -> int:

@@ -1,0 +1,94 @@
+"""The demo shows what the product is for: a release in two revisions, a few quarantined
+records, and commands to try that work as printed (from any directory)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import AS_OF, START_YEAR
+
+from zonesim import Simulator, SimulatorProcess
+from zonesim.scenario import DEMO_QUARANTINE_ZONE, DEMO_REVISED_ZONE, apply_scenario
+from zonestats import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _latest_monthly(sim: Simulator, zone: str) -> str:
+    return max(e["period"] for e in sim.releases(zone) if e["frequency"] == "M")
+
+
+def test_the_demo_scenario_spoils_one_release_of_one_zone() -> None:
+    plain = Simulator(seed=2026, as_of=AS_OF, start_year=START_YEAR)
+    demo = Simulator(seed=2026, as_of=AS_OF, start_year=START_YEAR)
+    apply_scenario(demo, "demo")
+    # the bad records are in one release of one zone only: a few, not a flood
+    spoilt = _latest_monthly(demo, DEMO_QUARANTINE_ZONE)
+    for entry in demo.releases(DEMO_QUARANTINE_ZONE):
+        period, rev = entry["period"], entry["revision"]
+        ours = demo.records(DEMO_QUARANTINE_ZONE, "zone", period, rev)
+        theirs = plain.records(DEMO_QUARANTINE_ZONE, "zone", period, rev)
+        assert (ours != theirs) == (period == spoilt), period
+    assert demo.releases(DEMO_REVISED_ZONE) == plain.releases(DEMO_REVISED_ZONE)
+    with pytest.raises(ValueError, match="unknown scenario"):
+        apply_scenario(demo, "chaos")
+
+
+@pytest.mark.slow
+def test_the_demo_names_the_revised_release_and_its_commands_work_as_printed(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the run in this process, without a Prefect API: the demo's own default
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    for code in cli.shipped_catalog().zones:  # the demo sets them; put them back after
+        monkeypatch.setenv(Simulator.token_env(code), "")
+
+    class SmallSimulator(SimulatorProcess):
+        """The demo's simulator with a twentieth of the enterprises: the same scenario, sooner."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(as_of=AS_OF, start_year=START_YEAR, enterprise_scale=0.05, **kwargs)
+
+    monkeypatch.setattr("zonesim.SimulatorProcess", SmallSimulator)
+    monkeypatch.chdir(tmp_path)  # as a user runs it: a data dir relative to where they are
+    code = cli.main(["demo", "--data-dir", "var"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(rf"{DEMO_REVISED_ZONE} zone \d{{4}}-\d\d arrived in 2 revisions", out), out
+    commands = [
+        line.strip()
+        for line in out.splitlines()
+        if line.strip().startswith(("sqlite3 -readonly", "zonestats quarantine"))
+    ]
+    assert [c.split()[0:2] for c in commands] == [
+        ["sqlite3", "-readonly"],
+        ["zonestats", "quarantine"],
+        ["zonestats", "quarantine"],
+    ], out
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("ZONESTATS_CONFIG", None)
+    results = []
+    for command in commands:
+        argv = shlex.split(command)
+        if argv[0] == "zonestats":
+            argv = [sys.executable, "-m", "zonestats.cli", *argv[1:]]
+        done = subprocess.run(
+            argv, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        results.append(done.stdout)
+    revisions = {line.split("|")[1] for line in results[0].splitlines()}
+    assert revisions == {"1", "2"}  # both revisions, side by side
+    assert DEMO_QUARANTINE_ZONE in results[1]
+    assert results[2].startswith("accepted #")
