@@ -120,6 +120,24 @@ def inputs_fingerprint(wh: Warehouse, first_year: int, last_year: int, extra: st
     return h.hexdigest()
 
 
+def loaded_periods(wh: Warehouse, first_year: int, last_year: int) -> set[str]:
+    """The periods of a range of years for which some zone loaded zone figures (not all held out)."""
+    led = schema.load_ledger
+    q = (
+        select(led.c.period)
+        .where(
+            led.c.status == "loaded",
+            led.c.dataset == "zone",
+            led.c.records_loaded > 0,
+            led.c.period >= str(first_year),
+            led.c.period < str(last_year + 1),
+        )
+        .distinct()
+    )
+    with wh.engine.connect() as conn:
+        return {row[0] for row in conn.execute(q)}
+
+
 def built_from(wh: Warehouse, mart: str, year: int) -> str | None:
     """The inputs fingerprint a mart's year was last built from (None: never built)."""
     t = schema.mart_build
