@@ -120,20 +120,18 @@ def inputs_fingerprint(wh: Warehouse, first_year: int, last_year: int, extra: st
     return h.hexdigest()
 
 
-def loaded_periods(wh: Warehouse, first_year: int, last_year: int) -> set[str]:
-    """The periods of a range of years for which some zone loaded zone figures (not all held out)."""
+def loaded_periods(wh: Warehouse, first_year: int | None, last_year: int | None) -> set[str]:
+    """The periods of some years (None: unbounded) of which a zone loaded figures (not all held out)."""
     led = schema.load_ledger
     q = (
         select(led.c.period)
-        .where(
-            led.c.status == "loaded",
-            led.c.dataset == "zone",
-            led.c.records_loaded > 0,
-            led.c.period >= str(first_year),
-            led.c.period < str(last_year + 1),
-        )
+        .where(led.c.status == "loaded", led.c.dataset == "zone", led.c.records_loaded > 0)
         .distinct()
     )
+    if first_year is not None:
+        q = q.where(led.c.period >= str(first_year))
+    if last_year is not None:
+        q = q.where(led.c.period < str(last_year + 1))
     with wh.engine.connect() as conn:
         return {row[0] for row in conn.execute(q)}
 

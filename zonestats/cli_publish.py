@@ -43,7 +43,7 @@ def require_data(config: AppConfig, year: int, periods: list[str] | None, what: 
     loaded = marts.loaded_periods(wh, year, year)
     if loaded.intersection(periods) if periods is not None else loaded:
         return
-    years = sorted({p[:4] for p in marts.loaded_periods(wh, 1000, 9999)})
+    years = sorted({p[:4] for p in marts.loaded_periods(wh, None, None)})
     span = f"{years[0]}–{years[-1]}" if years else "none"
     raise WarehouseMissing(
         f"no zone figures are loaded for {what}, nothing written (years loaded: {span})"
