@@ -20,6 +20,13 @@ def last_period(year: int, frequency: str) -> str:
     return {"M": f"{year}-12", "Q": f"{year}-Q4", "A": f"{year}"}[frequency]
 
 
+def missing_inputs(year: int, loaded_periods: set[str], method: Method) -> list[str]:
+    """The year-end periods the method needs for a year that no zone has loaded (none: evaluable)."""
+    return [
+        p for p in (last_period(year, f) for f in method.inputs.year_end) if p not in loaded_periods
+    ]
+
+
 def evaluation_columns(method: Method) -> list[str]:
     """The columns of mart_zone_evaluation for a method, in order."""
     return [

@@ -19,7 +19,9 @@ PILLARS = ("mujun", "jiju", "zengliang", "jiantan")
 KINDS = ("ratio", "growth", "reported")
 BETTER = ("higher", "lower")
 
-_TOP_KEYS = {"method_version", "pillars", "metrics", "grading", "transition", "rd_subsidy"}
+_TOP_KEYS = {
+    "method_version", "pillars", "metrics", "inputs", "grading", "transition", "rd_subsidy",
+}  # fmt: skip
 _PILLAR_KEYS = {"code", "name_zh"}
 _METRIC_KEYS = {
     "code", "pillar", "name_zh", "unit", "kind", "numerator", "denominator", "multiplier",
@@ -28,6 +30,8 @@ _METRIC_KEYS = {
 _GRADING_KEYS = {"bands", "otherwise"}
 _BAND_KEYS = {"grade", "min"}
 _TRANSITION_KEYS = {"numerator", "denominator", "below_pct"}
+_INPUTS_KEYS = {"year_end"}
+FREQUENCIES = ("M", "Q", "A")
 _RD_KEYS = {"indicator", "threshold", "stock_rate_pct", "increment_rate_pct"}
 
 
@@ -96,12 +100,24 @@ class RdSubsidy:
 
 
 @dataclass(frozen=True)
+class Inputs:
+    """What must be loaded before a year is graded: the year-end period of each frequency listed.
+
+    ``year_end``: frequencies (M → Y-12, Q → Y-Q4, A → Y) of which at least one zone must have
+    loaded the year's last period; a year without them is not evaluated.
+    """
+
+    year_end: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Method:
     """The whole evaluation method in force, recorded with each result by its version."""
 
     version: str
     pillars: tuple[Pillar, ...]
     metrics: tuple[Metric, ...]
+    inputs: Inputs
     grading: Grading
     transition: Transition
     rd_subsidy: RdSubsidy
@@ -272,6 +288,15 @@ def _transition(doc: Mapping[str, Any], catalog: Catalog) -> Transition:
     )
 
 
+def _inputs(doc: Mapping[str, Any]) -> Inputs:
+    decl = _table(doc["inputs"], "inputs", _INPUTS_KEYS, _INPUTS_KEYS)
+    year_end = _list(decl["year_end"], "inputs.year_end")
+    for n, f in enumerate(year_end):
+        if f not in FREQUENCIES:
+            raise MethodError(f"inputs.year_end[{n}]: expected one of {', '.join(FREQUENCIES)}")
+    return Inputs(year_end=tuple(year_end))
+
+
 def _rd_subsidy(doc: Mapping[str, Any], catalog: Catalog) -> RdSubsidy:
     decl = _table(doc["rd_subsidy"], "rd_subsidy", _RD_KEYS, _RD_KEYS)
     return RdSubsidy(
@@ -292,6 +317,7 @@ def parse_method(doc: Mapping[str, Any], catalog: Catalog) -> Method:
         version=_text(doc["method_version"], "method_version"),
         pillars=pillars,
         metrics=_metrics(doc, pillars, catalog),
+        inputs=_inputs(doc),
         grading=_grading(doc),
         transition=_transition(doc, catalog),
         rd_subsidy=_rd_subsidy(doc, catalog),

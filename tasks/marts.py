@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from marts.evaluation import evaluate
+from marts.evaluation import evaluate, evaluation_columns, missing_inputs
 from marts.method import Method
 from marts.monthly import zone_monthly
 from marts.rd_subsidy import rd_subsidy
@@ -15,7 +15,7 @@ from warehouse import marts as store
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
-from zonestats.steps import step
+from zonestats.steps import run_logger, step
 
 
 @dataclass(frozen=True)
@@ -27,11 +27,21 @@ class MartBuild:
     rows: int
     rebuilt: bool
     path: Path | None
+    #: the year-end periods the mart needs and nobody loaded: it was left empty
+    missing: tuple[str, ...] = ()
 
 
-def _evaluation(year: int, obs: pd.DataFrame, zones: list[str], method: Method) -> pd.DataFrame:
-    # watchlist needs the grades of the year before, computed the same way from the same tables
-    previous = evaluate(year - 1, obs, zones, method)
+def _evaluation(
+    year: int, obs: pd.DataFrame, zones: list[str], method: Method, loaded: set[str]
+) -> pd.DataFrame:
+    if missing_inputs(year, loaded, method):
+        # no grades made from nothing: the year stays empty (a stale one is cleared)
+        return pd.DataFrame(columns=evaluation_columns(method))
+    # watchlist needs the grades of the year before, computed the same way from the same
+    # tables; a year before without its figures has no grades, so nobody is D "twice"
+    previous = (
+        None if missing_inputs(year - 1, loaded, method) else evaluate(year - 1, obs, zones, method)
+    )
     return evaluate(year, obs, zones, method, previous)
 
 
@@ -48,6 +58,14 @@ def build_year(
     # the evaluation of Y reads Y and Y-1 and grades Y-1 too (which reads Y-2)
     inputs = store.inputs_fingerprint(wh, year - 2, year, extra=method.version)
     zones = sorted(catalog.zones)
+    loaded = store.loaded_periods(wh, year - 1, year)
+    missing = tuple(missing_inputs(year, loaded, method))
+    if missing:
+        run_logger().info(
+            "mart_zone_evaluation %s left empty: no zone has loaded %s yet",
+            year,
+            ", ".join(missing),
+        )
     obs: pd.DataFrame | None = None
 
     def observations() -> pd.DataFrame:
@@ -60,7 +78,7 @@ def build_year(
         "zone_monthly": lambda: zone_monthly(
             observations()[observations()["period"].str.startswith(str(year))], catalog
         ),
-        "mart_zone_evaluation": lambda: _evaluation(year, observations(), zones, method),
+        "mart_zone_evaluation": lambda: _evaluation(year, observations(), zones, method, loaded),
         "mart_rd_subsidy": lambda: rd_subsidy(
             year,
             store.enterprise_observations(
@@ -71,12 +89,13 @@ def build_year(
         ),
     }
     for mart, compute in plans.items():
+        gone = missing if mart == "mart_zone_evaluation" else ()
         if not force and store.built_from(wh, mart, year) == inputs:
-            out.append(MartBuild(mart, year, -1, rebuilt=False, path=None))
+            out.append(MartBuild(mart, year, -1, rebuilt=False, path=None, missing=gone))
             continue
         rows = compute()
         path = store.replace_mart_year(wh, mart, year, rows, inputs, method.version)
-        out.append(MartBuild(mart, year, len(rows), rebuilt=True, path=path))
+        out.append(MartBuild(mart, year, len(rows), rebuilt=True, path=path, missing=gone))
     return out
 
 

@@ -55,8 +55,10 @@ def test_config_from_environment_variable(
     cfg = tmp_path / "z.toml"
     cfg.write_text(f'[warehouse]\nurl = "sqlite:///{tmp_path}/w.db"\ndata_dir = "{tmp_path}"\n')
     monkeypatch.setenv("ZONESTATS_CONFIG", str(cfg))
-    assert main(["status"]) == 0
-    assert "no runs yet" in capsys.readouterr().out
+    # the variable's config is the one read: its warehouse is named (and, being absent, not made)
+    assert main(["status"]) == 2
+    assert f"no warehouse at {tmp_path / 'w.db'}" in capsys.readouterr().err
+    assert not (tmp_path / "w.db").exists()
 
 
 def test_console_script_reports_config_error(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from marts.evaluation import evaluate, evaluation_columns, grade_composites
+from marts.evaluation import evaluate, evaluation_columns, grade_composites, missing_inputs
 from marts.method import MethodError, load_method
 from marts.monthly import MONTHLY_COLUMNS, ZONE_MONTHLY_VIEW_SQL, zone_monthly
 from marts.rd_subsidy import RD_SUBSIDY_COLUMNS, rd_subsidy
@@ -558,6 +558,16 @@ def test_shipped_method() -> None:
     assert method.transition.below_pct == 30
     assert (method.rd_subsidy.threshold, method.rd_subsidy.stock_rate_pct) == (1000, 3)
     assert method.rd_subsidy.increment_rate_pct == 10
+    assert method.inputs.year_end == ("M", "Q", "A")
+
+
+def test_a_year_is_evaluable_only_with_its_year_end_figures() -> None:
+    method = load_method()
+    loaded = {"2025-12", "2025-Q4", "2025", "2026-10", "2026-Q3"}
+    assert missing_inputs(2025, loaded, method) == []
+    # data to 2026-10: December, Q4 and the annual figures are what 2026 lacks
+    assert missing_inputs(2026, loaded, method) == ["2026-12", "2026-Q4", "2026"]
+    assert missing_inputs(1999, loaded, method) == ["1999-12", "1999-Q4", "1999"]
 
 
 @pytest.mark.parametrize(
@@ -583,6 +593,8 @@ def test_shipped_method() -> None:
             "metrics[6] (revenue_growth).numerator: not used by kind 'growth'",
         ),
         ('code = "jiju"', 'code = "juji"', "pillars[1].code: unknown pillar 'juji'"),
+        ('year_end = ["M", "Q", "A"]', 'year_end = ["M", "H"]', "inputs.year_end[1]: expected"),
+        ('year_end = ["M", "Q", "A"]', "year_end = []", "inputs.year_end: expected a non-empty"),
     ],
 )
 def test_method_errors_name_the_key(tmp_path: Path, old: str, new: str, message: str) -> None:

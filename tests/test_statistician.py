@@ -174,3 +174,29 @@ def test_marts_exports_and_report_from_a_loaded_year(
             .values(records_loaded=led.c.records_loaded + 1)
         )
     assert marts.inputs_fingerprint(wh, 2023, 2025) != before
+
+
+def test_no_grades_for_a_year_without_its_figures(
+    loaded: tuple[Path, Warehouse], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, wh = loaded
+    # the nightly of 2026-05 built 2026 too, with data only to 2026-04: no grades for it
+    assert marts.mart_rows(wh, "mart_zone_evaluation", 2026).empty
+    assert not mart_file(wh.data_dir, "mart_zone_evaluation", 2026).exists()
+    # 2024 was never loaded, so nobody was D in it: the watchlist of 2025 is empty
+    ev = marts.mart_rows(wh, "mart_zone_evaluation", 2025)
+    assert len(ev) == len(shipped_catalog().zones)
+    assert not ev["watchlist"].any()
+    capsys.readouterr()
+    assert main(["evaluate", "--year", "2026", "--config", str(cfg)]) == 1
+    assert "no zone has loaded 2026-12, 2026-Q4, 2026" in capsys.readouterr().err
+    assert marts.mart_rows(wh, "mart_zone_evaluation", 2026).empty
+
+    # out-of-range periods: exit 2, and no rows, files or directories
+    before = sorted(wh.data_dir.rglob("*"))
+    assert main(["export", "--period", "2027", "--config", str(cfg)]) == 2
+    assert main(["report", "--year", "2031", "--config", str(cfg)]) == 2
+    assert "years loaded: 2025–2026" in capsys.readouterr().err
+    assert sorted(wh.data_dir.rglob("*")) == before
+    for year in (2027, 2031):
+        assert marts.mart_rows(wh, "mart_zone_evaluation", year).empty

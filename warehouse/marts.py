@@ -120,6 +120,22 @@ def inputs_fingerprint(wh: Warehouse, first_year: int, last_year: int, extra: st
     return h.hexdigest()
 
 
+def loaded_periods(wh: Warehouse, first_year: int | None, last_year: int | None) -> set[str]:
+    """The periods of some years (None: unbounded) of which a zone loaded figures (not all held out)."""
+    led = schema.load_ledger
+    q = (
+        select(led.c.period)
+        .where(led.c.status == "loaded", led.c.dataset == "zone", led.c.records_loaded > 0)
+        .distinct()
+    )
+    if first_year is not None:
+        q = q.where(led.c.period >= str(first_year))
+    if last_year is not None:
+        q = q.where(led.c.period < str(last_year + 1))
+    with wh.engine.connect() as conn:
+        return {row[0] for row in conn.execute(q)}
+
+
 def built_from(wh: Warehouse, mart: str, year: int) -> str | None:
     """The inputs fingerprint a mart's year was last built from (None: never built)."""
     t = schema.mart_build

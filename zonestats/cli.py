@@ -11,13 +11,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from zonestats.cli_db import add_db_parser, cmd_db
+from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
 from zonestats.steps import FlowResult, run_flow
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: what a shell reports for a producer that SIGPIPE ended (128 + 13), as for `yes | head`
+EXIT_PIPE = 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -203,6 +205,16 @@ def _load(args: argparse.Namespace) -> AppConfig:
     return config
 
 
+def known_zone(code: str | None, flag: str = "--zone") -> str | None:
+    """A --zone value checked against the zone registry (unknown: exit 2, with the known codes)."""
+    if code is None:
+        return None
+    zones = shipped_catalog().zones
+    if code not in zones:
+        raise ConfigError(flag, f"{code!r} is not a zone; the zones are {', '.join(zones)}")
+    return code
+
+
 def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
     widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
@@ -271,6 +283,8 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
         if getattr(args, "zones", None)
         else None
     )
+    for code in zones or []:
+        known_zone(code, "--zones")
     config.select(zones)  # unknown zone codes are a usage error before anything starts
     prefect_environment()
     orchestrated = _orchestrated(args)
@@ -298,14 +312,13 @@ def cmd_run(args: argparse.Namespace, config: AppConfig | None = None) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the load ledger."""
     config = _load(args)
+    known_zone(args.zone)
     from sqlalchemy import inspect
 
     from warehouse.store import Warehouse
 
+    require_warehouse(config.warehouse)
     wh = Warehouse(config.warehouse)
-    if not inspect(wh.engine).has_table("load_ledger"):
-        print("no runs yet: the warehouse has no ledger")
-        return EXIT_OK
     frame = wh.ledger(zone=args.zone)
     if args.failed:
         frame = frame[frame["status"].isin(["failed", "rejected"])]
@@ -373,8 +386,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     config = _load(args)
     catalog = shipped_catalog()
-    if args.zone not in catalog.zones:
-        raise ConfigError("--zone", f"{args.zone!r} is not a zone of the registry")
+    known_zone(args.zone)
     if args.form not in FORMS:
         raise ConfigError("--form", f"{args.form!r} is not one of {', '.join(FORMS)}")
     dataset, frequency = FORMS[args.form]
@@ -437,6 +449,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     import getpass
 
     config = _load(args)
+    known_zone(args.zone)
     from warehouse.store import Warehouse
 
     plan = Warehouse(config.warehouse).failed_releases(args.zone, args.dataset, args.period)
@@ -470,6 +483,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from zonestats.periods import infer_frequency
 
     config = _load(args)
+    known_zone(args.zone)
     for key, value in (("--from", args.period_from), ("--to", args.period_to)):
         if infer_frequency(value) is None:
             raise ConfigError(key, f"{value!r} is not a period (2025-10, 2025-Q3 or 2025)")
@@ -556,6 +570,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 def simulator_config(sim: Any, data_dir: Path) -> str:
     """A config file pointing every zone at the simulator (tokens stay in the environment)."""
     catalog = shipped_catalog()
+    data_dir = data_dir.absolute()  # the file works from any directory, wherever it is put
     lines = [
         "# written by `zonestats simulate`: every zone points at the local simulator",
         "[warehouse]",
@@ -736,8 +751,12 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from warehouse.store import Warehouse
 
     config = _load(args)
+    if args.action == "list":
+        known_zone(args.zone)
+        require_warehouse(config.warehouse)  # a reader: neither creates nor migrates it
     wh = Warehouse(config.warehouse)
-    wh.ensure_schema(shipped_catalog())
+    if args.action != "list":
+        wh.ensure_schema(shipped_catalog())
     try:
         if args.action == "list":
             frame = quality.list_quarantine(wh, args.zone, args.open, args.rule, args.limit)
@@ -845,10 +864,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(COMMANDS[args.command](args))
+        code = int(COMMANDS[args.command](args))
+        sys.stdout.flush()  # here, not at exit: a closed pipe must reach the handler below
+        return code
     except ConfigError as exc:
         print(f"zonestats: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except WarehouseMissing as exc:
+        print(f"zonestats: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # the reader (head, less) stopped reading: stop quietly; what is still buffered goes
+        # nowhere instead of raising again when the interpreter flushes stdout at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -107,3 +108,45 @@ def _grant_reader(engine: Any, role: str, create: bool) -> int:
 
 
 __all__ = ["add_db_parser", "cmd_db"]
+
+
+class WarehouseMissing(Exception):
+    """A read-only command met a warehouse that does not exist or was never set up (exit 2)."""
+
+
+def require_warehouse(settings: Any) -> None:
+    """Refuse a warehouse that does not exist or has no zonestats tables, without creating it.
+
+    Read-only commands call this before they open the warehouse: SQLite creates a missing file
+    on connect, and a migration would create the tables; neither is a reader's business.
+    """
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = make_url(settings.url.get_secret_value())
+    shown = url.render_as_string(hide_password=True)
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ""
+        if path not in ("", ":memory:") and not Path(path).is_file():
+            raise WarehouseMissing(
+                f"no warehouse at {Path(path).absolute()} (the SQLite file does not exist); "
+                "`zonestats db upgrade` or a run creates it"
+            )
+    else:
+        # a probe of its own with a bounded connect: an unreachable server must not hang a reader
+        probe = create_engine(url, connect_args={"connect_timeout": 10})
+        try:
+            with probe.connect():
+                pass
+        except SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise WarehouseMissing(f"cannot open the warehouse {shown}: {reason}") from None
+        finally:
+            probe.dispose()
+    from warehouse.store import Warehouse
+
+    if not inspect(Warehouse(settings).engine).has_table("load_ledger"):
+        raise WarehouseMissing(
+            f"the warehouse {shown} has no zonestats tables; `zonestats db upgrade` creates them"
+        )

@@ -32,6 +32,24 @@ def add_publish_parsers(sub: Any, add_config: Any) -> None:
     add_config(rep)
 
 
+def require_data(config: AppConfig, year: int, periods: list[str] | None, what: str) -> None:
+    """Refuse (exit 2, before anything is written) a year or periods with no zone figure loaded."""
+    from warehouse import marts
+    from warehouse.store import Warehouse
+    from zonestats.cli_db import WarehouseMissing, require_warehouse
+
+    require_warehouse(config.warehouse)
+    wh = Warehouse(config.warehouse)
+    loaded = marts.loaded_periods(wh, year, year)
+    if loaded.intersection(periods) if periods is not None else loaded:
+        return
+    years = sorted({p[:4] for p in marts.loaded_periods(wh, None, None)})
+    span = f"{years[0]}–{years[-1]}" if years else "none"
+    raise WarehouseMissing(
+        f"no zone figures are loaded for {what}, nothing written (years loaded: {span})"
+    )
+
+
 def build(config: AppConfig, year: int, force: bool = False) -> list[Any]:
     """Build (or keep, if unchanged) the marts of a year; the builds."""
     from tasks.marts import build_year
@@ -47,10 +65,19 @@ def cmd_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
     from warehouse import marts
     from warehouse.store import Warehouse
 
-    for b in build(config, args.year, args.force):
+    builds = build(config, args.year, args.force)
+    for b in builds:
         state = f"rebuilt, {b.rows} rows" if b.rebuilt else "unchanged"
         where = f" → {b.path}" if b.path else ""
         print(f"{b.mart} {b.year}: {state}{where}")
+    missing = next((b.missing for b in builds if b.missing), ())
+    if missing:
+        print(
+            f"zonestats: {args.year} cannot be evaluated: no zone has loaded "
+            f"{', '.join(missing)} (the year-end figures the method needs); no grades written",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     ev = marts.mart_rows(Warehouse(config.warehouse), "mart_zone_evaluation", args.year)
     if ev.empty:
         print(f"no evaluation for {args.year}")
@@ -74,11 +101,12 @@ def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
     from zonestats.runtime import shipped_catalog
 
     try:
-        periods_for_export(args.period)
+        periods = periods_for_export(args.period)
     except ValueError as exc:
         print(f"zonestats: {exc}", file=sys.stderr)
         return EXIT_USAGE
     year = int(args.period[:4])
+    require_data(config, year, list(periods.values()), f"the period {args.period}")
     out = (
         Path(args.out)
         if args.out
@@ -120,6 +148,7 @@ def cmd_report(args: argparse.Namespace, config: AppConfig) -> int:
     from warehouse.paths import report_dir
     from warehouse.store import Warehouse
 
+    require_data(config, args.year, None, f"the year {args.year}")
     build(config, args.year)
     wh = Warehouse(config.warehouse)
     out = Path(args.out) if args.out else report_dir(config.warehouse.data_dir)

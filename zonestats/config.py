@@ -2,6 +2,8 @@
 
 ``--config PATH`` wins, then ``$ZONESTATS_CONFIG``, then ``./zonestats.toml``.
 ``$ZONESTATS_WAREHOUSE_URL`` and ``$ZONESTATS_DATA_DIR`` override the ``[warehouse]`` table.
+Relative paths in the file (a sqlite URL's file, ``data_dir``, ``evaluation.method``) are relative
+to the file's directory; relative paths in those variables, to the working directory.
 """
 
 from __future__ import annotations
@@ -292,10 +294,33 @@ def _parse_data_dir(data_dir: str, work_dir: object, src: str) -> tuple[str | No
     return data_dir.rstrip("/"), Path(work_dir)
 
 
+def _from_file(base_dir: Path | None, value: str) -> str:
+    """A path written in the config file, made relative to the file's directory."""
+    # a value with a scheme (s3://bucket/…) is a URL, not a path
+    if base_dir is None or "://" in value or Path(value).is_absolute():
+        return value
+    return str(base_dir / value)
+
+
+def _sqlite_from_file(base_dir: Path | None, url: str) -> str:
+    """A sqlite URL of the config file whose database file is relative to the file's directory."""
+    m = re.match(r"^(sqlite(?:\+\w+)?:///)([^?]*)(\?.*)?$", url)
+    if base_dir is None or m is None or m.group(2) in ("", ":memory:"):
+        return url
+    return m.group(1) + _from_file(base_dir, m.group(2)) + (m.group(3) or "")
+
+
 def parse_config(
-    data: Mapping[str, Any], catalog: Catalog, env: Mapping[str, str], source: str = "config"
+    data: Mapping[str, Any],
+    catalog: Catalog,
+    env: Mapping[str, str],
+    source: str = "config",
+    base_dir: Path | None = None,
 ) -> AppConfig:
-    """Validate a parsed TOML document and apply the environment overrides."""
+    """Validate a parsed TOML document and apply the environment overrides.
+
+    ``base_dir``: the config file's directory, that relative paths in the file are relative to.
+    """
     _check_keys(data, {"warehouse", "zones", "http", "run", "validation", "evaluation"}, "", source)
     wh = data.get("warehouse")
     if not isinstance(wh, Mapping):
@@ -306,7 +331,11 @@ def parse_config(
         wh, {"url", "data_dir"} | ({"work_dir"} if lake_dir else set()), "warehouse.", source
     )
     url = env.get("ZONESTATS_WAREHOUSE_URL") or wh.get("url")
+    if not env.get("ZONESTATS_WAREHOUSE_URL") and isinstance(url, str):
+        url = _sqlite_from_file(base_dir, url)
     data_dir = env.get("ZONESTATS_DATA_DIR") or wh.get("data_dir")
+    if not env.get("ZONESTATS_DATA_DIR") and isinstance(data_dir, str) and data_dir:
+        data_dir = _from_file(base_dir, data_dir)
     if not isinstance(url, str) or not url:
         raise ConfigError("warehouse.url", "missing (or set ZONESTATS_WAREHOUSE_URL)", source)
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", url):
@@ -316,6 +345,8 @@ def parse_config(
     if not isinstance(data_dir, str) or not data_dir:
         raise ConfigError("warehouse.data_dir", "missing (or set ZONESTATS_DATA_DIR)", source)
     work_dir = env.get("ZONESTATS_WORK_DIR") or wh.get("work_dir")
+    if not env.get("ZONESTATS_WORK_DIR") and isinstance(work_dir, str) and work_dir:
+        work_dir = _from_file(base_dir, work_dir)
     lake, local_dir = _parse_data_dir(data_dir, work_dir, source)
     zones_raw = data.get("zones", [])
     if not isinstance(zones_raw, list):
@@ -355,19 +386,21 @@ def parse_config(
         http=_parse_http(_table(data, "http", source), source),
         run=run,
         validation=_parse_validation(_table(data, "validation", source), source),
-        evaluation=_parse_evaluation(_table(data, "evaluation", source), source),
+        evaluation=_parse_evaluation(_table(data, "evaluation", source), source, base_dir),
         source_path=source,
     )
 
 
-def _parse_evaluation(table: Mapping[str, Any], src: str) -> EvaluationSettings:
+def _parse_evaluation(
+    table: Mapping[str, Any], src: str, base_dir: Path | None = None
+) -> EvaluationSettings:
     _check_keys(table, {"method"}, "evaluation.", src)
     if "method" not in table:
         return EvaluationSettings()
     path = table["method"]
     if not isinstance(path, str) or not path:
         raise ConfigError("evaluation.method", "expected the path of a method.toml", src)
-    return EvaluationSettings(method_path=Path(path))
+    return EvaluationSettings(method_path=Path(_from_file(base_dir, path)))
 
 
 def _parse_validation(table: Mapping[str, Any], src: str) -> ValidationSettings:
@@ -403,4 +436,4 @@ def load_config(path: Path, catalog: Catalog, env: Mapping[str, str] | None = No
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("toml", str(exc), str(path)) from None
-    return parse_config(data, catalog, env, source=str(path))
+    return parse_config(data, catalog, env, source=str(path), base_dir=path.absolute().parent)
