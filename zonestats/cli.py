@@ -664,9 +664,9 @@ Ledger:    zonestats status --config {cfg_path}
 Quarantine: zonestats quarantine list --open --config {cfg_path}
 {published}
 
-Paste into DuckDB (duckdb) to read the Parquet as it is:
+Paste into DuckDB (duckdb) to read the current revision from Parquet (obs_zone/ keeps every one):
   SELECT zone_code, period, indicator_code, value, unit
-  FROM read_parquet('{data_dir.as_posix()}/parquet/obs_zone/*/*/*.parquet', hive_partitioning = true)
+  FROM read_parquet('{data_dir.as_posix()}/parquet/obs_zone_current/*/*/*.parquet', hive_partitioning = true)
   WHERE indicator_code = 'revenue' AND period LIKE '%-10' ORDER BY zone_code, period;
 
 or into SQLite (sqlite3 {db}):
