@@ -19,10 +19,10 @@ from typing import Any
 import pyarrow.dataset as pads
 import pytest
 import requests
+from helpers.prefect_cluster import PrefectCluster
+from helpers.zoneserver import ZoneServer
 from sqlalchemy import create_engine, text
 
-from tests.helpers.prefect_cluster import PrefectCluster
-from tests.helpers.zoneserver import ZoneServer
 from zonestats.runtime import shipped_catalog
 
 pytestmark = [pytest.mark.distributed, pytest.mark.postgres, pytest.mark.slow]

@@ -111,6 +111,11 @@ _DATA_FILES = [
         rf"parquet/(obs_zone|obs_enterprise|quarantine)/year=[0-9]{{4}}/zone_code=[A-Z]{{2}}[0-9]{{2}}"
         rf"/(?P<dataset>zone|enterprise)-(?P<period>{_PERIOD})-r(?P<revision>[0-9]+)\.parquet"
     ),
+    # the current revision of a (year, zone) partition, one file, rewritten whole
+    re.compile(
+        r"parquet/(obs_zone|obs_enterprise)_current/year=[0-9]{4}/zone_code=[A-Z]{2}[0-9]{2}"
+        r"/current\.parquet"
+    ),
     re.compile(
         rf"raw/(zone|enterprise)/[A-Z]{{2}}[0-9]{{2}}/[0-9]{{4}}"
         rf"/(?P<dataset>zone|enterprise)-(?P<period>{_PERIOD})-r(?P<revision>[0-9]+)\.jsonl"

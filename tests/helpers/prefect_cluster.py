@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from tests.helpers.zoneserver import free_port
+from helpers.zoneserver import free_port
 
 BIN = Path(sys.executable).parent
 
