@@ -168,6 +168,33 @@ def _marks(conn: Connection, n: int) -> str:
     return ", ".join(("%s" if conn.dialect.name == "postgresql" else "?") for _ in range(n))
 
 
+def _commit_columns() -> list[Any]:
+    """The load_commit columns that reading a commit's rows back needs."""
+    lc = schema.load_commit.c
+    return [
+        lc.load_no,
+        lc.load_id,
+        lc.loaded_at,
+        lc.zone_code,
+        lc.dataset,
+        lc.period,
+        lc.revision,
+        lc.quarantine_rows,
+        lc.obs_rows,
+        lc.parquet_batch,
+    ]
+
+
+def _by_release(commits: list[Any]) -> list[tuple[ReleaseKey, list[Any]]]:
+    """Load_commit rows grouped by release, in (period, revision) order: the order files hold."""
+    groups: dict[ReleaseKey, list[Any]] = {}
+    for c in commits:
+        groups.setdefault(ReleaseKey(c.zone_code, c.dataset, c.period, int(c.revision)), []).append(
+            c
+        )
+    return sorted(groups.items(), key=lambda kv: (kv[0].period, kv[0].revision))
+
+
 def _obs_rows(conn: Connection, key: ReleaseKey, commits: list[Any]) -> Iterator[pa.Table]:
     """A release's observation rows of some loads (load_commit rows), as readers see them."""
     base = schema.OBS_BASE[key.dataset]
@@ -815,19 +842,13 @@ class Warehouse:
             for c in self._partition_commits(conn, obs, year, zone)
             if latest.get(c.period) == int(c.revision)
         ]
-        by_release: dict[ReleaseKey, list[Any]] = {}
-        for c in commits:
-            rk = ReleaseKey(c.zone_code, c.dataset, c.period, int(c.revision))
-            by_release.setdefault(rk, []).append(c)
         parts: list[pa.Table] = []
-        from_sql: list[Any] = []
-        for rk in sorted(by_release, key=lambda k: (k.period, k.revision)):
-            rows = self._batch_file_rows(obs, rk, by_release[rk])
+        for rk, mine in _by_release(commits):
+            rows = self._batch_file_rows(obs, rk, mine)
             if rows is None:
-                from_sql.extend(by_release[rk])
+                parts.extend(_obs_rows(conn, rk, mine))
             else:
                 parts.append(rows)
-        parts += list(self._commit_rows(conn, obs, from_sql))
         if not parts:
             return parquet.SCHEMAS[obs].empty_table()
         return pa.concat_tables([parquet.conform(obs, p) for p in parts])
@@ -860,18 +881,9 @@ class Warehouse:
     def _partition_commits(self, conn: Connection, table: str, year: int, zone: str) -> list[Any]:
         """The load_commit rows whose rows of a table lie in a (year, zone) partition."""
         lc = schema.load_commit
-        q = select(
-            lc.c.load_no,
-            lc.c.load_id,
-            lc.c.loaded_at,
-            lc.c.zone_code,
-            lc.c.dataset,
-            lc.c.period,
-            lc.c.revision,
-            lc.c.quarantine_rows,
-            lc.c.obs_rows,
-            lc.c.parquet_batch,
-        ).where(lc.c.zone_code == zone, lc.c.period >= str(year), lc.c.period < str(year + 1))
+        q = select(*_commit_columns()).where(
+            lc.c.zone_code == zone, lc.c.period >= str(year), lc.c.period < str(year + 1)
+        )
         return [
             r
             for r in conn.execute(q.order_by(lc.c.load_no)).all()
@@ -984,16 +996,7 @@ class Warehouse:
     ) -> list[Any]:
         """The load_commit rows whose rows of a table one Parquet file holds."""
         lc = schema.load_commit
-        q = select(
-            lc.c.load_no,
-            lc.c.load_id,
-            lc.c.loaded_at,
-            lc.c.zone_code,
-            lc.c.dataset,
-            lc.c.period,
-            lc.c.revision,
-            lc.c.quarantine_rows,
-        ).where(lc.c.zone_code == key.zone_code)
+        q = select(*_commit_columns()).where(lc.c.zone_code == key.zone_code)
         if batch is None:
             q = q.where(
                 lc.c.parquet_batch.is_(None),
@@ -1028,12 +1031,8 @@ class Warehouse:
         if table == "quarantine":
             yield from _quarantine_rows(conn, sorted({c.load_id for c in commits}))
             return
-        by_release: dict[ReleaseKey, list[Any]] = {}
-        for c in commits:
-            rk = ReleaseKey(c.zone_code, c.dataset, c.period, int(c.revision))
-            by_release.setdefault(rk, []).append(c)
-        for rk in sorted(by_release, key=lambda k: (k.period, k.revision)):
-            yield from _obs_rows(conn, rk, by_release[rk])
+        for rk, mine in _by_release(commits):
+            yield from _obs_rows(conn, rk, mine)
 
     def _advance_watermark(self, conn: Connection, ref: ReleaseRef, load_id: str) -> None:
         if ref.origin == "manual":
