@@ -20,7 +20,7 @@ from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
-from warehouse.arrow import use_system_memory_pool
+from warehouse.arrow import use_run_memory_pool
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
 from zonestats.runtime import method_for, shipped_catalog
@@ -219,7 +219,7 @@ def run_zones(
     today: date | None = None,
 ) -> RunSummary:
     """The body of the nightly flow, once its config is built."""
-    use_system_memory_pool(os.environ)
+    use_run_memory_pool(os.environ)
     summary = RunSummary(started_at=utcnow(), validate_only=validate_only)
     # every zone's subflow stops starting releases at the same moment
     deadline_at = utcnow() + timedelta(seconds=config.run.deadline_s)

@@ -91,18 +91,18 @@ def test_sqlite_holds_an_observation_in_at_most_100_bytes(tmp_path: Path) -> Non
     assert per <= LIMIT, f"{per:.1f} bytes per observation"
 
 
-def test_arrow_allocates_with_malloc_unless_the_operator_says() -> None:
-    """mimalloc kept each zone thread's peak; a run switches to malloc, an explicit choice wins."""
+def test_arrow_allocates_with_jemalloc_unless_the_operator_says() -> None:
+    """mimalloc kept each zone thread's peak; a run switches to jemalloc, an explicit choice wins."""
     import pyarrow as pa
 
-    from warehouse.arrow import use_system_memory_pool
+    from warehouse.arrow import use_run_memory_pool
 
     before = pa.default_memory_pool()
     try:
         pa.set_memory_pool(pa.mimalloc_memory_pool())
-        use_system_memory_pool({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
+        use_run_memory_pool({"ARROW_DEFAULT_MEMORY_POOL": "mimalloc"})
         assert pa.default_memory_pool().backend_name == "mimalloc"
-        use_system_memory_pool({})
-        assert pa.default_memory_pool().backend_name == "system"
+        use_run_memory_pool({})
+        assert pa.default_memory_pool().backend_name == "jemalloc"
     finally:
         pa.set_memory_pool(before)

@@ -36,7 +36,7 @@ from typing import IO, Any
 
 from validation.checkpoint import CHUNK_ROWS, CheckpointRun
 from validation.expectations import DqOutcome
-from warehouse.arrow import use_system_memory_pool
+from warehouse.arrow import use_run_memory_pool
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseKey
@@ -356,7 +356,7 @@ _WARM_WAIT_S = 600.0
 
 def main() -> int:
     """The worker process: warm up, follow the run's loads, answer ``finish``."""
-    use_system_memory_pool(os.environ)
+    use_run_memory_pool(os.environ)
     proto_in = sys.stdin.buffer
     # the protocol gets its own copy of stdout; whatever a library prints goes to stderr instead
     proto_out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")

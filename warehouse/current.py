@@ -13,6 +13,7 @@ holds (``load_counts``): a run killed between its SQL commit and this write leav
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,24 +27,16 @@ from warehouse.paths import CURRENT_TABLES, current_file, table_root
 LoadCounts = dict[tuple[int, str], dict[str, int]]
 
 
-def write_local(data_dir: Path, table: str, year: int, zone_code: str, rows: pa.Table) -> None:
-    """Replace a partition's file in one rename; no rows: no file (and no empty directory)."""
+def write_local(
+    data_dir: Path, table: str, year: int, zone_code: str, parts: Iterable[pa.Table]
+) -> None:
+    """Replace a partition's file in one rename, written part by part; no rows: no file."""
     final = current_file(data_dir, table, year, zone_code)
-    if rows.num_rows == 0:
-        final.unlink(missing_ok=True)
+    tmp = parquet.write_file(table.removesuffix("_current"), final, parts)
+    if tmp is None:
+        final.unlink(missing_ok=True)  # and no empty directory is made for it
         return
-    obs = table.removesuffix("_current")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    out = parquet.TempParquet(obs, final)
-    try:
-        out.write(rows)
-        tmp = out.close()
-    except BaseException:
-        out.close()
-        parquet.discard_temp(out.tmp)
-        raise
-    if tmp is not None:
-        parquet.publish(tmp, final)
+    parquet.publish(tmp, final)
 
 
 def local_counts(data_dir: Path, table: str) -> LoadCounts:

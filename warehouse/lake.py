@@ -16,9 +16,10 @@ opened, never from the config file or flow parameters, never logged.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -92,27 +93,54 @@ class Lake:
             return table_schema(table).empty_table()
         return dt.to_pyarrow_table()
 
-    def replace_partition(self, table: str, year: int, zone_code: str, rows: pa.Table) -> None:
-        """Make a (year, zone) partition hold exactly ``rows`` in one commit (none: emptied)."""
+    def replace_partition(
+        self,
+        table: str,
+        year: int,
+        zone_code: str,
+        rows: pa.Table | Callable[[], Iterable[pa.Table]],
+    ) -> None:
+        """Make a (year, zone) partition hold exactly ``rows`` in one commit (none: emptied).
+
+        ``rows`` may be a factory of parts, called once per commit attempt: the partition is
+        then streamed to the store a part at a time, never held whole in memory.
+        """
         if not ZONE_CODE.match(zone_code) or not 1990 <= year <= 2100:
             raise ValueError(f"partition year={year!r} zone_code={zone_code!r} is not valid")
         target = table_schema(table)
-        n = rows.num_rows
-        data = pa.Table.from_arrays(
-            [rows.column(f.name).cast(f.type) for f in list(target)[:-2]]
-            + [pa.repeat(pa.scalar(year, pa.int32()), n), pa.repeat(zone_code, n)],
-            schema=target,
-        )
+
+        def with_partition(part: pa.Table) -> pa.Table:
+            n = part.num_rows
+            return pa.Table.from_arrays(
+                [part.column(f.name).cast(f.type) for f in list(target)[:-2]]
+                + [pa.repeat(pa.scalar(year, pa.int32()), n), pa.repeat(zone_code, n)],
+                schema=target,
+            )
+
+        def data() -> pa.Table | pa.RecordBatchReader | None:
+            """This attempt's rows: None when there are none."""
+            if isinstance(rows, pa.Table):
+                return with_partition(rows) if rows.num_rows else None
+            parts = (p for p in rows() if p.num_rows)
+            first = next(parts, None)
+            if first is None:
+                return None
+            batches = (
+                b for p in itertools.chain([first], parts) for b in with_partition(p).to_batches()
+            )
+            return pa.RecordBatchReader.from_batches(target, batches)
+
         predicate = f"year = {year} AND zone_code = '{zone_code}'"
         for attempt in range(1, _COMMIT_ATTEMPTS + 1):
             try:
+                batch = data()
                 if self.open(table) is None:
                     # the first commit creates the table; an empty partition then needs none
-                    if n == 0:
+                    if batch is None:
                         return
                     write_deltalake(
                         self.table_uri(table),
-                        data,
+                        batch,
                         mode="append",
                         partition_by=PARTITION_BY,
                         storage_options=storage_options(),
@@ -120,7 +148,7 @@ class Lake:
                 else:
                     write_deltalake(
                         self.table_uri(table),
-                        data,
+                        target.empty_table() if batch is None else batch,
                         mode="overwrite",
                         predicate=predicate,
                         storage_options=storage_options(),

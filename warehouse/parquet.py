@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -67,7 +67,11 @@ def from_frame(table: str, frame: pd.DataFrame) -> pa.Table:
 
 
 class TempParquet:
-    """A Parquet file written batch by batch under a hidden temp name beside its final path."""
+    """A Parquet file written part by part under a hidden temp name beside its final path.
+
+    Parts are gathered into row groups of about ``ROW_GROUP_ROWS``: a partition written a
+    release at a time holds as few row groups as one written whole, in bounded memory.
+    """
 
     def __init__(self, table: str, final: Path) -> None:
         self.table = table
@@ -75,6 +79,8 @@ class TempParquet:
         self.final = final
         self.tmp = temp_file(final, uuid.uuid4().hex)
         self._writer: pq.ParquetWriter | None = None
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self.rows = 0
 
     def write(self, data: pd.DataFrame | pa.Table) -> None:
@@ -83,15 +89,25 @@ class TempParquet:
         arrow = conform(self.table, arrow)
         if arrow.num_rows == 0:
             return
+        self._pending.append(arrow)
+        self._pending_rows += arrow.num_rows
+        self.rows += arrow.num_rows
+        if self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
         if self._writer is None:
             # the partition directory appears with the first row, never for an empty part
             self.final.parent.mkdir(parents=True, exist_ok=True)
             self._writer = pq.ParquetWriter(self.tmp, self.schema, compression="zstd")
-        self._writer.write_table(arrow)
-        self.rows += arrow.num_rows
+        self._writer.write_table(pa.concat_tables(self._pending), row_group_size=ROW_GROUP_ROWS)
+        self._pending, self._pending_rows = [], 0
 
     def close(self) -> Path | None:
         """Finish the temp file; None when nothing was written (no file for an empty part)."""
+        self._flush()
         if self._writer is None:
             return None
         self._writer.close()
@@ -100,8 +116,16 @@ class TempParquet:
             os.fsync(fh.fileno())
         return self.tmp
 
+    def discard(self) -> None:
+        """Stop writing and remove the temp file (after a failure: nothing is published)."""
+        self._pending, self._pending_rows = [], 0
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        discard_temp(self.tmp)
 
-def write_file(table: str, final: Path, parts: Iterator[pa.Table]) -> Path | None:
+
+def write_file(table: str, final: Path, parts: Iterable[pa.Table]) -> Path | None:
     """Write a whole file from parts into a temp beside ``final``; the temp, or None if empty."""
     out = TempParquet(table, final)
     try:
@@ -109,8 +133,7 @@ def write_file(table: str, final: Path, parts: Iterator[pa.Table]) -> Path | Non
             out.write(part)
         return out.close()
     except BaseException:
-        out.close()
-        discard_temp(out.tmp)
+        out.discard()
         raise
 
 

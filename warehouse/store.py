@@ -804,19 +804,29 @@ class Warehouse:
                 self._write_partition(CURRENT_TABLES[table], year, zone)
 
     def _write_partition(self, table: str, year: int, zone: str) -> None:
-        """Write one partition of a lake or current table again, whole, from SQL."""
-        with self.engine.connect() as conn:
-            if table in CURRENT_TABLES.values():
-                rows = self._current_rows(conn, table, year, zone)
-            else:
-                rows = self._partition_rows(conn, table, year, zone)
-        if self.lake is not None:
-            self.lake.replace_partition(table, year, zone, rows)
-        else:
-            current.write_local(self.data_dir, table, year, zone, rows)
+        """Write one partition of a lake or current table again, whole, from SQL.
 
-    def _current_rows(self, conn: Connection, table: str, year: int, zone: str) -> pa.Table:
-        """The rows of the current view in a (year, zone) partition, by release key ranges.
+        A release at a time: a partition is never held whole in memory (at 4x the bench a
+        zone's year is 432,000 rows, and four zones close their batches at once).
+        """
+
+        def parts() -> Iterator[pa.Table]:
+            with self.engine.connect() as conn:
+                if table in CURRENT_TABLES.values():
+                    yield from self._current_parts(conn, table, year, zone)
+                else:
+                    for part in self._partition_parts(conn, table, year, zone):
+                        yield parquet.conform(table, part)
+
+        if self.lake is not None:
+            self.lake.replace_partition(table, year, zone, parts)
+        else:
+            current.write_local(self.data_dir, table, year, zone, parts())
+
+    def _current_parts(
+        self, conn: Connection, table: str, year: int, zone: str
+    ) -> Iterator[pa.Table]:
+        """The rows of the current view in a (year, zone) partition, a release at a time.
 
         What ``obs_*_current`` selects, read the way a batch file is (each current release's key
         range of the base table): the view itself, filtered by zone and year, scans the table.
@@ -842,16 +852,13 @@ class Warehouse:
             for c in self._partition_commits(conn, obs, year, zone)
             if latest.get(c.period) == int(c.revision)
         ]
-        parts: list[pa.Table] = []
         for rk, mine in _by_release(commits):
             rows = self._batch_file_rows(obs, rk, mine)
             if rows is None:
-                parts.extend(_obs_rows(conn, rk, mine))
+                for part in _obs_rows(conn, rk, mine):
+                    yield parquet.conform(obs, part)
             else:
-                parts.append(rows)
-        if not parts:
-            return parquet.SCHEMAS[obs].empty_table()
-        return pa.concat_tables([parquet.conform(obs, p) for p in parts])
+                yield parquet.conform(obs, rows)
 
     def _batch_file_rows(self, table: str, key: ReleaseKey, commits: list[Any]) -> pa.Table | None:
         """A release's rows from the one local batch file that holds all of them, else None.
@@ -894,13 +901,11 @@ class Warehouse:
             )
         ]
 
-    def _partition_rows(self, conn: Connection, table: str, year: int, zone: str) -> pa.Table:
-        """Every row SQL holds for a (year, zone) partition of a Parquet table."""
-        commits = self._partition_commits(conn, table, year, zone)
-        parts = list(self._commit_rows(conn, table, commits))
-        if not parts:
-            return parquet.SCHEMAS[table].empty_table()
-        return pa.concat_tables([parquet.conform(table, p) for p in parts])
+    def _partition_parts(
+        self, conn: Connection, table: str, year: int, zone: str
+    ) -> Iterator[pa.Table]:
+        """Every row SQL holds for a (year, zone) partition of a Parquet table, part by part."""
+        yield from self._commit_rows(conn, table, self._partition_commits(conn, table, year, zone))
 
     def _expected_files(self) -> list[_ParquetFile]:
         """Every Parquet file SQL holds rows for, with the releases whose rows it holds."""
