@@ -28,7 +28,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from warehouse import migrate, schema
-from warehouse.store import Warehouse, _engine, engine_for
+from warehouse.engine import make_engine as _engine
+from warehouse.store import Warehouse, engine_for
 from zonestats.cli_db import add_db_parser, cmd_db
 from zonestats.config import WarehouseSettings
 from zonestats.models import utc

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 import threading
 import time
 import uuid
@@ -33,8 +32,6 @@ from sqlalchemy import (
     Engine,
     and_,
     bindparam,
-    create_engine,
-    event,
     exists,
     func,
     insert,
@@ -49,6 +46,7 @@ from sqlalchemy.orm import aliased
 from warehouse import current, parquet, schema
 from warehouse.arrow import arrow_schema
 from warehouse.bulk import CHUNK_ROWS, arrow_tuples, executemany, insert_arrow
+from warehouse.engine import make_engine
 from warehouse.paths import CURRENT_TABLES, PARQUET_TABLES, parquet_file, release_file, temp_file
 from warehouse.staging import archive_spool, discard
 from zonestats.catalog import Catalog
@@ -282,79 +280,6 @@ _UPSERT_ENTERPRISE_STAGED = (
 )
 
 
-def _wal(cur: Any) -> None:
-    """Switch a SQLite database to WAL; two first connections at once may have to wait their turn.
-
-    The switch needs the database to itself and SQLite answers "database is locked" at once,
-    without its busy handler, when another connection is opening it at the same moment.
-    """
-    for _ in range(100):
-        try:
-            cur.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            time.sleep(0.05)
-    cur.execute("PRAGMA journal_mode=WAL")
-
-
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn: Any, _: Any) -> None:
-            # let SQLAlchemy own BEGIN, and take the write lock up front (BEGIN IMMEDIATE) so two
-            # writers queue on the busy timeout instead of failing with "database is locked"
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA busy_timeout=60000")
-            _wal(cur)
-            # bulk loads: a page cache that holds a release's key range and the B-tree's upper
-            # levels (per connection, so moderate), and sorts and temp B-trees in memory
-            cur.execute("PRAGMA cache_size=-16384")
-            cur.execute("PRAGMA temp_store=MEMORY")
-            # a commit appends to the WAL without waiting for the disk; what readers of Parquet
-            # see is made durable first (Warehouse._durable), outside the write lock
-            cur.execute("PRAGMA synchronous=NORMAL")
-            # checkpoints (each syncs the WAL and the database) every 32 MiB of WAL, not 4 MiB:
-            # a bulk load's commits would otherwise each run one
-            cur.execute("PRAGMA wal_autocheckpoint=8192")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    import os
-
-    from sqlalchemy.engine import make_url
-
-    from warehouse.migrate import SCHEMA
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
-        return create_engine(url, pool_pre_ping=True)
-    # Every object lives in schema zonestats; the unqualified SQL everywhere (views, COPY, text())
-    # finds it through the search path, set at connect time so it costs no round trip. libpq
-    # takes `options` from the URL or else from $PGOPTIONS, so both are kept, and a search_path
-    # the operator set there explicitly wins.
-    given = parsed.query.get("options") or os.environ.get("PGOPTIONS", "")
-    options = " ".join(given) if isinstance(given, tuple) else given
-    if "search_path" not in options:
-        options = f"{options} -c search_path={SCHEMA}".strip()
-    return create_engine(
-        parsed.difference_update_query(["options"]),
-        pool_pre_ping=True,
-        connect_args={"options": options},
-    )
-
-
 _ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose warehouse has its tables
@@ -365,7 +290,7 @@ def engine_for(settings: WarehouseSettings) -> Engine:
     url = settings.url.get_secret_value()
     with _ENGINES_LOCK:
         if url not in _ENGINES:
-            _ENGINES[url] = _engine(url)
+            _ENGINES[url] = make_engine(url)
         return _ENGINES[url]
 
 
@@ -813,25 +738,34 @@ class Warehouse:
         def parts() -> Iterator[pa.Table]:
             with self.engine.connect() as conn:
                 if table in CURRENT_TABLES.values():
-                    yield from self._current_parts(conn, table, year, zone)
+                    obs = table.removesuffix("_current")
+                    commits = self._current_commits(conn, obs, year, zone)
                 else:
-                    for part in self._partition_parts(conn, table, year, zone):
-                        yield parquet.conform(table, part)
+                    obs = table
+                    commits = self._partition_commits(conn, table, year, zone)
+            # SQL only for what no batch file holds, a release per (short) transaction: on
+            # SQLite a read holds the write lock, which other zones wait for
+            if obs == "quarantine":
+                yield from self._sql_parts(obs, commits)
+                return
+            for rk, mine in _by_release(commits):
+                rows = None if obs == table else self._batch_file_rows(obs, rk, mine)
+                if rows is None:
+                    yield from self._sql_parts(obs, mine)
+                else:
+                    yield parquet.conform(obs, rows)
 
         if self.lake is not None:
             self.lake.replace_partition(table, year, zone, parts)
         else:
             current.write_local(self.data_dir, table, year, zone, parts())
 
-    def _current_parts(
-        self, conn: Connection, table: str, year: int, zone: str
-    ) -> Iterator[pa.Table]:
-        """The rows of the current view in a (year, zone) partition, a release at a time.
+    def _current_commits(self, conn: Connection, obs: str, year: int, zone: str) -> list[Any]:
+        """The load_commit rows of the current revisions in a (year, zone) partition.
 
         What ``obs_*_current`` selects, read the way a batch file is (each current release's key
         range of the base table): the view itself, filtered by zone and year, scans the table.
         """
-        obs = table.removesuffix("_current")
         dataset = "zone" if obs == "obs_zone" else "enterprise"
         led = schema.load_ledger.c
         latest = dict(
@@ -847,18 +781,16 @@ class Warehouse:
                 .group_by(led.period)
             ).all()
         )
-        commits = [
+        return [
             c
             for c in self._partition_commits(conn, obs, year, zone)
             if latest.get(c.period) == int(c.revision)
         ]
-        for rk, mine in _by_release(commits):
-            rows = self._batch_file_rows(obs, rk, mine)
-            if rows is None:
-                for part in _obs_rows(conn, rk, mine):
-                    yield parquet.conform(obs, part)
-            else:
-                yield parquet.conform(obs, rows)
+
+    def _sql_parts(self, table: str, commits: list[Any]) -> list[pa.Table]:
+        """The rows some load_commit rows added to a table, read from SQL in one transaction."""
+        with self.engine.connect() as conn:
+            return [parquet.conform(table, p) for p in self._commit_rows(conn, table, commits)]
 
     def _batch_file_rows(self, table: str, key: ReleaseKey, commits: list[Any]) -> pa.Table | None:
         """A release's rows from the one local batch file that holds all of them, else None.
@@ -900,12 +832,6 @@ class Warehouse:
                 else schema.OBS_TABLES[r.dataset].name == table
             )
         ]
-
-    def _partition_parts(
-        self, conn: Connection, table: str, year: int, zone: str
-    ) -> Iterator[pa.Table]:
-        """Every row SQL holds for a (year, zone) partition of a Parquet table, part by part."""
-        yield from self._commit_rows(conn, table, self._partition_commits(conn, table, year, zone))
 
     def _expected_files(self) -> list[_ParquetFile]:
         """Every Parquet file SQL holds rows for, with the releases whose rows it holds."""
