@@ -130,7 +130,7 @@ def evaluate(
     method: Method,
     previous: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Score, rank and grade the zones for a year from obs_zone_current rows (mart_zone_evaluation)."""
+    """Score, rank and grade the zones with year-end figures from obs_zone_current rows."""
     zone_list = list(zones)
     if len(set(zone_list)) != len(zone_list):
         raise ValueError("zones lists a zone more than once")
@@ -138,7 +138,10 @@ def evaluate(
     if absent:
         raise ValueError(f"obs lacks the column {absent[0]!r} (expected obs_zone_current)")
     cur = _year_levels(obs, year, zone_list)
-    prev = _year_levels(obs, year - 1, zone_list)
+    # a zone with no figure at the year's end has no grade that year (no row of zeros graded
+    # D): a D made from nothing would put it on next year's watchlist
+    cur = cur.loc[cur.notna().any(axis=1)]
+    prev = _year_levels(obs, year - 1, zone_list).reindex(cur.index)
 
     out = pd.DataFrame(index=cur.index)
     scores = pd.DataFrame(index=cur.index)
@@ -157,6 +160,7 @@ def evaluate(
     out["rank"] = rounded.rank(method="min", ascending=False).astype("int64")
     out["grade"] = grade_composites(out["composite"], method)
     lowest = method.grading.otherwise
+    # a zone without a grade in Y-1 (not in previous) was not D then: not on the watchlist
     before = out.index.to_series().map(_previous_grades(previous, year))
     out["watchlist"] = ((out["grade"] == lowest) & (before == lowest).fillna(False)).astype(bool)
 

@@ -20,6 +20,7 @@ from marts.evaluation import evaluate, evaluation_columns, grade_composites, mis
 from marts.method import MethodError, load_method
 from marts.monthly import MONTHLY_COLUMNS, ZONE_MONTHLY_VIEW_SQL, zone_monthly
 from marts.rd_subsidy import RD_SUBSIDY_COLUMNS, rd_subsidy
+from warehouse import marts as marts_store
 from warehouse import schema
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
@@ -355,21 +356,145 @@ def test_evaluate_three_zones_by_hand() -> None:
     assert set(result["year"]) == {Y}
 
 
-def test_evaluate_zone_without_data_gets_a_row_and_changes_nobody() -> None:
+def test_evaluate_zone_without_data_gets_no_grade_and_changes_nobody() -> None:
     method = load_method()
-    result = evaluate(Y, _evaluation_obs(), ["TY01", "DT01", "YQ01", "LL01"], method)
+    # LL01 has no figure at all, JZ01 only status M at the year's end, and a figure of
+    # November (not the year's last period): none of them is graded, none shifts a scale
+    obs = pd.DataFrame(
+        [
+            *_evaluation_obs().to_dict("records"),
+            _row("JZ01", "revenue", f"{Y}-12", None),
+            _row("JZ01", "revenue", f"{Y}-11", 500.0),
+        ]
+    )
+    result = evaluate(Y, obs, ["TY01", "DT01", "YQ01", "LL01", "JZ01"], method)
     by_zone = result.set_index("zone_code")
-    # LL01 has no figures: every metric missing, every score 0, last, D; it shifts no scale
-    assert by_zone.loc["LL01", [m.code for m in method.metrics]].isna().all()
-    assert by_zone.at["LL01", "missing_metrics"] == ",".join(m.code for m in method.metrics)
-    assert by_zone.at["LL01", "composite"] == 0
-    assert by_zone.at["LL01", "rank"] == 4
-    assert by_zone.at["LL01", "grade"] == "D"
-    assert by_zone.at["LL01", "transition_candidate"] is pd.NA
+    assert list(result["zone_code"]) == ["TY01", "DT01", "YQ01"]
     for zone, composite in COMPOSITE.items():
         assert by_zone.at[zone, "composite"] == pytest.approx(composite, rel=1e-12)
+    assert by_zone["rank"].to_dict() == {"TY01": 1, "DT01": 2, "YQ01": 2}
     # no previous evaluation: nobody can have been D twice
     assert not result["watchlist"].any()
+
+
+def test_evaluate_without_any_figure_is_empty() -> None:
+    method = load_method()
+    result = evaluate(Y, pd.DataFrame(_year_rows(Y - 1, PREV_DATA)), ["TY01", "DT01"], method)
+    assert result.empty
+    assert list(result.columns) == evaluation_columns(method)
+
+
+# --- the watchlist on a warehouse: only real grades count ------------------------------------
+
+# Two kinds of zone-year, chosen so that min–max scoring makes the grades plain:
+# TOP has the best value of every metric, BOTTOM the worst (land 100 mu in both).
+#   tax/mu 20 vs 5, revenue/mu 200 vs 50, va/mu 50 vs 10, leading share 50 vs 20 %,
+#   land development 100 vs 20 %, R&D 3 vs 1 %, va growth 10 vs 2, energy/va 0.5 vs 2 (lower),
+#   co2/va 1 vs 3 (lower), green power 50 vs 10 %
+TOP: dict[str, float | None] = {
+    "industrial_land_area": 100, "developed_area": 500, "planned_area": 500,
+    "tax_revenue": 2000, "revenue": 20000, "industrial_value_added": 5000,
+    "leading_industry_revenue": 10000, "rd_expenditure": 600, "fixed_asset_investment": 2000,
+    "industrial_va_growth": 10, "energy_consumption": 2500, "co2_emissions": 5000,
+    "green_electricity": 50, "electricity_consumption": 100,
+}  # fmt: skip
+BOTTOM: dict[str, float | None] = {
+    "industrial_land_area": 100, "developed_area": 100, "planned_area": 500,
+    "tax_revenue": 500, "revenue": 5000, "industrial_value_added": 1000,
+    "leading_industry_revenue": 1000, "rd_expenditure": 50, "fixed_asset_investment": 1000,
+    "industrial_va_growth": 2, "energy_consumption": 2000, "co2_emissions": 3000,
+    "green_electricity": 10, "electricity_consumption": 100,
+}  # fmt: skip
+# 2024 (no 2023: both growth metrics missing for everyone, 0 points):
+#   TY01 BOTTOM → 0 → D;  DT01 TOP, CZ01 TOP → 100 on the other ten metrics = 80 → A;
+#   YQ01 reports nothing → no grade
+# 2025 (growth on 2024): revenue / investment growth TY01 0 / 0 %, DT01 −75 / −50 %, CZ01 0 / 0 %,
+#   YQ01 missing (no 2024): TY01 scores 100 on both growths only → 20 → D;
+#   DT01 0 → D;  YQ01 0 → D;  CZ01 100 → A
+WATCH_2024 = {"TY01": BOTTOM, "DT01": TOP, "CZ01": TOP}
+WATCH_2025 = {"TY01": BOTTOM, "DT01": BOTTOM, "YQ01": BOTTOM, "CZ01": TOP}
+
+
+def _load_zone_rows(wh: Warehouse, rows: list[dict[str, object]]) -> None:
+    """Rows into obs_zone with a loaded ledger row per release, as a run leaves them."""
+    releases: dict[tuple[str, str], dict[str, object]] = {}
+    for r in rows:
+        key = (str(r["zone_code"]), str(r["period"]))
+        releases.setdefault(key, {"frequency": r["frequency"], "rows": 0})
+        releases[key]["rows"] = int(releases[key]["rows"]) + 1  # type: ignore[call-overload]
+    with wh.engine.begin() as conn:
+        conn.execute(
+            sa.insert(schema.load_ledger),
+            [
+                {
+                    "zone_code": zone,
+                    "dataset": "zone",
+                    "period": period,
+                    "revision": 1,
+                    "frequency": rel["frequency"],
+                    "status": "loaded",
+                    "attempts": 1,
+                    "load_id": f"{zone}-{period}-r1",
+                    "records_received": rel["rows"],
+                    "records_loaded": rel["rows"],
+                    "records_quarantined": 0,
+                    "started_at": T0,
+                }
+                for (zone, period), rel in releases.items()
+            ],
+        )
+        conn.execute(
+            sa.insert(schema.obs_zone),
+            [{**r, "load_id": f"{r['zone_code']}-{r['period']}-r1", "loaded_at": T0} for r in rows],
+        )
+
+
+def _built_evaluation(
+    warehouse_url: str, tmp_path: Path, rows: list[dict[str, object]], years: list[int]
+) -> dict[int, pd.DataFrame]:
+    from tasks.marts import build_year
+
+    catalog = shipped_catalog()
+    settings = WarehouseSettings(SecretStr(warehouse_url), tmp_path / "data")
+    wh = Warehouse(settings)
+    wh.ensure_schema(catalog)
+    _load_zone_rows(wh, rows)
+    out = {}
+    for year in years:
+        build_year(settings, catalog, load_method(), year)
+        out[year] = marts_store.mart_rows(wh, "mart_zone_evaluation", year).set_index("zone_code")
+    return out
+
+
+def test_watchlist_needs_a_real_grade_the_year_before(warehouse_url: str, tmp_path: Path) -> None:
+    rows = _year_rows(2024, WATCH_2024) + _year_rows(2025, WATCH_2025)
+    ev = _built_evaluation(warehouse_url, tmp_path, rows, [2024, 2025])
+
+    # 2024: graded from its own figures; YQ01 and the zones without figures have no grade
+    assert ev[2024]["grade"].to_dict() == {"CZ01": "A", "DT01": "A", "TY01": "D"}
+    assert ev[2024]["composite"].to_dict() == pytest.approx({"CZ01": 80, "DT01": 80, "TY01": 0})
+    # 2023 has no data: nobody was D in it, so nobody is on the watchlist of 2024
+    assert not ev[2024]["watchlist"].any()
+
+    assert ev[2025]["grade"].to_dict() == {"CZ01": "A", "DT01": "D", "TY01": "D", "YQ01": "D"}
+    assert ev[2025]["composite"].to_dict() == pytest.approx(
+        {"CZ01": 100, "DT01": 0, "TY01": 20, "YQ01": 0}
+    )
+    # D in 2025 and in 2024: TY01 only. DT01 was A in 2024; YQ01 had no grade in 2024 (no
+    # figures), nor had the seven zones without any figure, which have no row at all
+    assert ev[2025]["watchlist"].to_dict() == {
+        "CZ01": False,
+        "DT01": False,
+        "TY01": True,
+        "YQ01": False,
+    }
+
+
+def test_watchlist_of_the_first_year_with_data_is_empty(warehouse_url: str, tmp_path: Path) -> None:
+    # the warehouse's data start in 2025: 2024 is not graded, so no 2025 D is a second D
+    ev = _built_evaluation(warehouse_url, tmp_path, _year_rows(2025, WATCH_2025), [2025])
+    assert ev[2025]["grade"].to_dict() == {"CZ01": "A", "DT01": "D", "TY01": "D", "YQ01": "D"}
+    assert not ev[2025]["watchlist"].any()
 
 
 def test_evaluate_tie_through_float_noise() -> None:

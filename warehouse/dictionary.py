@@ -698,7 +698,8 @@ def _render_method(doc: Mapping[str, Any]) -> list[str]:
     lines += [
         f"- 等级 Grades: {bands} · 其余 otherwise {g.otherwise}",
         f"- 关注名单 Watchlist (`watchlist`): 本年度与上年度均评为 {g.otherwise} — "
-        f"graded {g.otherwise} in year Y and in Y−1",
+        f"graded {g.otherwise} in year Y and in Y−1（上年度无评级则不列入 — "
+        "not without a grade in Y−1）",
         f"- 转型候选 Transition candidate (`transition_candidate`): `{t.numerator}` ÷ "
         f"`{t.denominator}` × 100 < {_num(t.below_pct)}",
         "",
