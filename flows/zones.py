@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from flows.limits import ZoneGuard, zone_guard
+from tasks.calendar import calendar_as_of, owed_by, refresh_calendar
 from tasks.extract import list_releases
 from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
@@ -124,7 +125,10 @@ def _pull_dataset(
     mark = watermark(config.warehouse, source.code, dataset)
     since = mark - timedelta(days=config.run.lookback_days) if mark else None
     try:
-        refs = list_releases(source, config.http, dataset, since, config.warehouse)
+        # validate-only loads nothing, and records nothing of what the zone lists either
+        refs = list_releases(
+            source, config.http, dataset, since, config.warehouse, record=not validate_only
+        )
     except SourceError as exc:
         message = redact(f"{dataset}: {exc}")
         outcome.error = f"{outcome.error}; {message}" if outcome.error else message
@@ -293,6 +297,18 @@ def finish_run(
                 summary.mart_errors.append(f"marts {y}: {redact(str(exc))[:300]}")
                 log.error("marts of %s could not be built: %s", y, redact(str(exc)))
         log.info("marts: done in %.1f s", time.monotonic() - started)
+        # every run keeps release_calendar current, as of its own time (the end of --today)
+        catalog = shipped_catalog()
+        try:
+            refresh_calendar(
+                config.warehouse,
+                catalog,
+                owed_by(config, catalog),
+                calendar_as_of(catalog, today, utcnow()),
+            )
+        except Exception as exc:
+            summary.mart_errors.append(f"release calendar: {redact(str(exc))[:300]}")
+            log.error("release calendar could not be built: %s", redact(str(exc)))
         loaded = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
         started = time.monotonic()
         # the checkpoint is the run's longest silent step: say it started and when it ended

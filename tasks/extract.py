@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
+from warehouse.calendar import record_listing
 from warehouse.paths import release_file
 from warehouse.staging import RawSpool, discard
 from warehouse.store import Warehouse
 from zonestats.config import HttpSettings, WarehouseSettings, ZoneSource
 from zonestats.metrics import timed
-from zonestats.models import FetchedRelease, ReleaseRef
+from zonestats.models import FetchedRelease, ReleaseRef, utcnow
 from zonestats.sources import SourceAdapter, open_adapter
 from zonestats.steps import step
 
@@ -22,18 +23,23 @@ def list_zone_releases(
     dataset: str,
     since: datetime | None,
     warehouse: WarehouseSettings | None = None,
+    record: bool = True,
 ) -> list[ReleaseRef]:
     """The releases a zone lists since a time, oldest published first.
 
     File sources number revisions by the hashes the ledger has seen, so they read its history.
+    With a warehouse, what the zone lists is recorded (``release_seen``: the reporting calendar
+    needs each period's first published_at, loaded or not) unless ``record`` is False (a dry run).
     """
-    history = Warehouse(warehouse).release_history if warehouse is not None else None
-    adapter = open_adapter(source, http, history)
+    wh = Warehouse(warehouse) if warehouse is not None else None
+    adapter = open_adapter(source, http, wh.release_history if wh is not None else None)
     try:
         refs: list[ReleaseRef] = adapter.list_releases(dataset, since)
-        return refs
     finally:
         adapter.close()
+    if wh is not None and record:
+        record_listing(wh, source.code, dataset, refs, utcnow())
+    return refs
 
 
 def receive_release(

@@ -115,8 +115,10 @@ def _write_config(
     http: dict[str, object] | None = None,
     datasets: tuple[str, ...] = ("zone", "enterprise"),
     adapters: dict[str, str] | None = None,
+    zone_keys: dict[str, object] | None = None,
 ) -> Path:
-    """Write a zonestats.toml pointing the given zones at the simulator."""
+    """Write a zonestats.toml pointing the given zones at the simulator (``zone_keys``: more keys
+    of every [[zones]] entry, e.g. first_period)."""
     http = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4, **(http or {})}
     lines = [
         "[warehouse]",
@@ -135,6 +137,7 @@ def _write_config(
             f'base_url = "{sim.base_url(code)}"',  # type: ignore[attr-defined]
             f'token_env = "{sim.token_env(code)}"',  # type: ignore[attr-defined]
             f"datasets = {list(datasets)!r}",
+            *(f"{k} = {v!r}" for k, v in (zone_keys or {}).items()),
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -329,6 +329,21 @@ ZONE_COMMANDS: list[list[str]] = [
     ["rerun", "--failed", "--zone", "XX99", "--reason", "r", "--dry-run"],
     ["backfill", "--zone", "XX99", "--dataset", "zone", "--from", "2025-02", "--to", "2025-03"],
     ["submit", "--zone", "XX99", "--form", "YQ1", "--period", "2025-10", "--file", "f.xlsx"],
+    ["late", "--zone", "XX99"],
+    [
+        "deadline",
+        "extend",
+        "--zone",
+        "XX99",
+        "--dataset",
+        "zone",
+        "--period",
+        "2025-10",
+        "--until",
+        "2025-12-01",
+        "--reason",
+        "r",
+    ],
 ]
 
 

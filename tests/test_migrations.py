@@ -142,6 +142,8 @@ def test_migrations_match_the_model(warehouse_url: str, tmp_path: Path) -> None:
 
 # what 0004 made of the observation tables: a warehouse from before migrations had none of it
 SINCE_0004 = ("load_commit", "obs_zone_base", "obs_enterprise_base")
+# 0005: the reporting calendar
+SINCE_0005 = ("release_seen", "deadline_extension", "release_calendar")
 
 
 def _old_obs_tables(md: sa.MetaData) -> None:
@@ -155,11 +157,16 @@ def _old_metadata() -> sa.MetaData:
     """The warehouse as the application created it before the marts and load_ledger.complete.
 
     Without what later migrations added too (0003: zone_claim, load_ledger.claim_holder; 0004:
-    the observation views over load_commit): a warehouse that predates migrations never had them.
+    the observation views over load_commit; 0005: the calendar's tables): a warehouse that
+    predates migrations never had them.
     """
     old = sa.MetaData()
     for t in schema.metadata.tables.values():
-        if not t.name.startswith("mart_") and t.name not in ("zone_claim", *SINCE_0004):
+        if not t.name.startswith("mart_") and t.name not in (
+            "zone_claim",
+            *SINCE_0004,
+            *SINCE_0005,
+        ):
             t.to_metadata(old)
     _old_obs_tables(old)
     ledger = old.tables["load_ledger"]

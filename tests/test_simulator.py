@@ -683,6 +683,28 @@ def test_bad_records(sim: Simulator, http: requests.Session) -> None:
     assert sim.records("CZ01", "zone", "2026-10", clean["2026-10"]) == clean_records["2026-10"]
 
 
+def test_late_and_withheld_periods(fresh: Simulator) -> None:
+    def listed(zone: str) -> dict[str, str]:
+        return {r["period"]: r["published_at"] for r in fresh.releases(zone, "zone")}
+
+    fresh.set_faults(
+        "TY01", Faults(late_periods=("2026-03",), late_days=3, withheld_periods=("2026-04",))
+    )
+    ty01, dt01 = listed("TY01"), listed("DT01")
+    # 2026-03 comes three days after its usual 04-15 10:00; 2026-04 not at all, in any form
+    assert ty01["2026-03"] == "2026-04-18T10:00:00+08:00"
+    assert dt01["2026-03"] == "2026-04-15T10:00:00+08:00"
+    assert "2026-04" not in ty01
+    assert "2026-04" in dt01
+    assert fresh.latest_revision("TY01", "enterprise", "2026-04") is None
+    fresh.as_of = datetime(2026, 4, 17, 12, 0, tzinfo=CST)
+    assert "2026-03" not in listed("TY01")  # not published yet on 04-17
+    fresh.clear_faults("TY01")
+    assert listed("TY01")["2026-03"] == "2026-04-15T10:00:00+08:00"
+    with pytest.raises(ValueError, match="late_days"):
+        Faults(late_days=-1)
+
+
 def test_faults_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="supersede_on_page"):
         Faults(supersede_on_page=1)

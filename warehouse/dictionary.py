@@ -47,7 +47,7 @@ DEFAULT_PATH = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.m
 AUDIENCES = ("statistician", "operator")
 REGENERATE = "python -m warehouse.dictionary"
 
-_TOP_KEYS = {"page", "vocab", "method", "tables", "views"}
+_TOP_KEYS = {"page", "vocab", "method", "calendar", "tables", "views"}
 _TABLE_KEYS = {"audience", "zh", "en", "columns"}
 _VIEW_KEYS = _TABLE_KEYS | {"source", "key"}
 _TABLE_COLUMN_KEYS = {"zh", "en"}
@@ -328,7 +328,7 @@ def _document_relation(
 
 
 def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
-    page, method = doc.get("page", {}), doc.get("method", {})
+    page, method, cal = doc.get("page", {}), doc.get("method", {}), doc.get("calendar", {})
     problems = [
         f"[page].{key}: missing in warehouse/dictionary.toml"
         for key in ("intro_zh", "intro_en")
@@ -337,6 +337,8 @@ def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
     for where, items in (
         ("[[page.conventions]]", page.get("conventions")),
         ("[method].scoring", method.get("scoring")),
+        ("[calendar].owed", cal.get("owed")),
+        ("[calendar].states", cal.get("states")),
     ):
         if not isinstance(items, list) or not items:
             problems.append(f"{where}: missing in warehouse/dictionary.toml")
@@ -480,6 +482,7 @@ _H_CATALOG = "指标目录 Indicator catalog"
 _H_ZONES = "示范区名录 Zone registry"
 _H_METHOD = "综合评价方法 Evaluation method"
 _H_RULES = "审核规则 Audit rules"
+_H_CALENDAR = "报送日程 Reporting calendar"
 
 
 def _render_relation(rd: RelationDoc, doc: Mapping[str, Any]) -> list[str]:
@@ -717,6 +720,50 @@ def _render_method(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _render_calendar(doc: Mapping[str, Any]) -> list[str]:
+    from zonestats.runtime import shipped_catalog
+
+    cal = shipped_catalog().calendar
+    offset = cal.tz.utcoffset(None)
+    hours = int(offset.total_seconds() // 3600)
+    overdue = str(cal.overdue_after_days)
+    period = {"M": "`YYYY-MM`", "Q": "`YYYY-Qn`", "A": "`YYYY`"}
+    lines = [
+        f"## {_H_CALENDAR}",
+        "",
+        "截止时间为北京时间（`zonestats/data/calendar.toml`，UTC"
+        f"{hours:+d}），两个数据集相同；示范区只对其发布的数据集负责（配置中的 `datasets`）。"
+        f"<br>Deadlines in Beijing time (UTC{hours:+d}, `zonestats/data/calendar.toml`), the same "
+        "for both datasets; a zone owes only the datasets it publishes (`datasets` in its config).",
+        "",
+    ]
+    lines += _table(
+        ("频率 Frequency", "报告期 Period", "截止 Due"),
+        (
+            (
+                _both(doc, "frequency", d.frequency),
+                period[d.frequency],
+                f"报告期最后一个月之后第 {d.months_after} 个月的 {d.day} 日 {d.at:%H:%M} — "
+                f"day {d.day} of the {_ordinal(d.months_after)} month after the period's last "
+                f"month, {d.at:%H:%M}",
+            )
+            for d in cal.due.values()
+        ),
+    )
+    lines += ["", "### 应报与到达 What is owed, when it arrived", ""]
+    lines += [f"- {item['zh']}<br>{item['en']}" for item in doc["calendar"]["owed"]]
+    lines += ["", "### 状态 States (`release_calendar.state`)", ""]
+    lines += [
+        f"- {item['zh'].replace('{overdue}', overdue)}<br>{item['en'].replace('{overdue}', overdue)}"
+        for item in doc["calendar"]["states"]
+    ]
+    return [*lines, ""]
+
+
+def _ordinal(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
+
+
 def _render_rules(doc: Mapping[str, Any]) -> list[str]:
     from zonestats.runtime import shipped_rules
 
@@ -772,7 +819,7 @@ def _render(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> str:
         "",
         *(
             f"- [{h}](#{_anchor(h)})"
-            for h in (_H_TABLES, _H_CATALOG, _H_ZONES, _H_METHOD, _H_RULES)
+            for h in (_H_TABLES, _H_CATALOG, _H_ZONES, _H_METHOD, _H_CALENDAR, _H_RULES)
         ),
         "",
         "## 约定 Conventions",
@@ -783,6 +830,7 @@ def _render(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> str:
         *_render_catalog(doc),
         *_render_zones(),
         *_render_method(doc),
+        *_render_calendar(doc),
         *_render_rules(doc),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -124,6 +124,11 @@ def mart_file(data_dir: Path, mart: str, year: int) -> Path:
     return data_dir / "parquet" / "marts" / mart / f"year={year}" / f"{mart}.parquet"
 
 
+def calendar_file(data_dir: Path) -> Path:
+    """Where the release calendar lives in Parquet: ``parquet/release_calendar/release_calendar.parquet``."""
+    return data_dir / "parquet" / "release_calendar" / "release_calendar.parquet"
+
+
 def export_file(data_dir: Path, period: str, fmt: str) -> Path:
     """Where an export of a period goes by default: ``exports/<period>/zonestats-<period>.<ext>``."""
     if not PERIOD_TEXT.match(period):

@@ -261,6 +261,60 @@ operator_action = Table(
     Column("at", _TS, nullable=False),
 )
 
+# -- the reporting calendar (zonestats/data/calendar.toml) ----------------------------------
+
+# what the zones' systems list, as every listing sees it: the first published_at of a period is
+# when it counts as handed in (a later revision does not make an on-time release late)
+release_seen = Table(
+    "release_seen",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("first_published_at", _TS, nullable=False),
+    Column("first_revision", Integer, nullable=False),
+    Column("last_published_at", _TS, nullable=False),
+    Column("last_revision", Integer, nullable=False),
+    Column("first_seen_at", _TS, nullable=False),
+    Column("last_seen_at", _TS, nullable=False),
+    PrimaryKeyConstraint("zone_code", "dataset", "period"),
+)
+
+# an operator's extension of one release's deadline (audited in operator_action too)
+deadline_extension = Table(
+    "deadline_extension",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("until", _TS, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("granted_by", Text, nullable=False),
+    Column("granted_at", _TS, nullable=False),
+    PrimaryKeyConstraint("zone_code", "dataset", "period"),
+)
+
+# what each zone owes and how it stands, rewritten whole by every run (as of the run's time)
+release_calendar = Table(
+    "release_calendar",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("due_at", _TS, nullable=False),
+    Column("extended_until", _TS),
+    Column("deadline", _TS, nullable=False),
+    Column("first_published_at", _TS),
+    Column("first_loaded_at", _TS),
+    Column("arrived_at", _TS),
+    Column("state", String(8), nullable=False),
+    Column("days_late", Integer),
+    Column("as_of", _TS, nullable=False),
+    PrimaryKeyConstraint("zone_code", "dataset", "period"),
+)
+
 # the result of the data-quality checkpoint (Great Expectations) at the end of each run
 dq_run = Table(
     "dq_run",

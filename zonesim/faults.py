@@ -65,10 +65,17 @@ class Faults:
     # WWW-Authenticate on every error, in a "request" field of every JSON answer, and where
     # ECHO_CASES say in the error bodies of some releases and in a record field of others.
     echo_token: bool = False
+    # The releases of these periods (every dataset) come out late_days after their usual time:
+    # a zone that misses the reporting calendar's deadline, and a revision as late again.
+    late_periods: tuple[str, ...] = ()
+    late_days: int = 0
+    # The releases of these periods (every dataset) are not published while the fault is on: a
+    # zone that does not report (missing, then overdue).
+    withheld_periods: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Reject values that cannot describe a fault."""
-        for name in ("error_5xx", "rate_limit", "retry_after_s", "drop_connection"):
+        for name in ("error_5xx", "rate_limit", "retry_after_s", "drop_connection", "late_days"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if self.huge_body_bytes < 0 or self.slow_s < 0:

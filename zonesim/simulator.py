@@ -6,7 +6,7 @@ import hashlib
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -242,7 +242,12 @@ class Simulator:
         return period
 
     def _timeline(self, zone_code: str, dataset: str, period: Period) -> Timeline:
+        faults = self.fault_book.get(zone_code)
+        if period.text in faults.withheld_periods:
+            return []
         natural = natural_timeline(self.seed, zone_code, dataset, period)
+        if period.text in faults.late_periods:
+            natural = [(n, at + timedelta(days=faults.late_days)) for n, at in natural]
         forced = self._forced.get((zone_code, dataset, period.text))
         if not forced:
             return natural

@@ -13,6 +13,8 @@ from typing import Any
 
 import pandas as pd
 
+from zonestats.calendar import CalendarError, ReportingCalendar, load_calendar
+
 DATASETS = ("zone", "enterprise")
 FREQUENCIES = ("M", "Q", "A")
 BASES = ("ytd", "stock", "ytd_rate")
@@ -71,6 +73,8 @@ class Catalog:
 
     zones: dict[str, Zone]
     indicators: dict[tuple[str, str], Indicator]
+    #: when each release is due (data/calendar.toml); the shipped one unless another is given
+    calendar: ReportingCalendar = field(default_factory=load_calendar)
 
     def indicator(self, dataset: str, code: str) -> Indicator | None:
         """Return the indicator of a dataset by code, or None when the catalog does not know it."""
@@ -79,6 +83,11 @@ class Catalog:
     def for_dataset(self, dataset: str) -> list[Indicator]:
         """Return the indicators of one dataset in catalog order."""
         return [ind for (ds, _), ind in self.indicators.items() if ds == dataset]
+
+    def frequencies(self, dataset: str) -> tuple[str, ...]:
+        """The frequencies a dataset is released at (its indicators'), in M, Q, A order."""
+        used = {i.frequency for i in self.for_dataset(dataset)}
+        return tuple(f for f in FREQUENCIES if f in used)
 
     def mandatory(self, dataset: str, frequency: str) -> list[str]:
         """Return the codes that a release of this dataset and frequency must contain."""
@@ -234,8 +243,22 @@ def _read_csv(directory: Path | None, name: str) -> list[dict[str, str]]:
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:
-    """Load zones.csv and indicators.csv from a directory, by default the copies in the package."""
+    """Load zones.csv, indicators.csv and calendar.toml from a directory, by default the package's.
+
+    A directory without calendar.toml keeps the shipped calendar.
+    """
+    indicators = parse_indicators(_read_csv(directory, "indicators.csv"))
+    own = directory / "calendar.toml" if directory is not None else None
+    try:
+        # every frequency an indicator is released at needs a deadline
+        calendar = load_calendar(
+            own if own is not None and own.is_file() else None,
+            sorted({i.frequency for i in indicators.values()}),
+        )
+    except CalendarError as exc:
+        raise CatalogError(f"calendar.toml: {exc}") from None
     return Catalog(
         zones=parse_zones(_read_csv(directory, "zones.csv")),
-        indicators=parse_indicators(_read_csv(directory, "indicators.csv")),
+        indicators=indicators,
+        calendar=calendar,
     )

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from zonestats.cli_calendar import add_calendar_parsers, cmd_deadline, cmd_late
 from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(submit)
 
     add_publish_parsers(sub, _add_config)
+    add_calendar_parsers(sub, _add_config)
 
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
@@ -497,7 +499,9 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         from tasks.operations import in_period_range
 
         refs = in_period_range(
-            list_zone_releases(source, config.http, args.dataset, None, config.warehouse),
+            list_zone_releases(
+                source, config.http, args.dataset, None, config.warehouse, record=False
+            ),
             args.period_from,
             args.period_to,
         )
@@ -847,6 +851,8 @@ COMMANDS = {
     "evaluate": lambda args: cmd_evaluate(args, _load(args)),
     "export": lambda args: cmd_export(args, _load(args)),
     "report": lambda args: cmd_report(args, _load(args)),
+    "deadline": lambda args: cmd_deadline(args, _load(args)),
+    "late": lambda args: cmd_late(args, _load(args)),
     "run": cmd_run,
     "quarantine": cmd_quarantine,
     "status": cmd_status,

@@ -19,7 +19,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from zonestats.calendar import period_of
 from zonestats.catalog import DATASETS, Catalog
+from zonestats.periods import PeriodError
 
 ADAPTERS = ("api-v1", "form-xlsx")
 DEFAULT_CONFIG_NAME = "zonestats.toml"
@@ -63,6 +65,9 @@ class ZoneSource:
     timeout_s: float | None = None
     enabled: bool = True
     datasets: tuple[str, ...] = DATASETS  # what this zone publishes, pulled in this order
+    # the first period the zone owes (release_calendar): every period ending in its month or
+    # later; None: from the first period the zone was seen publishing
+    first_period: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +257,13 @@ def _parse_zone(i: int, table: Any, catalog: Catalog, src: str) -> ZoneSource:
             )
         # the zone dataset first: enterprise figures are checked against the zone's totals
         datasets = tuple(d for d in DATASETS if d in listed)
+    first_period = None
+    if "first_period" in table:
+        first_period = _typed(table, "first_period", str, prefix, src)
+        try:
+            period_of(first_period)
+        except PeriodError as exc:
+            raise ConfigError(f"{prefix}first_period", str(exc), src) from None
     return ZoneSource(
         code=code,
         adapter=table["adapter"],
@@ -260,6 +272,7 @@ def _parse_zone(i: int, table: Any, catalog: Catalog, src: str) -> ZoneSource:
         timeout_s=timeout,
         enabled=enabled,
         datasets=datasets,
+        first_period=first_period,
     )
 
 
