@@ -300,12 +300,13 @@ def finish_run(
         # every run keeps release_calendar current, as of its own time (the end of --today)
         catalog = shipped_catalog()
         try:
-            refresh_calendar(
+            calendar = refresh_calendar(
                 config.warehouse,
                 catalog,
                 owed_by(config, catalog),
                 calendar_as_of(catalog, today, utcnow()),
             )
+            summary.late = calendar.late
         except Exception as exc:
             summary.mart_errors.append(f"release calendar: {redact(str(exc))[:300]}")
             log.error("release calendar could not be built: %s", redact(str(exc)))

@@ -180,3 +180,45 @@ def outstanding(calendar_rows: pd.DataFrame) -> pd.DataFrame:
         ascending=[True, False, True, True],
         kind="stable",
     ).reset_index(drop=True)
+
+
+PUNCTUALITY_COLUMNS = [
+    "zone_code",
+    "due",
+    "on_time",
+    "late",
+    "missing",
+    "overdue",
+    "on_time_pct",
+    "mean_days_late",
+]
+
+
+def punctuality(calendar_rows: pd.DataFrame, year: int) -> pd.DataFrame:
+    """Per zone, of the releases of a year's periods past their deadline: how many were on time.
+
+    ``due`` counts on_time, late, missing and overdue (pending ones are not due yet);
+    ``on_time_pct`` = on_time / due × 100; ``mean_days_late`` is over the releases late, missing
+    or overdue (NaN when there are none).
+    """
+    rows = calendar_rows[
+        calendar_rows["period"].astype(str).str[:4].eq(str(year))
+        & calendar_rows["state"].ne("pending")
+    ]
+    out = []
+    for zone, group in rows.groupby("zone_code", sort=True):
+        counts = group["state"].value_counts()
+        behind = group[group["state"].isin(("late", *OUTSTANDING))]
+        due = len(group)
+        out.append(
+            {
+                "zone_code": zone,
+                "due": due,
+                **{s: int(counts.get(s, 0)) for s in ("on_time", "late", "missing", "overdue")},
+                "on_time_pct": int(counts.get("on_time", 0)) / due * 100,
+                "mean_days_late": (
+                    float(behind["days_late"].astype("float64").mean()) if len(behind) else math.nan
+                ),
+            }
+        )
+    return pd.DataFrame(out, columns=PUNCTUALITY_COLUMNS)

@@ -214,8 +214,15 @@ def write_report(
     monthly: pd.DataFrame,
     zones: pd.DataFrame,
     indicators: pd.DataFrame,
+    punctuality: pd.DataFrame | None = None,
+    calendar_as_of: datetime | None = None,
 ) -> Path:
-    """Write ``out_dir/report-<year>.html`` and its charts in ``out_dir/report-<year>/``."""
+    """Write ``out_dir/report-<year>.html`` and its charts in ``out_dir/report-<year>/``.
+
+    ``punctuality``: per zone the year's releases due, on time, late, missing, overdue (the
+    marts.release_calendar.punctuality frame), as the release calendar of ``calendar_as_of``
+    says; without it the section says there is none.
+    """
     out_dir = Path(out_dir)
     chart_dir = out_dir / f"report-{year}"
     chart_dir.mkdir(parents=True, exist_ok=True)
@@ -241,7 +248,7 @@ def write_report(
         if key not in charts:
             (chart_dir / name).unlink(missing_ok=True)
 
-    page = _html(year, ev, mon, names, inds, charts)
+    page = _html(year, ev, mon, names, inds, charts, punctuality, calendar_as_of)
     target = out_dir / f"report-{year}.html"
     return write_atomically(target, lambda tmp: tmp.write_text(page, encoding="utf-8"))
 
@@ -573,6 +580,63 @@ def _ranking_table(ev: pd.DataFrame, names: dict[str, dict[str, Any]]) -> str:
     )
 
 
+def _punctuality_table(punct: pd.DataFrame, names: dict[str, dict[str, Any]]) -> str:
+    head = "".join(
+        [
+            _th("示范区", "Zone"),
+            _th("应报", "Due"),
+            _th("按时", "On time"),
+            _th("迟报", "Late"),
+            _th("缺报", "Missing"),
+            _th("逾期未报", "Overdue"),
+            _th("按时率", "On time, %"),
+            _th("平均逾期天数", "Mean days late"),
+        ]
+    )
+    body = []
+    for r in punct.to_dict("records"):
+        code = str(r["zone_code"])
+        counts = "".join(
+            f'<td class="num">{int(r[c])}</td>'
+            for c in ("due", "on_time", "late", "missing", "overdue")
+        )
+        body.append(
+            "<tr>"
+            f"<td>{_e(names.get(code, {}).get('name_zh', code))}"
+            f' <span class="en">{_e(code)}</span></td>'
+            f"{counts}"
+            f'<td class="num">{_score(r["on_time_pct"])}</td>'
+            f'<td class="num">{_score(r["mean_days_late"])}</td>'
+            "</tr>"
+        )
+    return (
+        f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+    )
+
+
+def _punctuality_section(
+    year: int, punct: pd.DataFrame | None, as_of: datetime | None, names: dict[str, dict[str, Any]]
+) -> list[str]:
+    parts = [_heading("四、报送及时性", "4. Punctuality")]
+    if punct is None or punct.empty:
+        return [
+            *parts,
+            f'<div class="empty">{year} 年暂无已到期的报送。'
+            f'<div class="en">No release of {year} is due yet.</div></div>',
+        ]
+    when = f"{as_of.astimezone(_CST):%Y-%m-%d %H:%M}" if as_of is not None else "—"
+    return [
+        *parts,
+        f"<p>{year} 年各报告期中已过截止时间的报送（截至 {_e(when)}，报送日程见数据字典）：按时率 = "
+        "按时 ÷ 应报；平均逾期天数按迟报、缺报和逾期未报的报送计算（不足一天计一天）。</p>",
+        f'<p class="en">The releases of {year}\'s periods past their deadline (as of '
+        f"{_e(when)}, Beijing time; the reporting calendar is in the data dictionary): on time, % "
+        "= on time ÷ due; mean days late over the releases late, missing or overdue (a part day "
+        "counts as one).</p>",
+        _punctuality_table(punct, names),
+    ]
+
+
 def _zone_table(codes: list[str], names: dict[str, dict[str, Any]]) -> str:
     rows = "".join(
         f"<tr><td>{_e(c)}</td><td>{_e(names.get(c, {}).get('name_zh', ''))}</td>"
@@ -592,6 +656,8 @@ def _html(
     names: dict[str, dict[str, Any]],
     inds: dict[str, dict[str, Any]],
     charts: dict[str, str],
+    punct: pd.DataFrame | None = None,
+    calendar_as_of: datetime | None = None,
 ) -> str:
     generated = datetime.now(_CST).strftime("%Y-%m-%d %H:%M:%S (UTC+08:00)")
     versions = sorted(
@@ -609,7 +675,8 @@ def _html(
         '<table class="meta">',
         f"<tr><td>评价方法版本 Method version</td><td>{_e('、'.join(versions) or '—')}</td></tr>",
         f"<tr><td>生成时间 Generated</td><td>{_e(generated)}</td></tr>",
-        "<tr><td>数据来源 Sources</td><td>mart_zone_evaluation, zone_monthly (zonestats)</td></tr>",
+        "<tr><td>数据来源 Sources</td><td>mart_zone_evaluation, zone_monthly, release_calendar "
+        "(zonestats)</td></tr>",
         "</table>",
         _heading("一、综合评价排名", "1. Ranking"),
     ]
@@ -665,6 +732,7 @@ def _html(
             f'<div class="empty">{year} 年暂无月度数据。'
             f'<div class="en">No monthly data for {year}.</div></div>'
         )
+    parts += _punctuality_section(year, punct, calendar_as_of, names)
     codes = sorted(
         set(names)
         | ({str(z) for z in ev["zone_code"]} if not ev.empty else set())

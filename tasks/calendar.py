@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +14,7 @@ from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import AppConfig, WarehouseSettings
 from zonestats.steps import step
+from zonestats.summary import LateRelease
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class CalendarBuild:
 
     rows: pd.DataFrame
     path: Path | None
-    outstanding: pd.DataFrame
+    late: list[LateRelease]
 
 
 def owed_by(config: AppConfig, catalog: Catalog, zones: list[str] | None = None) -> list[Owed]:
@@ -47,13 +48,29 @@ def compute_calendar(
     return release_calendar(owed, facts.releases, facts.extensions, catalog.calendar, as_of)
 
 
+def late_releases(rows: pd.DataFrame, tz: tzinfo) -> list[LateRelease]:
+    """The missing and overdue rows of a calendar as the run summary lists them."""
+    return [
+        LateRelease(
+            zone_code=str(r["zone_code"]),
+            dataset=str(r["dataset"]),
+            period=str(r["period"]),
+            state=str(r["state"]),
+            deadline=f"{r['deadline'].astimezone(tz):%Y-%m-%d %H:%M}",
+            days_late=int(r["days_late"]),
+            extended=bool(pd.notna(r["extended_until"])),
+        )
+        for r in outstanding(rows).to_dict("records")
+    ]
+
+
 def refresh_release_calendar(
     settings: WarehouseSettings, catalog: Catalog, owed: list[Owed], as_of: datetime
 ) -> CalendarBuild:
     """Rewrite release_calendar (SQL and Parquet) as of a moment; what is missing or overdue."""
     rows = compute_calendar(settings, catalog, owed, as_of)
     path = store.replace_release_calendar(Warehouse(settings), rows)
-    return CalendarBuild(rows=rows, path=path, outstanding=outstanding(rows))
+    return CalendarBuild(rows=rows, path=path, late=late_releases(rows, catalog.calendar.tz))
 
 
 refresh_calendar = step(name="release-calendar")(refresh_release_calendar)

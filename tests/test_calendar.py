@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from marts.release_calendar import Owed, release_calendar, release_state
+from marts.release_calendar import Owed, punctuality, release_calendar, release_state
 from warehouse import calendar as calendar_store
 from warehouse import schema
 from warehouse.paths import calendar_file
@@ -198,6 +198,18 @@ def test_release_calendar_rows_by_hand() -> None:
     assert pd.isna(manual["first_published_at"])
     assert set(rows["as_of"]) == {pd.Timestamp(as_of)}
 
+    # the report's punctuality: pending is not due yet; both datasets count
+    #   TY01: 5 due, 2 on time (40 %); late 2, missing 3, overdue 33 → mean 38 / 3
+    #   DT01: 3 due, 1 on time; overdue 29, missing 3 → mean 16
+    punct = punctuality(rows, 2026).set_index("zone_code")
+    assert punct[["due", "on_time", "late", "missing", "overdue"]].to_dict("index") == {
+        "DT01": {"due": 3, "on_time": 1, "late": 0, "missing": 1, "overdue": 1},
+        "TY01": {"due": 5, "on_time": 2, "late": 1, "missing": 1, "overdue": 1},
+    }
+    assert punct["on_time_pct"].to_dict() == pytest.approx({"DT01": 100 / 3, "TY01": 40.0})
+    assert punct["mean_days_late"].to_dict() == pytest.approx({"DT01": 16.0, "TY01": 38 / 3})
+    assert punctuality(rows, 2025).empty
+
 
 # --- on a warehouse, with the simulator ------------------------------------------------------
 
@@ -237,10 +249,13 @@ def province(
         sim.stop()
 
 
-def _run(sim: Any, cfg: Path, day: str) -> None:
-    """The simulator's clock at the evening of a day, then the nightly run of that day."""
+def _run(sim: Any, cfg: Path, day: str, capsys: pytest.CaptureFixture[str] | None = None) -> str:
+    """The simulator's clock at the evening of a day, then the nightly run of that day: its output."""
     sim.as_of = cst(f"{day} 20:00")
+    if capsys is not None:
+        capsys.readouterr()
     assert main(["run", "--today", day, "--config", str(cfg)]) == 0
+    return capsys.readouterr().out if capsys is not None else ""
 
 
 def _states(wh: Warehouse) -> dict[tuple[str, str], tuple[str, int | None]]:
@@ -270,7 +285,8 @@ def test_states_of_on_time_late_missing_overdue_and_extended_releases(
 
     # 04-17: 2026-02 and DT01's 2026-03 came on the 15th; TY01's 2026-03 has not (due 04-16
     # 12:00, 1 d 12 h by the end of 04-17 → 2 days); Q1 is due 04-20
-    _run(sim, cfg, "2026-04-17")
+    out = _run(sim, cfg, "2026-04-17", capsys)
+    assert "    TY01 zone 2026-03 missing, 2 days after 2026-04-16 12:00" in out.splitlines()
     assert _states(wh) == {
         ("DT01", "2026-02"): ("on_time", 0),
         ("DT01", "2026-03"): ("on_time", 0),
@@ -298,7 +314,7 @@ def test_states_of_on_time_late_missing_overdue_and_extended_releases(
 
     # 04-24: TY01's 2026-03 came on 04-18 10:00: late by 1 d 22 h → 2 days. DT01's Q1 came on
     # 04-23 10:00, after 04-20 12:00 but before the extended 04-24 18:00: on time
-    _run(sim, cfg, "2026-04-24")
+    assert "missing or overdue" not in _run(sim, cfg, "2026-04-24", capsys)
     assert _states(wh) == {
         ("DT01", "2026-02"): ("on_time", 0),
         ("DT01", "2026-03"): ("on_time", 0),
@@ -327,10 +343,16 @@ def test_states_of_on_time_late_missing_overdue_and_extended_releases(
 
     # 05-24: TY01's 2026-04 is 8 d 12 h past its deadline (more than 5 days): overdue, 9 days;
     # DT01's 4 d 6 h past its extended one: missing, 5 days
-    _run(sim, cfg, "2026-05-24")
+    out = _run(sim, cfg, "2026-05-24", capsys)
     states = _states(wh)
     assert states[("TY01", "2026-04")] == ("overdue", 9)
     assert states[("DT01", "2026-04")] == ("missing", 5)
+    # the run's summary names them (the run itself did not fail: exit 0)
+    summary = out[out.index("missing or overdue by the reporting calendar (2):") :].splitlines()
+    assert summary[1:3] == [
+        "    DT01 zone 2026-04 missing, 5 days after 2026-05-20 18:00 (extended)",
+        "    TY01 zone 2026-04 overdue, 9 days after 2026-05-16 12:00",
+    ]
     late = _late(cfg, capsys, "--as-of", "2026-05-24")
     assert _listed(late) == {("TY01", "2026-04", "overdue", 9), ("DT01", "2026-04", "missing", 5)}
     dt01 = next(r for r in late if r["zone_code"] == "DT01")
@@ -382,6 +404,18 @@ def test_states_of_on_time_late_missing_overdue_and_extended_releases(
     assert actions[1].reason == "园区书面申请，省统计局批准"
     assert all(a.operator for a in actions)
 
+    # the report's punctuality table, from release_calendar as the run of 05-24 left it:
+    # TY01 2 of 4 on time, late 2 and overdue 9 days → 5.5; DT01 3 of 4, missing 5 → 5.0
+    capsys.readouterr()
+    assert main(["report", "--year", "2026", "--config", str(cfg)]) == 0
+    page = (wh.data_dir / "reports" / "report-2026.html").read_text(encoding="utf-8")
+    section = page[page.index("4. Punctuality") :]
+    assert "as of 2026-05-24 23:59" in section
+    rows = re.findall(r"<tr><td>[^<]*<span class=\"en\">(\w+)</span></td>(.*?)</tr>", section)
+    cells = {zone: re.findall(r'<td class="num">([^<]*)</td>', tds) for zone, tds in rows}
+    assert cells["DT01"] == ["4", "3", "0", "1", "0", "75.0", "5.0"]
+    assert cells["TY01"] == ["4", "2", "1", "0", "1", "50.0", "5.5"]
+
     # the Parquet copy is the SQL table
     pq_rows = pd.read_parquet(calendar_file(wh.data_dir))
     assert len(pq_rows) == len(calendar_store.release_calendar_rows(wh)) == 8
@@ -415,3 +449,18 @@ def test_first_period_is_checked(tmp_path: Path, write_config: Any) -> None:
     )
     with pytest.raises(ConfigError, match=r"zones\[TY01\]\.first_period: .*2026-01"):
         load_config(cfg, shipped_catalog())
+
+
+def test_the_run_summary_artifact_lists_what_is_late() -> None:
+    from zonestats.summary import LateRelease, RunSummary
+
+    late = [
+        LateRelease("DT01", "zone", "2026-04", "missing", "2026-05-20 18:00", 1, extended=True),
+        LateRelease("TY01", "enterprise", "2026-04", "overdue", "2026-05-16 12:00", 9),
+    ]
+    md = RunSummary(late=late).to_markdown()
+    assert "## Missing or overdue (2, by the reporting calendar)" in md
+    assert "| DT01 | zone | 2026-04 | missing | 2026-05-20 18:00 | 1 | yes |" in md
+    assert "| TY01 | enterprise | 2026-04 | overdue | 2026-05-16 12:00 | 9 |  |" in md
+    assert str(late[0]) == "DT01 zone 2026-04 missing, 1 day after 2026-05-20 18:00 (extended)"
+    assert "Missing or overdue" not in RunSummary().to_markdown()

@@ -253,6 +253,10 @@ def _print_summary(summary: Any) -> None:
             print(f"  ! {note}")
     for line in summary.failures():
         print(f"  ✗ {line}")
+    if summary.late:
+        print(f"  missing or overdue by the reporting calendar ({len(summary.late)}):")
+        for late in summary.late:
+            print(f"    {late}")
     if summary.quality_report:
         print(f"  quality report: {summary.quality_report}")
     if summary.data_docs:
@@ -810,7 +814,7 @@ def _demo_marts(config: AppConfig, year: int) -> str:
     from warehouse import marts
     from warehouse.paths import export_file, report_dir
     from warehouse.store import Warehouse
-    from zonestats.cli_publish import build
+    from zonestats.cli_publish import build, punctuality_of
 
     for y in (year - 1, year, year + 1):
         build(config, y)
@@ -824,6 +828,7 @@ def _demo_marts(config: AppConfig, year: int) -> str:
         marts.monthly_rows(wh, year),
         zones,
         indicators,
+        *punctuality_of(wh, year),
     )
     xlsx = export_xlsx(
         export_file(config.warehouse.data_dir, str(year), "xlsx"),

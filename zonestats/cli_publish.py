@@ -159,6 +159,17 @@ def cmd_report(args: argparse.Namespace, config: AppConfig) -> int:
         marts.monthly_rows(wh, args.year),
         marts.reference(wh, "dim_zone"),
         marts.reference(wh, "dim_indicator"),
+        *punctuality_of(wh, args.year),
     )
     print(f"written: {path}")
     return EXIT_OK
+
+
+def punctuality_of(wh: Any, year: int) -> tuple[Any, Any]:
+    """A year's punctuality per zone from release_calendar as the last run left it, and its as_of."""
+    from marts.release_calendar import punctuality
+    from warehouse.calendar import release_calendar_rows
+
+    rows = release_calendar_rows(wh)
+    as_of = rows["as_of"].max().to_pydatetime() if not rows.empty else None
+    return punctuality(rows, year), as_of

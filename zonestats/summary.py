@@ -8,6 +8,26 @@ from datetime import datetime
 from zonestats.models import ZoneOutcome
 
 
+@dataclass(frozen=True)
+class LateRelease:
+    """A release past its deadline and not handed in (missing or overdue), for people to read."""
+
+    zone_code: str
+    dataset: str
+    period: str
+    state: str  # missing | overdue
+    deadline: str  # local time, as an operator reads it
+    days_late: int
+    extended: bool = False
+
+    def __str__(self) -> str:
+        extended = " (extended)" if self.extended else ""
+        return (
+            f"{self.zone_code} {self.dataset} {self.period} {self.state}, {self.days_late} "
+            f"day{'s' if self.days_late != 1 else ''} after {self.deadline}{extended}"
+        )
+
+
 @dataclass
 class RunSummary:
     """The outcome of one nightly run."""
@@ -21,6 +41,8 @@ class RunSummary:
     dq_failed: list[str] = field(default_factory=list)  # the expectations that failed
     marts: list[str] = field(default_factory=list)  # the marts (and years) this run rebuilt
     mart_errors: list[str] = field(default_factory=list)
+    # what the reporting calendar says is missing or overdue as of the run (not the run's failure)
+    late: list[LateRelease] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -103,6 +125,19 @@ class RunSummary:
         notes = [n for z in self.zones for n in z.notes]
         if notes:
             out += ["", *[f"- {n}" for n in notes]]
+        if self.late:
+            out += [
+                "",
+                f"## Missing or overdue ({len(self.late)}, by the reporting calendar)",
+                "",
+                "| zone | dataset | period | state | deadline | days late | extended |",
+                "|---|---|---|---|---|---:|---|",
+            ]
+            out += [
+                f"| {r.zone_code} | {r.dataset} | {r.period} | {r.state} | {r.deadline} "
+                f"| {r.days_late} | {'yes' if r.extended else ''} |"
+                for r in self.late
+            ]
         if self.marts:
             out += ["", f"Marts rebuilt: {', '.join(self.marts)}"]
         if self.quality_report:
