@@ -5,11 +5,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.schedules import Cron
+
+from zonestats.allocator import ARROW_POOL_ENV, prefer_run_pool
 
 NIGHTLY_CRON = "0 2 * * *"
 TIMEZONE = "Asia/Shanghai"
@@ -106,7 +109,13 @@ def deploy(
     root = Path(source) if source is not None else Path(__file__).resolve().parent.parent
     root = root.resolve()
     config = str(Path(config_path).resolve())
-    env = {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(heartbeat_s)}
+    # a flow run's process is new and Arrow reads its pool as it loads: the deploying shell's
+    # choice, else the run's pool
+    env = {
+        "PREFECT_FLOWS_HEARTBEAT_FREQUENCY": str(heartbeat_s),
+        ARROW_POOL_ENV: os.environ.get(ARROW_POOL_ENV, ""),
+    }
+    prefer_run_pool(env)
     specs: dict[str, dict[str, Any]] = {
         "nightly": {
             "schedule": Cron(NIGHTLY_CRON, timezone=TIMEZONE),

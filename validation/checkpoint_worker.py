@@ -37,6 +37,7 @@ from typing import IO, Any
 from validation.checkpoint import CHUNK_ROWS, CheckpointRun
 from validation.expectations import DqOutcome
 from warehouse.arrow import use_run_memory_pool
+from zonestats.allocator import prefer_run_pool
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseKey
@@ -168,6 +169,7 @@ class CheckpointWorker:
         """Start a worker; it warms up and follows the run's loads until ``finish``."""
         env = dict(os.environ)
         env.setdefault("GX_ANALYTICS_ENABLED", "False")
+        prefer_run_pool(env)  # read by Arrow as the worker loads it
         # our own interpreter and module; nothing of the settings on the command line
         proc = subprocess.Popen(
             [sys.executable, "-m", "validation.checkpoint_worker"],

@@ -32,12 +32,14 @@ def arrow_schema(table: Table, drop: tuple[str, ...] = ()) -> pa.Schema:
 
 
 def use_run_memory_pool(env: Mapping[str, str]) -> None:
-    """Allocate Arrow buffers with jemalloc (else malloc), unless ``ARROW_DEFAULT_MEMORY_POOL`` says.
+    """Allocate pyarrow's own buffers with jemalloc (else malloc), unless the operator chose a pool.
 
     Arrow's default mimalloc keeps the pages a thread freed for that thread: with a zone per
     thread, every thread held the peak of its largest release. glibc's malloc gives them to
     per-thread arenas that fragment (at 4x the bench the run's process peaked at 473 MB with
-    malloc, 346 MB with jemalloc, which hands freed pages back to the system on a timer).
+    malloc, 346 MB with jemalloc, which hands freed pages back to the system on a timer). This
+    reaches only what pyarrow allocates; the Parquet reader and writer follow the variable, which
+    ``zonestats.allocator`` sets before pyarrow loads in every process we start.
     """
     if env.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
