@@ -60,11 +60,15 @@ def test_a_nightly_into_s3_equals_sql_and_a_second_adds_nothing(
     s3_server: S3Server,
     s3_lake: str,
 ) -> None:
+    from zonesim import Faults
+
     cfg = _config(write_config, simulator, warehouse_url, tmp_path, s3_lake)
+    simulator.set_faults("DT01", Faults(bad_records=True))  # rows for the lake's quarantine
     _run(cfg)
     rows = assert_lake_equals_sql(s3_server, s3_lake, warehouse_url)
     assert rows["obs_zone"] > 0
     assert rows["obs_zone_current"] > 0
+    assert rows["quarantine"] > 0
     versions = s3_server.versions(s3_lake)
     # the observation, quarantine and current tables live only in the lake (the marts stay local)
     local = tmp_path / "work" / "parquet"

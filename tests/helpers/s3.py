@@ -137,6 +137,19 @@ class S3Server:
             for o in page.get("Contents", [])
         ]
 
+    def assert_secret_absent_in(self, uri: str) -> int:
+        """No object under an ``s3://bucket/prefix`` holds the secret key; objects searched."""
+        parsed = urlparse(uri)
+        client = self.client()
+        found = []
+        objects = self.objects(uri)
+        for key, _ in objects:
+            body = client.get_object(Bucket=parsed.netloc, Key=key)["Body"].read()
+            if self.secret.encode() in body:
+                found.append(key)
+        assert found == [], f"the S3 secret key is in objects {found}"
+        return len(objects)
+
     def stop(self) -> None:
         """Stop the server (its state goes with it)."""
         self._server.stop()
