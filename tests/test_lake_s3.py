@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from helpers.s3 import (
 
 from warehouse.lake import Lake, table_schema
 from warehouse.store import Warehouse
+from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.runtime import shipped_catalog
 
@@ -88,6 +90,7 @@ def test_a_lake_commit_lost_after_the_sql_commit_is_repaired_from_sql(
     write_config: Any,
     s3_server: S3Server,
     s3_lake: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"sqlite:///{(tmp_path / 'zs.db').as_posix()}"
     cfg = _config(write_config, simulator, url, tmp_path, s3_lake)
@@ -112,11 +115,26 @@ def test_a_lake_commit_lost_after_the_sql_commit_is_repaired_from_sql(
     assert lake.load_counts("obs_zone").get((year, "TY01")) is None
     with pytest.raises(AssertionError, match="SQL rows not in the lake"):
         compare_table(s3_server, s3_lake, url, "obs_zone")
+    # `zonestats lake` names the partitions that differ (exit 1) and changes nothing
+    versions = s3_server.versions(s3_lake)
+    assert main(["lake", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    for table in ("obs_zone", "obs_zone_current"):
+        assert f"✗ {table}/year={year}/zone_code=TY01: differs from SQL" in out
+    assert out.count("✗") == 2, out
+    assert s3_server.versions(s3_lake) == versions
     done = wh.repair(stale_after=pd.Timedelta(hours=1).to_pytimedelta())
     assert f"obs_zone/year={year}/zone_code=TY01: written again from SQL" in done
     assert f"obs_zone_current/year={year}/zone_code=TY01: written again from SQL" in done
     assert_lake_equals_sql(s3_server, s3_lake, url)
     assert wh.repair(stale_after=pd.Timedelta(hours=1).to_pytimedelta()) == []
+    assert main(["lake", "--config", str(cfg), "--json"]) == 0
+    tables = {t["table"]: t for t in map(json.loads, capsys.readouterr().out.splitlines())}
+    rows = assert_lake_equals_sql(s3_server, s3_lake, url)
+    assert {t: v["rows"] for t, v in tables.items()} == rows
+    assert {t: v["sql_rows"] for t, v in tables.items()} == rows
+    assert {t: v["version"] for t, v in tables.items()} == s3_server.versions(s3_lake)
+    assert all(v["differing"] == [] for v in tables.values())
 
 
 def test_two_writers_committing_different_partitions_at_once_both_land(s3_lake: str) -> None:
@@ -180,6 +198,8 @@ def test_local_current_parquet_equals_the_sql_current_view(
     wh.repair(stale_after=pd.Timedelta(hours=1).to_pytimedelta())
     again = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
     pd.testing.assert_frame_equal(canon(again, "obs_zone_current"), want, check_dtype=False)
+    # `zonestats lake` is for an s3:// data_dir: on a local one it says so, exit 2
+    assert main(["lake", "--config", str(cfg)]) == 2
 
 
 OLD_QUERY = """

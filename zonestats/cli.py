@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
+from zonestats.cli_lake import add_lake_parser, cmd_lake
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(submit)
 
     add_publish_parsers(sub, _add_config)
+    add_lake_parser(sub, _add_config)
 
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
@@ -847,6 +849,7 @@ COMMANDS = {
     "evaluate": lambda args: cmd_evaluate(args, _load(args)),
     "export": lambda args: cmd_export(args, _load(args)),
     "report": lambda args: cmd_report(args, _load(args)),
+    "lake": lambda args: cmd_lake(args, _load(args)),
     "run": cmd_run,
     "quarantine": cmd_quarantine,
     "status": cmd_status,
