@@ -8,8 +8,12 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from helpers.s3 import S3Server
 
 # Prefect reads its settings when first imported; these must be in place before any test module
 # imports it. PREFECT_HOME in a temp dir keeps the developer's own Prefect database out of tests.
@@ -141,3 +145,28 @@ def _write_config(
         ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server on loopback for the session, with credentials made up for this run.
+
+    A missing moto is an ImportError here: the test fails, never skips.
+    """
+    from helpers.s3 import S3Server
+
+    server = S3Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_lake(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket's ``s3://bucket/zonestats``; this process's AWS variables point at it.
+
+    Those variables are where zonestats takes endpoint, region and credentials from (only).
+    """
+    bucket = s3_server.create_bucket(f"zs-{uuid.uuid4().hex[:16]}")
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return s3_server.uri(bucket=bucket)

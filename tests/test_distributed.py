@@ -1,9 +1,14 @@
-"""The production topology on loopback: a Prefect server on PostgreSQL, two process workers.
+"""The production topology on loopback: a Prefect server on PostgreSQL, two process workers,
+the warehouse on PostgreSQL and the Parquet tables on S3 (moto).
 
 ``run.fan_out = "deployments"``: the nightly run starts one zone-pull deployment run per zone,
 which either worker picks up. One worker is SIGKILLed (its flow-run processes too) while a zone
 of it is loading: Prefect's zombie automation marks that run Crashed, the nightly names the zone
 failed, a retry of the zone run and the next nightly complete it, and nothing is doubled.
+``warehouse.data_dir`` is ``s3://bucket/prefix`` on a moto server; the workers get endpoint,
+region and credentials as the AWS variables. Every lake table then equals SQL by key and values,
+a night that finds nothing adds no Delta version, and the secret key is nowhere zonestats or
+Prefect write: files, the Prefect database, the warehouse, the bucket.
 """
 
 from __future__ import annotations
@@ -16,10 +21,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow.dataset as pads
 import pytest
 import requests
 from helpers.prefect_cluster import PrefectCluster
+from helpers.s3 import (
+    S3Server,
+    assert_lake_equals_sql,
+    assert_secret_absent,
+    lake_sizes,
+    secret_rows_in_postgres,
+)
 from helpers.zoneserver import ZoneServer
 from sqlalchemy import create_engine, text
 
@@ -29,6 +40,7 @@ pytestmark = [pytest.mark.distributed, pytest.mark.postgres, pytest.mark.slow]
 
 ZONES = list(shipped_catalog().zones)
 RUN_BOUND_S = 240
+QUARANTINED = "TY01"  # its enterprise releases carry bad records: quarantine rows for the lake
 
 
 @pytest.fixture
@@ -47,11 +59,12 @@ def prefect_db(pg_admin: Any) -> Iterator[str]:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _config(path: Path, sim: ZoneServer, url: str, data_dir: Path) -> Path:
+def _config(path: Path, sim: ZoneServer, url: str, lake: str, work_dir: Path) -> Path:
     lines = [
         "[warehouse]",
         f'url = "{url}"',
-        f'data_dir = "{data_dir.as_posix()}"',
+        f'data_dir = "{lake}"',  # endpoint and credentials: the workers' environment only
+        f'work_dir = "{work_dir.as_posix()}"',
         "",
         "[http]",
         "backoff_base_s = 0.05",
@@ -158,15 +171,6 @@ def _loaded_of(url: str, zone: str) -> int:
         engine.dispose()
 
 
-def _parquet_rows(data_dir: Path) -> dict[str, int]:
-    # TODO(S3): when warehouse.data_dir may be s3:// (branch i-storage), run this test with
-    # data_dir on the moto server and read the same tables back with deltalake/pyarrow there
-    return {
-        t: pads.dataset(data_dir / "parquet" / t, partitioning="hive").count_rows()
-        for t in ("obs_zone", "obs_enterprise")
-    }
-
-
 def _until(what: str, check: Callable[[], Any], bound_s: float) -> Any:
     deadline = time.monotonic() + bound_s
     while True:
@@ -179,19 +183,21 @@ def _until(what: str, check: Callable[[], Any], bound_s: float) -> Any:
 
 
 def test_nightly_fans_out_across_two_workers_and_survives_a_killed_one(
-    tmp_path: Path, pg_url: str, prefect_db: str
+    tmp_path: Path, pg_url: str, prefect_db: str, s3_server: S3Server
 ) -> None:
+    lake = s3_server.uri("zonestats", bucket=s3_server.create_bucket(f"zs-{uuid.uuid4().hex[:16]}"))
     sim = ZoneServer(scale=0.02, as_of="2026-05-20", start_year=2026)
     cluster = None
     try:
         env = {sim.token_env(c): sim.token(c) for c in ZONES}
+        env.update(s3_server.env)  # the lake's endpoint, region and credentials: env only
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
         env["PREFECT_WORKER_QUERY_SECONDS"] = "2"  # pick runs up in seconds, not the default 10
         cluster = PrefectCluster(tmp_path / "prefect", prefect_db, env)
         cluster.cli("work-pool", "create", "zonestats", "--type", "process")
         cluster.start_worker("w1")
         cluster.start_worker("w2")
-        cfg = _config(tmp_path / "zonestats.toml", sim, pg_url, tmp_path / "data")
+        cfg = _config(tmp_path / "zonestats.toml", sim, pg_url, lake, tmp_path / "work")
         # the zombie automation: Crashed 40 s after the last heartbeat (sent every 30 s)
         args = ("deploy", "--crash-after-s", "40", "--pending-crash-s", "60", "--config", str(cfg))
         deploy = cluster.run_zonestats(*args)
@@ -204,13 +210,17 @@ def test_nightly_fans_out_across_two_workers_and_survives_a_killed_one(
         ]
         api = Api(cluster.api_url)
 
-        # night 1: every zone slow, so that a zone is still loading when its worker dies
-        for code in ZONES:
+        # night 1: every zone slow, so that a zone is still loading when its worker dies;
+        # QUARANTINED's enterprise releases carry bad records all along (the lake's quarantine)
+        def faults(code: str, **fault: Any) -> None:
             requests.post(
                 f"http://127.0.0.1:{sim.port}/_admin/faults/{code}",
-                data=json.dumps({"slow_s": 0.4}),
+                data=json.dumps(fault),
                 timeout=5,
             ).raise_for_status()
+
+        for code in ZONES:
+            faults(code, slow_s=0.4, bad_enterprises=code == QUARANTINED)
         night1 = _trigger(cluster)
         nightly_worker = _until(
             "the nightly picked up",
@@ -234,6 +244,7 @@ def test_nightly_fans_out_across_two_workers_and_survives_a_killed_one(
         cluster.kill_worker(other)  # SIGKILL: the worker and its flow-run processes
         for code in ZONES:
             requests.delete(f"http://127.0.0.1:{sim.port}/_admin/faults/{code}", timeout=5)
+        faults(QUARANTINED, bad_enterprises=True)
         run1 = api.wait(night1)
         children = api.zone_runs(night1)
         killed = children[zone]
@@ -257,18 +268,39 @@ def test_nightly_fans_out_across_two_workers_and_survives_a_killed_one(
         assert run2["state"]["type"] == "COMPLETED", run2["state"]
         after2 = _counts(pg_url)
         assert after2["zones_loaded"] == len(ZONES)
-        parquet = _parquet_rows(tmp_path / "data")
-        assert parquet == {
-            "obs_zone": after2["obs_zone"],
-            "obs_enterprise": after2["obs_enterprise"],
-        }
+        # every lake table (observations, quarantine, current revisions) is SQL's, row by row
+        rows = assert_lake_equals_sql(s3_server, lake, pg_url)
+        assert rows["obs_zone"] == after2["obs_zone"] > 0
+        assert rows["obs_enterprise"] == after2["obs_enterprise"] > 0
+        assert rows["obs_zone_current"] > 0
+        assert rows["obs_enterprise_current"] > 0
+        assert rows["quarantine"] > 0
+        versions = s3_server.versions(lake)
+        assert None not in {versions[t] for t in ("obs_zone", "obs_enterprise")}, versions
 
-        # night 3 adds nothing: every release was loaded once
+        # night 3 finds nothing and adds nothing: every release loaded once, no Delta commit
+        requests_before = s3_server.requests
         night3 = _trigger(cluster)
         assert api.wait(night3)["state"]["type"] == "COMPLETED"
+        quiet_requests = s3_server.requests - requests_before
         assert _counts(pg_url) == after2
-        assert _parquet_rows(tmp_path / "data") == parquet
+        assert s3_server.versions(lake) == versions
+        assert assert_lake_equals_sql(s3_server, lake, pg_url) == rows
         _assert_nothing_doubled(pg_url)
+        print(
+            f"lake: {rows} rows, Delta versions {versions}, objects/bytes {lake_sizes(s3_server, lake)};"
+            f" S3 requests: {s3_server.requests} in all, {quiet_requests} on the quiet night"
+        )
+
+        # the secret key: in the workers' environment only, never written anywhere
+        cluster.stop()
+        assert_secret_absent(s3_server.secret, tmp_path)  # logs, config, work files
+        assert (
+            secret_rows_in_postgres(prefect_db.replace("+asyncpg", "+psycopg"), s3_server.secret)
+            == {}
+        )
+        assert secret_rows_in_postgres(pg_url, s3_server.secret) == {}
+        s3_server.assert_secret_absent_in(lake)
     finally:
         if cluster is not None:
             cluster.stop()

@@ -2,56 +2,33 @@
 
 from __future__ import annotations
 
-import socket
+import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
-from moto.server import ThreadedMotoServer  # a missing moto fails here: never a skip
-from sqlalchemy import text
+from helpers.s3 import (
+    KEYS,
+    S3Server,
+    assert_lake_equals_sql,
+    assert_secret_absent,
+    canon,
+    compare_table,
+    sql_frame,
+)
 
 from warehouse.lake import Lake, table_schema
 from warehouse.store import Warehouse
+from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.runtime import shipped_catalog
 
 ZONES = ["TY01", "DT01"]
-_KEY = {
-    "obs_zone": ["zone_code", "indicator_code", "period", "revision"],
-    "obs_zone_current": ["zone_code", "indicator_code", "period", "revision"],
-    "quarantine": ["quarantine_id"],
-}
-
-
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free loopback port, for the session."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: Any) -> str:
-    """A fresh bucket; the AWS variables (the only place credentials come from) point at it."""
-    import boto3
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret-do-not-log")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_endpoint)
-    name = f"zs-{abs(hash(request.node.nodeid)) % 10**10}"
-    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=name)
-    return name
 
 
 def _run(config: Path) -> Any:
@@ -76,90 +53,92 @@ def _config(write_config: Any, sim: Any, url: str, tmp: Path, lake: str | None) 
     return Path(cfg)
 
 
-def _sql(wh: Warehouse, table: str, columns: list[str]) -> pd.DataFrame:
-    with wh.connect() as conn:
-        frame = pd.read_sql_query(text(f"SELECT {', '.join(columns)} FROM {table}"), conn)
-    return _canon(frame, table)
-
-
-def _canon(frame: pd.DataFrame, table: str) -> pd.DataFrame:
-    frame = frame.copy()
-    if "loaded_at" in frame:
-        frame["loaded_at"] = pd.to_datetime(frame["loaded_at"], utc=True)
-    if "year" in frame:
-        frame = frame.drop(columns=["year"])
-    for c in frame.columns:
-        if frame[c].dtype == object:
-            frame[c] = frame[c].astype(str)
-    cols = sorted(frame.columns)
-    return frame[cols].sort_values(_KEY[table]).reset_index(drop=True)
-
-
-def _columns(table: str) -> list[str]:
-    return [f.name for f in table_schema(table) if f.name != "year"]
-
-
-def _assert_lake_equals_sql(lake: Lake, wh: Warehouse) -> None:
-    for table in ("obs_zone", "obs_zone_current", "quarantine"):
-        got = _canon(lake.read(table).to_pandas(), table)
-        want = _sql(wh, table, _columns(table))
-        assert len(got) > 0 or table == "quarantine"
-        pd.testing.assert_frame_equal(got, want, check_dtype=False)
-
-
 def test_a_nightly_into_s3_equals_sql_and_a_second_adds_nothing(
     prefect_harness: None,
     simulator: Any,
     warehouse_url: str,
     tmp_path: Path,
     write_config: Any,
-    bucket: str,
+    s3_server: S3Server,
+    s3_lake: str,
 ) -> None:
-    lake_uri = f"s3://{bucket}/zonestats"
-    cfg = _config(write_config, simulator, warehouse_url, tmp_path, lake_uri)
-    wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
+    from zonesim import Faults
+
+    cfg = _config(write_config, simulator, warehouse_url, tmp_path, s3_lake)
+    simulator.set_faults("DT01", Faults(bad_records=True))  # rows for the lake's quarantine
     _run(cfg)
-    lake = Lake(lake_uri)
-    _assert_lake_equals_sql(lake, wh)
-    versions = {t: lake.open(t).version() for t in ("obs_zone", "obs_zone_current")}  # type: ignore[union-attr]
-    rows = lake.read("obs_zone").num_rows
+    rows = assert_lake_equals_sql(s3_server, s3_lake, warehouse_url)
+    assert rows["obs_zone"] > 0
+    assert rows["obs_zone_current"] > 0
+    assert rows["quarantine"] > 0
+    versions = s3_server.versions(s3_lake)
     # the observation, quarantine and current tables live only in the lake (the marts stay local)
     local = tmp_path / "work" / "parquet"
     assert sorted(p.name for p in local.iterdir()) == ["marts"]
 
-    _run(cfg)  # nothing new to load
-    _assert_lake_equals_sql(lake, wh)
-    assert lake.read("obs_zone").num_rows == rows
-    assert {t: lake.open(t).version() for t in versions} == versions  # type: ignore[union-attr]
-    # the secret key never reaches what zonestats writes
-    for f in (tmp_path / "work").rglob("*"):
-        if f.is_file():
-            assert b"test-secret-do-not-log" not in f.read_bytes()
+    _run(cfg)  # nothing new to load: no table gets a commit
+    assert assert_lake_equals_sql(s3_server, s3_lake, warehouse_url) == rows
+    assert s3_server.versions(s3_lake) == versions
+    # the secret key never reaches what zonestats writes (config, work files, a SQLite warehouse)
+    assert_secret_absent(s3_server.secret, tmp_path)
 
 
 def test_a_lake_commit_lost_after_the_sql_commit_is_repaired_from_sql(
-    prefect_harness: None, simulator: Any, tmp_path: Path, write_config: Any, bucket: str
+    prefect_harness: None,
+    simulator: Any,
+    tmp_path: Path,
+    write_config: Any,
+    s3_server: S3Server,
+    s3_lake: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    lake_uri = f"s3://{bucket}/zonestats"
     url = f"sqlite:///{(tmp_path / 'zs.db').as_posix()}"
-    cfg = _config(write_config, simulator, url, tmp_path, lake_uri)
+    cfg = _config(write_config, simulator, url, tmp_path, s3_lake)
     wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
     _run(cfg)
-    lake = Lake(lake_uri)
-    # as if the run had died between its SQL commits and its Delta commits for TY01's year
+    lake = Lake(s3_lake)
+    assert_lake_equals_sql(s3_server, s3_lake, url)
     year = int(lake.read("obs_zone").column("year")[0].as_py())
+    # the comparison sees a changed value, not only a changed count
+    part = lake.read("obs_zone").filter(
+        (pc.field("year") == year) & (pc.field("zone_code") == "TY01")
+    )
+    values = part.column("value").to_pylist()
+    values[0] = (values[0] or 0.0) + 1.0
+    part = part.set_column(part.schema.get_field_index("value"), "value", pa.array(values))
+    lake.replace_partition("obs_zone", year, "TY01", part)
+    with pytest.raises(AssertionError, match="obs_zone"):
+        compare_table(s3_server, s3_lake, url, "obs_zone")
+    # as if the run had died between its SQL commits and its Delta commits for TY01's year
     for table in ("obs_zone", "obs_zone_current"):
         lake.replace_partition(table, year, "TY01", table_schema(table).empty_table())
     assert lake.load_counts("obs_zone").get((year, "TY01")) is None
+    with pytest.raises(AssertionError, match="SQL rows not in the lake"):
+        compare_table(s3_server, s3_lake, url, "obs_zone")
+    # `zonestats lake` names the partitions that differ (exit 1) and changes nothing
+    versions = s3_server.versions(s3_lake)
+    assert main(["lake", "--config", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    for table in ("obs_zone", "obs_zone_current"):
+        assert f"✗ {table}/year={year}/zone_code=TY01: differs from SQL" in out
+    assert out.count("✗") == 2, out
+    assert s3_server.versions(s3_lake) == versions
     done = wh.repair(stale_after=pd.Timedelta(hours=1).to_pytimedelta())
     assert f"obs_zone/year={year}/zone_code=TY01: written again from SQL" in done
     assert f"obs_zone_current/year={year}/zone_code=TY01: written again from SQL" in done
-    _assert_lake_equals_sql(lake, wh)
+    assert_lake_equals_sql(s3_server, s3_lake, url)
     assert wh.repair(stale_after=pd.Timedelta(hours=1).to_pytimedelta()) == []
+    assert main(["lake", "--config", str(cfg), "--json"]) == 0
+    tables = {t["table"]: t for t in map(json.loads, capsys.readouterr().out.splitlines())}
+    rows = assert_lake_equals_sql(s3_server, s3_lake, url)
+    assert {t: v["rows"] for t, v in tables.items()} == rows
+    assert {t: v["sql_rows"] for t, v in tables.items()} == rows
+    assert {t: v["version"] for t, v in tables.items()} == s3_server.versions(s3_lake)
+    assert all(v["differing"] == [] for v in tables.values())
 
 
-def test_two_writers_committing_different_partitions_at_once_both_land(bucket: str) -> None:
-    lake = Lake(f"s3://{bucket}/zonestats")
+def test_two_writers_committing_different_partitions_at_once_both_land(s3_lake: str) -> None:
+    lake = Lake(s3_lake)
     schema = table_schema("obs_zone")
     base = [f for f in schema if f.name not in ("year", "zone_code")]
 
@@ -209,8 +188,8 @@ def test_local_current_parquet_equals_the_sql_current_view(
     _run(cfg)
     root = tmp_path / "data" / "parquet" / "obs_zone_current"
     got = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
-    got = _canon(got, "obs_zone_current")
-    want = _sql(wh, "obs_zone_current", _columns("obs_zone_current"))
+    got = canon(got, "obs_zone_current")
+    want = canon(sql_frame(warehouse_url, "obs_zone_current"), "obs_zone_current")
     assert len(want) > 0
     pd.testing.assert_frame_equal(got, want, check_dtype=False)
     # a run killed after its SQL commit, before the current file's rename: repair writes it
@@ -218,7 +197,9 @@ def test_local_current_parquet_equals_the_sql_current_view(
     victim.unlink()
     wh.repair(stale_after=pd.Timedelta(hours=1).to_pytimedelta())
     again = ds.dataset(root, format="parquet", partitioning="hive").to_table().to_pandas()
-    pd.testing.assert_frame_equal(_canon(again, "obs_zone_current"), want, check_dtype=False)
+    pd.testing.assert_frame_equal(canon(again, "obs_zone_current"), want, check_dtype=False)
+    # `zonestats lake` is for an s3:// data_dir: on a local one it says so, exit 2
+    assert main(["lake", "--config", str(cfg)]) == 2
 
 
 OLD_QUERY = """
@@ -240,7 +221,6 @@ def test_a_newer_revision_lacking_a_record_leaves_no_old_value_in_the_current_pa
     from zonesim import Faults
 
     cfg = _config(write_config, simulator, warehouse_url, tmp_path, None)
-    wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
     _run(cfg)
     # a new revision of every TY01 release, carrying the bad records: some figures the first
     # revision had are held out of the second
@@ -249,7 +229,7 @@ def test_a_newer_revision_lacking_a_record_leaves_no_old_value_in_the_current_pa
             simulator.publish_revision("TY01", "zone", rel["period"])
     simulator.set_faults("TY01", Faults(bad_records=True))
     _run(cfg)
-    want = _sql(wh, "obs_zone_current", _columns("obs_zone_current"))
+    want = canon(sql_frame(warehouse_url, "obs_zone_current"), "obs_zone_current")
     keys = ["zone_code", "period", "indicator_code"]
     root = (tmp_path / "data" / "parquet").as_posix()
     old = duckdb.sql(OLD_QUERY.format(root=root)).df()
@@ -257,11 +237,11 @@ def test_a_newer_revision_lacking_a_record_leaves_no_old_value_in_the_current_pa
     # the defect: the old query, per indicator, finds the first revision's value where the
     # second lacks the record
     assert (stale["_merge"] == "left_only").any()
-    new = _canon(duckdb.sql(NEW_QUERY.format(root=root)).df(), "obs_zone_current")
+    new = canon(duckdb.sql(NEW_QUERY.format(root=root)).df(), "obs_zone_current")
     pd.testing.assert_frame_equal(
         new[[*keys, "revision", "value"]],
         want[[*keys, "revision", "value"]]
-        .sort_values(_KEY["obs_zone_current"])
+        .sort_values(KEYS["obs_zone_current"])
         .reset_index(drop=True),
         check_dtype=False,
     )

@@ -161,6 +161,22 @@ class Lake:
                     raise
                 time.sleep(0.05 * attempt)
 
+    def summary(self, table: str) -> dict[str, int] | None:
+        """A table's Delta version, active files, rows and bytes, from its log alone (no data
+        file read); None before its first commit."""
+        dt = self.open(table)
+        if dt is None:
+            return None
+        adds = pa.table(dt.get_add_actions(flatten=True))
+        rows = adds.column("num_records") if "num_records" in adds.column_names else None
+        return {
+            "version": int(dt.version()),
+            "files": adds.num_rows,
+            # a file written without statistics has no count: -1 says the total is unknown
+            "rows": -1 if rows is None or rows.null_count else int(pc.sum(rows).as_py() or 0),
+            "bytes": int(pc.sum(adds.column("size_bytes")).as_py() or 0),
+        }
+
     def load_counts(self, table: str) -> dict[tuple[int, str], dict[str, int]]:
         """Per (year, zone) partition, the rows of each load it holds: what repair compares."""
         dt = self.open(table)

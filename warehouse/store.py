@@ -725,32 +725,41 @@ class Warehouse:
                 done.append(f"stale work files {attempt.relative_to(self.data_dir)} removed")
         return done
 
-    def _repair_published(self) -> list[str]:
-        """Rewrite from SQL each partition whose published rows differ from what SQL holds.
+    def published_differences(self) -> list[tuple[str, int, str]]:
+        """The (table, year, zone) partitions whose published rows differ from what SQL holds.
 
         The lake's tables and the current tables (local or lake): per (year, zone) partition,
         rows per load id, as ``load_commit`` and the ledger say, against what is published.
+        Reads only; ``repair`` writes each of them again from SQL.
         """
         with self.engine.connect() as conn:
             expected = current.sql_counts(conn)
         tables = [*(PARQUET_TABLES if self.lake is not None else ()), *CURRENT_TABLES.values()]
-        done = []
+        out = []
         for table in tables:
             if self.lake is not None:
                 found = self.lake.load_counts(table)
             else:
                 found = current.local_counts(self.data_dir, table)
             want = expected.get(table, {})
-            for year, zone in sorted(set(want) | set(found)):
-                if want.get((year, zone), {}) == found.get((year, zone), {}):
-                    continue
-                self._write_partition(table, year, zone)
-                line = f"{table}/year={year}/zone_code={zone}: written again from SQL"
-                if self.lake is None:
-                    # the local current tables are derived; their files' repair is no news
-                    log.info("repair: %s", line)
-                else:
-                    done.append(line)
+            out += [
+                (table, year, zone)
+                for year, zone in sorted(set(want) | set(found))
+                if want.get((year, zone), {}) != found.get((year, zone), {})
+            ]
+        return out
+
+    def _repair_published(self) -> list[str]:
+        """Rewrite from SQL each partition whose published rows differ from what SQL holds."""
+        done = []
+        for table, year, zone in self.published_differences():
+            self._write_partition(table, year, zone)
+            line = f"{table}/year={year}/zone_code={zone}: written again from SQL"
+            if self.lake is None:
+                # the local current tables are derived; their files' repair is no news
+                log.info("repair: %s", line)
+            else:
+                done.append(line)
         return done
 
     def publish_partition(self, partition: parquet.Partition) -> None:
