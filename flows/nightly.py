@@ -18,9 +18,9 @@ from flows.zones import (
     run_zones,
 )
 from tasks.load import prepare
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ZoneOutcome, utcnow
-from zonestats.runtime import shipped_catalog
 from zonestats.summary import RunSummary
 
 __all__ = [

@@ -22,9 +22,10 @@ from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
 from warehouse.arrow import use_run_memory_pool
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import method_for, shipped_catalog
+from zonestats.runtime import method_for
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
 from zonestats.steps import current_run_id, in_prefect_run, run_logger

@@ -18,7 +18,7 @@ from warehouse.dictionary import (
     render_dictionary,
     write_dictionary,
 )
-from zonestats.runtime import shipped_catalog
+from zonestats.catalog import shipped_catalog
 
 OPERATOR_TABLES = (
     "watermark", "mart_build", "operator_action", "load_ledger", "dq_run", "load_commit",

@@ -23,8 +23,7 @@ from validation.expectations import (
     run_checkpoint,
     zone_checks,
 )
-from zonestats.catalog import Catalog
-from zonestats.runtime import shipped_catalog
+from zonestats.catalog import Catalog, shipped_catalog
 
 LOADED_AT = pd.Timestamp("2026-04-20 02:00", tz="Asia/Shanghai")
 PERIOD = "2026-03"

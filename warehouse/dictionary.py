@@ -537,8 +537,7 @@ def _render_relations(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> li
 
 
 def _render_catalog(doc: Mapping[str, Any]) -> list[str]:
-    from zonestats.catalog import BASES, DATASETS, FREQUENCIES
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import BASES, DATASETS, FREQUENCIES, shipped_catalog
 
     catalog = shipped_catalog()
     lines = [
@@ -600,7 +599,7 @@ def _render_catalog(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _render_zones() -> list[str]:
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     zones = shipped_catalog().zones.values()
     lines = [
@@ -721,7 +720,7 @@ def _render_method(doc: Mapping[str, Any]) -> list[str]:
 
 
 def _render_calendar(doc: Mapping[str, Any]) -> list[str]:
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     cal = shipped_catalog().calendar
     offset = cal.tz.utcoffset(None)

@@ -42,7 +42,7 @@ import orjson
 from zonesim import bytecols, data
 from zonesim.faults import BAD_ENTERPRISES, BadEnterpriseCase, Faults, bad_enterprise_positions
 from zonesim.industry import BASE_MIX, CLUSTERS
-from zonesim.model import Record
+from zonesim.record import Record
 from zonesim.rng import stable_rng
 from zonesim.uscc import ALPHABET, VALUES, WEIGHTS
 from zonestats.catalog import Indicator

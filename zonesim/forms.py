@@ -56,10 +56,11 @@ from zonesim.enterprise import (
     fmt,
     scaling,
 )
-from zonesim.model import Record
+from zonesim.record import Record
 from zonesim.rng import stable_rng
 from zonesim.routing import Response, ZoneRequest, ZoneRoute, not_found
 from zonesim.schedule import to_cst
+from zonesim.view import SimulatorView
 from zonesim.xlsx import (
     STYLE_HEADER,
     STYLE_TITLE,
@@ -74,7 +75,6 @@ from zonestats.periods import Period, parse_period
 
 if TYPE_CHECKING:
     from zonesim.faults import Faults
-    from zonesim.simulator import Simulator
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORM_ADAPTER = "form-xlsx"
@@ -215,7 +215,7 @@ class _Builder:
     """Lays out one form: header block, table, footer, with this file's quirks."""
 
     def __init__(
-        self, sim: Simulator, zone_code: str, spec: FormSpec, period: Period, faults: Faults
+        self, sim: SimulatorView, zone_code: str, spec: FormSpec, period: Period, faults: Faults
     ) -> None:
         self.sim, self.zone_code, self.spec, self.period = sim, zone_code, spec, period
         place = sim.form_zones.index(zone_code)
@@ -416,7 +416,7 @@ class _NotInBulk(Exception):
 
 
 def _layout(
-    sim: Simulator,
+    sim: SimulatorView,
     zone_code: str,
     form: str,
     period: Period,
@@ -464,7 +464,7 @@ def _layout(
 
 
 def build(
-    sim: Simulator,
+    sim: SimulatorView,
     zone_code: str,
     form: str,
     period: Period,
@@ -494,7 +494,7 @@ def build(
 
 
 def file_bytes(
-    sim: Simulator,
+    sim: SimulatorView,
     zone_code: str,
     form: str,
     period: Period,
