@@ -48,8 +48,9 @@ import numpy as np
 
 from zonesim import bytecols
 from zonesim.data import to_unit
-from zonesim.enterprise import EnterpriseColumns, EnterpriseRow
+from zonesim.enterprise import EnterpriseColumns
 from zonesim.enterprise_population import exponent
+from zonesim.enterprise_wire import EnterpriseRow
 from zonesim.figures import convert, fmt, scaling
 from zonesim.record import Record
 from zonesim.rng import stable_rng

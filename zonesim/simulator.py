@@ -11,7 +11,8 @@ from types import TracebackType
 from typing import Any
 
 from zonesim import data, forms
-from zonesim.enterprise import EnterpriseDataset, EnterpriseRelease, EnterpriseRow
+from zonesim.enterprise import EnterpriseDataset, EnterpriseRelease
+from zonesim.enterprise_wire import EnterpriseRow
 from zonesim.faults import FaultBook, Faults
 from zonesim.model import DatasetModel, Release
 from zonesim.record import Record

@@ -9,7 +9,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
-from zonesim.enterprise import EnterpriseRelease, EnterpriseRow
+from zonesim.enterprise import EnterpriseRelease
+from zonesim.enterprise_wire import EnterpriseRow
 from zonesim.faults import FaultBook, Faults
 from zonesim.model import DatasetModel, Release
 from zonesim.record import Record
