@@ -90,4 +90,4 @@ def nightly(
     ``today`` is the run's date in Asia/Shanghai (default: the clock's), which decides the
     current year of the marts.
     """
-    return nightly_body(config_path, zones, validate_only, today)
+    return nightly_body(config_path, zones, validate_only, today, zone_flow=pull_zone)
