@@ -8,15 +8,32 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: demo test lint typecheck pytest install clean bench
+.PHONY: demo test lint typecheck pytest install lock clean bench
 
-$(STAMP): pyproject.toml
+# every dependency at the version (and hashes) of requirements-dev.lock, then the project itself
+# without resolving anything again; `make lock` regenerates the lock from pyproject.toml
+LOCK := requirements-dev.lock
+
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# the lock again after a change of pyproject.toml's dependencies, keeping every pin it can;
+# UPGRADE=1 make lock moves every package to the newest version pyproject.toml allows, and
+# UPGRADE_PACKAGE=NAME make lock only that one. uv comes from the lock (dev extras); on a machine
+# without the venv yet, `make install` first.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal \
+		--generate-hashes --custom-compile-command "make lock" \
+		$(if $(UPGRADE),--upgrade) $(if $(UPGRADE_PACKAGE),--upgrade-package $(UPGRADE_PACKAGE)) \
+		-o $(LOCK)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/zonestats demo
@@ -24,6 +41,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,4 +60,4 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench.py --scale $(or $(SCALE),1)
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

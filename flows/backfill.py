@@ -12,10 +12,10 @@ from flows.zones import RunFailed, finish_run, pull_releases
 from tasks.extract import list_releases
 from tasks.load import pending, prepare
 from tasks.operations import in_period_range, record_action, verify_release
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config, resolve_config_path
 from zonestats.errors import SourceError
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import shipped_catalog
 from zonestats.secrets import redact
 from zonestats.steps import run_logger
 from zonestats.summary import RunSummary

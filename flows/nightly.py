@@ -18,9 +18,9 @@ from flows.zones import (
     run_zones,
 )
 from tasks.load import prepare
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ZoneOutcome, utcnow
-from zonestats.runtime import shipped_catalog
 from zonestats.summary import RunSummary
 
 __all__ = [
@@ -90,4 +90,4 @@ def nightly(
     ``today`` is the run's date in Asia/Shanghai (default: the clock's), which decides the
     current year of the marts.
     """
-    return nightly_body(config_path, zones, validate_only, today)
+    return nightly_body(config_path, zones, validate_only, today, zone_flow=pull_zone)

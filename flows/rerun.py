@@ -11,9 +11,9 @@ from flows.limits import zone_guard
 from flows.zones import RunFailed, finish_run, pull_releases
 from tasks.load import prepare
 from tasks.operations import failed_releases, record_action
+from zonestats.catalog import shipped_catalog
 from zonestats.config import ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import shipped_catalog
 from zonestats.steps import run_logger
 from zonestats.summary import RunSummary
 

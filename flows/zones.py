@@ -1,7 +1,8 @@
 """The body of the nightly run: every enabled zone concurrently, each release its own unit of work.
 
 Prefect-free at import (flows.nightly wraps these functions as the Prefect flows): a run without
-a Prefect API (zonestats.steps) never pays for importing Prefect.
+a Prefect API (zonestats.steps) never pays for importing Prefect. The nightly flow hands its
+``zone-pull`` subflow in (``zone_flow``), so that this module never imports flows.nightly back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from flows.limits import ZoneGuard, zone_guard
 from tasks.calendar import calendar_as_of, owed_by, refresh_calendar
@@ -22,9 +23,10 @@ from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
 from warehouse.arrow import use_run_memory_pool
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import method_for, shipped_catalog
+from zonestats.runtime import method_for
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
 from zonestats.steps import current_run_id, in_prefect_run, run_logger
@@ -171,17 +173,24 @@ def pull_zone_body(
     return outcome
 
 
+# the zone-pull subflow (flows.nightly.pull_zone), called as pull_zone_body is, with return_state
+ZoneFlow = Callable[..., Any]
+
+
 def _zone_or_error(
-    source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
+    source: ZoneSource,
+    config: AppConfig,
+    validate_only: bool,
+    deadline_at: datetime,
+    zone_flow: ZoneFlow | None,
 ) -> ZoneOutcome:
-    if not in_prefect_run():  # a run without Prefect: the zone's body, in this thread
+    if zone_flow is None or not in_prefect_run():  # the zone's body, in this thread
         try:
             return pull_zone_body(source, config, validate_only, deadline_at)
         except Exception as crash:
             return ZoneOutcome(zone_code=source.code, error=redact(f"zone pull crashed: {crash}"))
-    from flows.nightly import pull_zone  # a subflow run of the nightly flow run
-
-    state = pull_zone(source, config, validate_only, deadline_at, return_state=True)
+    # a subflow run of the nightly flow run
+    state = zone_flow(source, config, validate_only, deadline_at, return_state=True)
     if state.is_completed():
         result: ZoneOutcome = state.result()
         return result
@@ -190,12 +199,16 @@ def _zone_or_error(
 
 
 def _isolated(
-    source: ZoneSource, config: AppConfig, validate_only: bool, deadline_at: datetime
+    source: ZoneSource,
+    config: AppConfig,
+    validate_only: bool,
+    deadline_at: datetime,
+    zone_flow: ZoneFlow | None,
 ) -> ZoneOutcome:
     # even starting the subflow can fail (the orchestration API busy or down): that is this
     # zone's failure, reported as such, never the others'
     try:
-        return _zone_or_error(source, config, validate_only, deadline_at)
+        return _zone_or_error(source, config, validate_only, deadline_at, zone_flow)
     except Exception as exc:
         return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow could not run: {exc}"))
 
@@ -205,6 +218,7 @@ def nightly_body(
     zones: list[str] | None = None,
     validate_only: bool = False,
     today: date | None = None,
+    zone_flow: ZoneFlow | None = None,
 ) -> RunSummary:
     """Pull every enabled zone (or those named), load what is valid, summarise the run.
 
@@ -213,7 +227,7 @@ def nightly_body(
     current year of the marts.
     """
     config = load_config(resolve_config_path(config_path, os.environ), shipped_catalog())
-    return run_zones(config, zones, validate_only, today)
+    return run_zones(config, zones, validate_only, today, zone_flow)
 
 
 def run_zones(
@@ -221,8 +235,10 @@ def run_zones(
     zones: list[str] | None,
     validate_only: bool = False,
     today: date | None = None,
+    zone_flow: ZoneFlow | None = None,
 ) -> RunSummary:
-    """The body of the nightly flow, once its config is built."""
+    """The body of the nightly flow, once its config is built; each zone runs as a ``zone_flow``
+    subflow run inside a Prefect run, else in its thread."""
     use_run_memory_pool(os.environ)
     summary = RunSummary(started_at=utcnow(), validate_only=validate_only)
     # every zone's subflow stops starting releases at the same moment
@@ -240,7 +256,7 @@ def run_zones(
 
             summary.zones = run_zone_deployments(config, sources, validate_only, deadline_at)
         else:
-            summary.zones = _in_threads(config, sources, validate_only, deadline_at)
+            summary.zones = _in_threads(config, sources, validate_only, deadline_at, zone_flow)
         summary.finished_at = utcnow()
         finish_run(config, summary, "nightly", today, worker)
     finally:
@@ -252,13 +268,23 @@ def run_zones(
 
 
 def _in_threads(
-    config: AppConfig, sources: tuple[ZoneSource, ...], validate_only: bool, deadline_at: datetime
+    config: AppConfig,
+    sources: tuple[ZoneSource, ...],
+    validate_only: bool,
+    deadline_at: datetime,
+    zone_flow: ZoneFlow | None,
 ) -> list[ZoneOutcome]:
     with ThreadPoolExecutor(max_workers=max(1, config.run.max_concurrent_zones)) as pool:
         # each thread needs the flow's context to run its zone as a subflow of this run
         futures = [
             pool.submit(
-                contextvars.copy_context().run, _isolated, s, config, validate_only, deadline_at
+                contextvars.copy_context().run,
+                _isolated,
+                s,
+                config,
+                validate_only,
+                deadline_at,
+                zone_flow,
             )
             for s in sources
         ]

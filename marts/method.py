@@ -10,8 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from zonestats.catalog import Catalog
-from zonestats.runtime import shipped_catalog
+from zonestats.catalog import Catalog, shipped_catalog
 
 #: The pillars of item 20; the evaluation mart's score_<code> columns are a public contract,
 #: so a method may weigh them differently but not add, drop or rename one.

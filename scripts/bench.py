@@ -23,9 +23,9 @@ from tasks.extract import list_zone_releases
 from tasks.load import prepare_warehouse
 from tasks.release import run_release
 from zonesim import Simulator
+from zonestats.catalog import shipped_catalog
 from zonestats.config import parse_config
 from zonestats.metrics import STAGES, StageTimer
-from zonestats.runtime import shipped_catalog
 
 CST = timezone(timedelta(hours=8))
 

@@ -95,7 +95,7 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     """The zone simulator on a free loopback port, clock fixed, tokens in the environment."""
     from zonesim import Simulator
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     sim = Simulator(seed=2026, as_of=AS_OF, start_year=START_YEAR).start()
     for code in shipped_catalog().zones:

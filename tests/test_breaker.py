@@ -11,10 +11,10 @@ import pytest
 
 from flows.limits import NOT_ATTEMPTED_DEADLINE, RunDeadline, ZoneBreaker
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.models import ReleaseKey, ReleaseOutcome
-from zonestats.runtime import shipped_catalog
 
 KEY = ReleaseKey("TY01", "zone", "2026-02", 1)
 DOWN = ReleaseOutcome(KEY, "failed", error="gave up", unavailable="HTTP 500")

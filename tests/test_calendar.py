@@ -24,9 +24,9 @@ from warehouse.paths import calendar_file
 from warehouse.store import Warehouse
 from zonesim.faults import Faults
 from zonestats.calendar import CalendarError, load_calendar, parse_calendar, period_of
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import ConfigError, load_config
-from zonestats.runtime import shipped_catalog
 
 CST = timezone(timedelta(hours=8))
 CAL = shipped_catalog().calendar

@@ -34,9 +34,9 @@ from validation.checkpoint_worker import CheckpointWorker, CheckpointWorkerError
 from validation.expectations import DqOutcome
 from warehouse import quality, schema
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, WarehouseSettings, load_config
 from zonestats.models import ReleaseKey, ReleaseRef
-from zonestats.runtime import shipped_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -404,7 +404,7 @@ _PARENT = textwrap.dedent(
     from pydantic import SecretStr
     from validation.checkpoint_worker import CheckpointWorker
     from zonestats.config import WarehouseSettings
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     root = Path(sys.argv[1])
     settings = WarehouseSettings(url=SecretStr(f"sqlite:///{root / 'w.db'}"), data_dir=root)

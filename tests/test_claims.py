@@ -14,9 +14,9 @@ from sqlalchemy import select
 from warehouse import schema
 from warehouse.claims import RunClaims, ZoneBusy
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseRef, utc, utcnow
-from zonestats.runtime import shipped_catalog
 
 REF = ReleaseRef(
     zone_code="TY01",

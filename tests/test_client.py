@@ -265,7 +265,7 @@ def test_a_token_in_a_form_cell_is_masked_as_it_is_read(
 ) -> None:
     import dataclasses
 
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
     from zonestats.sources import form_xlsx
 
     zone = "YQ01"

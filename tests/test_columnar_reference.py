@@ -29,8 +29,8 @@ from tasks.validate import BATCH_RECORDS, check_release
 from validation.codes import uscc_check_char
 from validation.registry import load_rules
 from warehouse.staging import RawSpool
+from zonestats.catalog import shipped_catalog
 from zonestats.models import FetchedRelease, ReleaseRef
-from zonestats.runtime import shipped_catalog
 from zonestats.sources.base import Page
 
 ZONE = "TY01"

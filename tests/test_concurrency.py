@@ -14,9 +14,9 @@ from tasks.load import prepare_warehouse
 from tasks.release import run_release
 from warehouse import schema
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
 from zonestats.models import ReleaseOutcome
-from zonestats.runtime import shipped_catalog
 
 
 def test_two_concurrent_runs_load_each_release_once(

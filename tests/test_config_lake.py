@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from warehouse.lake import Lake, storage_options
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ConfigError, parse_config
-from zonestats.runtime import shipped_catalog
 
 
 def _parse(warehouse: str, env: dict[str, str] | None = None) -> AppConfig:

@@ -45,8 +45,8 @@ WAREHOUSE = '[warehouse]\nurl = "sqlite:///x.db"\ndata_dir = "var"\n'
 
 
 def test_fan_out_defaults_to_threads_and_takes_deployments(tmp_path: Path) -> None:
+    from zonestats.catalog import shipped_catalog
     from zonestats.config import load_config
-    from zonestats.runtime import shipped_catalog
 
     path = tmp_path / "zonestats.toml"
     path.write_text(WAREHOUSE, encoding="utf-8")
@@ -57,8 +57,8 @@ def test_fan_out_defaults_to_threads_and_takes_deployments(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("value", ['"processes"', "2"])
 def test_a_wrong_fan_out_names_the_key(tmp_path: Path, value: str) -> None:
+    from zonestats.catalog import shipped_catalog
     from zonestats.config import ConfigError, load_config
-    from zonestats.runtime import shipped_catalog
 
     path = tmp_path / "zonestats.toml"
     path.write_text(WAREHOUSE + f"[run]\nfan_out = {value}\n", encoding="utf-8")

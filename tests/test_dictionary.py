@@ -9,16 +9,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Column, Float, Integer, MetaData, Table
 
-from warehouse import dictionary, schema
-from warehouse.dictionary import (
-    DEFAULT_PATH,
-    dictionary_problems,
-    load_descriptions,
-    relations,
-    render_dictionary,
-    write_dictionary,
-)
-from zonestats.runtime import shipped_catalog
+from warehouse import schema
+from warehouse.dictionary import render
+from warehouse.dictionary.__main__ import main as regenerate
+from warehouse.dictionary.check import dictionary_problems
+from warehouse.dictionary.descriptions import load_descriptions, relations
+from warehouse.dictionary.render import DEFAULT_PATH, render_dictionary, write_dictionary
+from zonestats.catalog import shipped_catalog
 
 OPERATOR_TABLES = (
     "watermark", "mart_build", "operator_action", "load_ledger", "dq_run", "load_commit",
@@ -205,7 +202,7 @@ def test_write_dictionary_replaces_the_file_whole(tmp_path: Path) -> None:
 
 def test_main_writes_the_path_given(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "out" / "dd.md"
-    assert dictionary.main([str(target)]) == 0
+    assert regenerate([str(target)]) == 0
     assert target.read_text(encoding="utf-8") == render_dictionary()
     assert str(target) in capsys.readouterr().out
 
@@ -216,9 +213,9 @@ def test_main_refuses_to_write_a_page_with_a_hole(
     md = _copy_of_schema()
     md.tables["dim_zone"].append_column(Column("area_km2", Float(53)))
     walked = relations(md, schema.VIEWS)
-    monkeypatch.setattr(dictionary, "relations", lambda: walked)
+    monkeypatch.setattr(render, "relations", lambda: walked)
     target = tmp_path / "dd.md"
-    assert dictionary.main([str(target)]) == 1
+    assert regenerate([str(target)]) == 1
     assert not target.exists()
     assert "dim_zone.area_km2" in capsys.readouterr().err
 

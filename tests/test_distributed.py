@@ -34,7 +34,7 @@ from helpers.s3 import (
 from helpers.zoneserver import ZoneServer
 from sqlalchemy import create_engine, text
 
-from zonestats.runtime import shipped_catalog
+from zonestats.catalog import shipped_catalog
 
 pytestmark = [pytest.mark.distributed, pytest.mark.postgres, pytest.mark.slow]
 

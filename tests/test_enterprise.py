@@ -12,7 +12,7 @@ from tasks.normalize import normalize_enterprise
 from validation.codes import industry_code_valid, uscc_check_char, uscc_valid
 from validation.engine import Validator
 from validation.registry import load_rules
-from zonestats.runtime import shipped_catalog
+from zonestats.catalog import shipped_catalog
 
 CONTEXT = {"zone": "TY01", "period": "2026-10", "revision": 1}
 

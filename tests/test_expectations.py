@@ -11,20 +11,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from validation.expectations import (
+from validation.data_docs import offline_html
+from validation.expectations import DqOutcome, ExpectationResult, run_checkpoint
+from validation.suites import (
     ENTERPRISE_TABLE,
     ZONE_TABLE,
-    DqOutcome,
-    ExpectationResult,
     checked_columns,
     enterprise_checks,
-    offline_html,
     prepare_frame,
-    run_checkpoint,
     zone_checks,
 )
-from zonestats.catalog import Catalog
-from zonestats.runtime import shipped_catalog
+from zonestats.catalog import Catalog, shipped_catalog
 
 LOADED_AT = pd.Timestamp("2026-04-20 02:00", tz="Asia/Shanghai")
 PERIOD = "2026-03"

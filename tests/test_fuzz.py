@@ -70,10 +70,10 @@ from tasks.release import run_release
 from warehouse import schema
 from warehouse.paths import release_file
 from warehouse.store import _ENGINES, Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, parse_config
 from zonestats.errors import SourceError
 from zonestats.models import ReleaseKey, ReleaseOutcome
-from zonestats.runtime import shipped_catalog
 
 pytestmark = pytest.mark.slow
 

@@ -24,9 +24,9 @@ from helpers.s3 import (
 
 from warehouse.lake import Lake, table_schema
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 ZONES = ["TY01", "DT01"]
 

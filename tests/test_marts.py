@@ -23,9 +23,8 @@ from marts.rd_subsidy import RD_SUBSIDY_COLUMNS, rd_subsidy
 from warehouse import marts as marts_store
 from warehouse import schema
 from warehouse.store import Warehouse
-from zonestats.catalog import Catalog
+from zonestats.catalog import Catalog, shipped_catalog
 from zonestats.config import WarehouseSettings
-from zonestats.runtime import shipped_catalog
 
 T0 = datetime(2026, 5, 6, 1, 0, tzinfo=UTC)
 NAN = math.nan

@@ -30,10 +30,10 @@ from sqlalchemy.exc import DBAPIError
 from warehouse import migrate, schema
 from warehouse.engine import make_engine as _engine
 from warehouse.store import Warehouse, engine_for
+from zonestats.catalog import shipped_catalog
 from zonestats.cli_db import add_db_parser, cmd_db
 from zonestats.config import WarehouseSettings
 from zonestats.models import utc
-from zonestats.runtime import shipped_catalog
 
 
 def settings(url: str, tmp_path: Path) -> WarehouseSettings:

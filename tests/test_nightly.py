@@ -16,8 +16,8 @@ from sqlalchemy import select
 from warehouse import schema
 from warehouse.paths import table_root
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 pytestmark = pytest.mark.prefect
 

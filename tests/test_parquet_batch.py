@@ -30,9 +30,9 @@ from tasks.validate import STAGED_DIM, STAGED_OBS, STAGED_QUARANTINE
 from warehouse import parquet, schema
 from warehouse.paths import BATCH_ID, parquet_file, release_file, temp_file
 from warehouse.store import LoadConflict, Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseKey, ReleaseRef, ValidatedRelease, utc
-from zonestats.runtime import shipped_catalog
 
 T0 = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)
 INDICATORS = {"revenue": "万元", "tax_revenue": "万元", "employees": "人", "land_area": "亩"}

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from flows.zones import run_zones
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 ZONES = ["TY01", "DT01"]
 

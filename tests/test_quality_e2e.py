@@ -21,10 +21,11 @@ from warehouse import quality, schema
 from warehouse.paths import partition_dir
 from warehouse.quality import QuarantineError
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.models import ReleaseKey
-from zonestats.runtime import shipped_catalog, shipped_rules
+from zonestats.runtime import shipped_rules
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

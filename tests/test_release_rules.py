@@ -29,10 +29,9 @@ from validation.codes import uscc_check_char
 from validation.registry import RuleSet, load_rules
 from validation.release_rules import HISTORY_COLUMNS
 from warehouse.staging import RawSpool
-from zonestats.catalog import Catalog, load_catalog
+from zonestats.catalog import Catalog, load_catalog, shipped_catalog
 from zonestats.models import FetchedRelease, ReleaseRef, ValidatedRelease
 from zonestats.periods import infer_frequency
-from zonestats.runtime import shipped_catalog
 from zonestats.sources.base import Page
 
 ZONE = "TY01"

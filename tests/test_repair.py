@@ -28,9 +28,9 @@ from tasks.release import run_release
 from warehouse import schema
 from warehouse.paths import release_file
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, load_config
 from zonestats.models import ReleaseKey, utc
-from zonestats.runtime import shipped_catalog
 
 ZONE = "DT01"  # the smallest zone: its enterprise release loads in well under a second
 # Ages relative to the stale threshold: far enough on either side of it that the few seconds a

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from warehouse import schema
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 
 @pytest.mark.prefect

@@ -26,8 +26,8 @@ from sqlalchemy import MetaData, inspect, select
 from warehouse import schema
 from warehouse.migrate import SCHEMA
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

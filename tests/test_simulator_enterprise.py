@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from zonesim import BAD_ENTERPRISES, Faults, Simulator, bad_enterprise_positions, enterprise
-from zonesim.enterprise import WIRE_CHUNK, EnterpriseDataset, EnterpriseRelease, render
+from zonesim import BAD_ENTERPRISES, Faults, Simulator, bad_enterprise_positions, enterprise_wire
+from zonesim.enterprise import EnterpriseDataset, EnterpriseRelease
+from zonesim.enterprise_wire import WIRE_CHUNK, render
 from zonesim.industry import CLUSTERS, is_valid_industry_code
 from zonesim.schedule import CST
 from zonesim.uscc import ALPHABET, is_valid_uscc, make_uscc
@@ -254,7 +255,7 @@ def test_a_large_release_serves_pages_without_building_it_whole(
     # breaks: every run of records asked of a release and every wire chunk rendered is recorded.
     sliced: list[tuple[int, int]] = []
     chunks: list[int] = []
-    real_page, real_wire = EnterpriseRelease.page_json, enterprise._wire
+    real_page, real_wire = EnterpriseRelease.page_json, enterprise_wire.build_wire
 
     def spy_page(self: EnterpriseRelease, start: int, stop: int) -> bytes:
         sliced.append((start, stop))
@@ -265,7 +266,7 @@ def test_a_large_release_serves_pages_without_building_it_whole(
         return real_wire(block, start)
 
     monkeypatch.setattr(EnterpriseRelease, "page_json", spy_page)
-    monkeypatch.setattr(enterprise, "_wire", spy_wire)
+    monkeypatch.setattr(enterprise_wire, "build_wire", spy_wire)
     with Simulator(seed=2026, as_of=AS_OF, start_year=2026, enterprise_scale=25) as big:
         count = big.enterprise_count("JZ01", "2026-10")
         assert count >= 50_000

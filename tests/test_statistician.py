@@ -21,9 +21,9 @@ from openpyxl import load_workbook
 from warehouse import marts, schema
 from warehouse.paths import mart_file
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

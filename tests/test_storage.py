@@ -19,9 +19,9 @@ from pydantic import SecretStr
 
 from tasks.validate import STAGED_DIM, STAGED_OBS, STAGED_QUARANTINE
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import ReleaseRef, ValidatedRelease
-from zonestats.runtime import shipped_catalog
 
 UNITS = {
     "revenue": "万元", "industrial_output": "万元", "tax_revenue": "万元", "rd_expenditure": "万元",

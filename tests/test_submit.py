@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from warehouse import schema
 from warehouse.store import Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.cli import main
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 ROWS = [
     ("营业收入", "revenue", "万元", "123,456.7"),

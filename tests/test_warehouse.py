@@ -17,9 +17,10 @@ from warehouse import schema
 from warehouse.paths import UnsafePathError, release_file, table_root
 from warehouse.staging import RawSpool
 from warehouse.store import LoadConflict, Warehouse
+from zonestats.catalog import shipped_catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import FetchedRelease, ReleaseKey, ReleaseRef, ValidatedRelease
-from zonestats.runtime import shipped_catalog, shipped_rules
+from zonestats.runtime import shipped_rules
 from zonestats.sources.base import Page
 
 T0 = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)

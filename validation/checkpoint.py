@@ -23,12 +23,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from validation.expectations import (
-    TABLE_DATASETS,
-    CheckpointSession,
-    DqOutcome,
-    checked_columns,
-)
+from validation.expectations import CheckpointSession, DqOutcome
+from validation.suites import TABLE_DATASETS, checked_columns
 from warehouse.quality import (
     Partition,
     ReleaseStamp,

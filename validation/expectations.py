@@ -1,26 +1,19 @@
-"""The Great Expectations data-quality checkpoint over the current observation tables.
+"""The Great Expectations checkpoint run over the current observation tables.
 
-The suites are built from the catalog (indicator codes, canonical units, bounds, integer flags), so
-a new indicator in ``indicators.csv`` is checked without touching this file. Per-indicator rules
-(unit, bounds, integrality) become a few derived columns on a copy of the frame, compared by
-column-pair expectations: a handful of vectorized expectations instead of one per indicator.
-
-A checkpoint is a ``CheckpointSession``: built once (GX's import, context and suites: the seconds
-of fixed cost), it validates the rows chunk by chunk — every check is per row or per key, and a
-chunk never splits a release, whose zone and period are part of every key — and adds the chunks
-up into one validation result per table, the one the Data Docs show.
+A checkpoint is a ``CheckpointSession``: built once (GX's import, context and suites — see
+``validation.suites`` — the seconds of fixed cost), it validates the rows chunk by chunk — every
+check is per row or per key, and a chunk never splits a release, whose zone and period are part
+of every key — and adds the chunks up into one validation result per table, the one the Data Docs
+show (made to work offline by ``validation.data_docs``).
 
 Great Expectations is imported inside the functions only: importing it takes seconds.
 """
 
 from __future__ import annotations
 
-import ast
-import html
 import json
 import logging
 import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,27 +28,21 @@ from zonestats.catalog import Catalog
 
 if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
+from validation.data_docs import make_offline
+from validation.suites import (
+    CHECKS_BY_TABLE,
+    ID_META,
+    TABLE_DATASETS,
+    Check,
+    gx_expectation,
+    prepare_frame,
+)
 
-ZONE_TABLE = "obs_zone_current"
-ENTERPRISE_TABLE = "obs_enterprise_current"
-#: table -> catalog dataset; also the order in which the tables are validated
-TABLE_DATASETS: dict[str, str] = {ZONE_TABLE: "zone", ENTERPRISE_TABLE: "enterprise"}
-STATUSES = ("A", "P", "E", "M")
-USCC_REGEX = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
 SITE_NAME = "zonestats_dq"
 OBSERVED_MAX_CHARS = 500
 DETAILS_MAX_CHARS = 300
 # how many unexpected values an ExpectationResult quotes; the Data Docs show GX's own sample
 SAMPLE_VALUES = 5
-# where our readable id travels inside GX (an expectation's meta survives into its result)
-_ID_META = "zonestats_id"
-
-# Derived columns added to a copy of the frame: the catalog's view of each row's indicator.
-CATALOG_UNIT = "catalog_unit"
-CATALOG_MIN = "catalog_min"
-CATALOG_MAX = "catalog_max"
-# the fractional part of a value whose indicator counts things (else null, which GX skips)
-INTEGER_REMAINDER = "integer_remainder"
 
 
 @dataclass(frozen=True)
@@ -77,219 +64,6 @@ class DqOutcome:
     success: bool
     results: list[ExpectationResult]
     docs_index: Path | None  # the Data Docs index.html written
-
-
-@dataclass(frozen=True)
-class _Check:
-    """One expectation, declared without Great Expectations so that suites build cheaply."""
-
-    name: str  # the short id; the table is prefixed to it
-    type: str  # GX snake-case expectation type
-    kwargs: dict[str, Any]
-    # (column, operator, value): only rows meeting it are checked (GX row_condition)
-    where: tuple[str, str, Any] | None = None
-    notes: str = ""
-
-
-def zone_checks(catalog: Catalog) -> list[_Check]:
-    """The expectations of obs_zone_current, from the zone catalog."""
-    inds = catalog.for_dataset("zone")
-    key = ["zone_code", "indicator_code", "period"]
-    checks = [
-        _Check(
-            "key_unique",
-            "expect_compound_columns_to_be_unique",
-            {"column_list": key},
-            notes="one current figure per zone, indicator and period",
-        ),
-        _Check(
-            "zone_known",
-            "expect_column_values_to_be_in_set",
-            {"column": "zone_code", "value_set": sorted(catalog.zones)},
-            notes="a zone of zones.csv",
-        ),
-        _Check(
-            "indicator_known",
-            "expect_column_values_to_be_in_set",
-            {"column": "indicator_code", "value_set": [i.code for i in inds]},
-            notes="an indicator of the zone catalog",
-        ),
-        _Check(
-            "status_valid",
-            "expect_column_values_to_be_in_set",
-            {"column": "status", "value_set": list(STATUSES)},
-            notes="A, P, E or M",
-        ),
-    ]
-    for column in ("zone_code", "indicator_code", "period", "frequency", "unit", "status"):
-        checks.append(
-            _Check(
-                f"{column}_not_null",
-                "expect_column_values_to_not_be_null",
-                {"column": column},
-            )
-        )
-    checks += _catalog_checks(catalog, "zone")
-    checks.append(
-        _Check(
-            "value_present",
-            "expect_column_values_to_not_be_null",
-            {"column": "value"},
-            where=("status", "!=", "M"),
-            notes="a figure unless its status is M (not reported)",
-        )
-    )
-    return checks
-
-
-def enterprise_checks(catalog: Catalog) -> list[_Check]:
-    """The expectations of obs_enterprise_current, from the enterprise catalog."""
-    inds = catalog.for_dataset("enterprise")
-    checks = [
-        _Check(
-            "key_unique",
-            "expect_compound_columns_to_be_unique",
-            {"column_list": ["zone_code", "uscc", "period", "indicator_code"]},
-            notes="one current figure per enterprise, period and indicator",
-        ),
-        _Check(
-            "uscc_format",
-            "expect_column_values_to_match_regex",
-            {"column": "uscc", "regex": USCC_REGEX},
-            notes="18 characters of 0-9A-HJ-NPQRTUWXY (GB 32100-2015)",
-        ),
-        _Check(
-            "indicator_known",
-            "expect_column_values_to_be_in_set",
-            {"column": "indicator_code", "value_set": [i.code for i in inds]},
-            notes="an indicator of the enterprise catalog",
-        ),
-    ]
-    # the regex skips nulls, so a missing credit code needs its own expectation
-    for column in ("zone_code", "uscc", "period", "indicator_code", "unit", "value"):
-        checks.append(
-            _Check(
-                f"{column}_not_null",
-                "expect_column_values_to_not_be_null",
-                {"column": column},
-            )
-        )
-    return checks + _catalog_checks(catalog, "enterprise")
-
-
-def _catalog_checks(catalog: Catalog, dataset: str) -> list[_Check]:
-    """Unit, bounds and integrality against the derived catalog columns (see ``prepare_frame``)."""
-    inds = catalog.for_dataset(dataset)
-    # rows of an unknown indicator have no catalog columns: indicator_known reports them once
-    pair = {"ignore_row_if": "either_value_is_missing"}
-    checks = [
-        _Check(
-            "unit_canonical",
-            "expect_column_pair_values_to_be_equal",
-            {"column_A": "unit", "column_B": CATALOG_UNIT, **pair},
-            notes="values are stored in the catalog's canonical unit",
-        )
-    ]
-    if any(i.min is not None for i in inds):
-        checks.append(
-            _Check(
-                "value_at_least_min",
-                "expect_column_pair_values_a_to_be_greater_than_b",
-                {"column_A": "value", "column_B": CATALOG_MIN, "or_equal": True, **pair},
-                notes="value ≥ the indicator's min in the catalog",
-            )
-        )
-    if any(i.max is not None for i in inds):
-        checks.append(
-            _Check(
-                "value_at_most_max",
-                "expect_column_pair_values_a_to_be_greater_than_b",
-                {"column_A": CATALOG_MAX, "column_B": "value", "or_equal": True, **pair},
-                notes="value ≤ the indicator's max in the catalog",
-            )
-        )
-    if any(i.integer for i in inds):
-        checks.append(
-            _Check(
-                "value_integer",
-                "expect_column_values_to_be_in_set",
-                {"column": INTEGER_REMAINDER, "value_set": [0.0]},
-                notes="indicators that count (enterprises, people) have whole values",
-            )
-        )
-    return checks
-
-
-def checked_columns(table: str, catalog: Catalog) -> tuple[str, ...]:
-    """The observation columns that a table's expectations read (what a reader must fetch)."""
-    derived = {CATALOG_UNIT, CATALOG_MIN, CATALOG_MAX, INTEGER_REMAINDER}
-    # indicator_code and value feed the derived columns, which the checks name instead
-    names: dict[str, None] = {"indicator_code": None, "value": None}
-    for check in CHECKS_BY_TABLE[table](catalog):
-        kwargs = check.kwargs
-        found = [kwargs.get("column"), kwargs.get("column_A"), kwargs.get("column_B")]
-        found += list(kwargs.get("column_list") or [])
-        if check.where is not None:
-            found.append(check.where[0])
-        names.update({n: None for n in found if isinstance(n, str) and n not in derived})
-    return tuple(names)
-
-
-def prepare_frame(frame: pd.DataFrame, catalog: Catalog, dataset: str) -> pd.DataFrame:
-    """The frame GX validates: text as categoricals, plus each row's indicator as the catalog has it.
-
-    Categoricals because every text column here repeats a few values (16 thousand credit codes
-    over a million rows): GX's set, regex and uniqueness checks then work on small integer codes.
-    The catalog columns are computed once per indicator and taken by code, not mapped per row.
-    """
-    out = frame.copy(deep=False)
-    for name in out.columns:
-        column = out[name]
-        if name != "value" and (column.dtype == object or pd.api.types.is_string_dtype(column)):
-            out[name] = column.astype("category")
-    if "value" in out.columns and not pd.api.types.is_float_dtype(out["value"]):
-        # a figure that is not a number counts as missing (value_not_null, value_present)
-        out["value"] = pd.to_numeric(out["value"], errors="coerce").astype("float64")
-    # a missing column must fail the expectations that name it, not crash the run here
-    codes = out["indicator_code"] if "indicator_code" in out.columns else None
-    if codes is None or not isinstance(codes.dtype, pd.CategoricalDtype):
-        codes = pd.Series(pd.Categorical([None] * len(out)), index=out.index)
-    categories = [str(c) for c in codes.cat.categories]
-    # position -1 (a null or unknown code) takes the sentinel appended to each per-code array
-    at = codes.cat.codes.to_numpy()
-    by = catalog.lookup(dataset).by_indicator
-
-    def numbers(field: str) -> np.ndarray:
-        per_code = [by[field].get(c) for c in categories]
-        values = [np.nan if v is None else float(v) for v in per_code] + [np.nan]
-        return np.asarray(values, dtype="float64")[at]
-
-    units = [by["canonical_unit"].get(c) for c in categories]
-    unit = out["unit"] if "unit" in out.columns else None
-    if unit is not None and isinstance(unit.dtype, pd.CategoricalDtype):
-        # the two unit columns share their categories: GX compares them with ==, which pandas
-        # allows between categoricals only when their categories are the same
-        shared = pd.Index(
-            list(dict.fromkeys([*map(str, unit.cat.categories), *filter(None, units)]))
-        )
-        out["unit"] = unit.cat.set_categories(shared)
-        position = {u: i for i, u in enumerate(shared)}
-        unit_codes = np.asarray([position.get(u, -1) if u else -1 for u in units] + [-1])[at]
-        out[CATALOG_UNIT] = pd.Categorical.from_codes(unit_codes, categories=shared)
-    else:
-        out[CATALOG_UNIT] = np.asarray([*units, None], dtype=object)[at]
-    out[CATALOG_MIN] = numbers("min")
-    out[CATALOG_MAX] = numbers("max")
-    counts = np.asarray([bool(by["integer"].get(c)) for c in categories] + [False])[at]
-    if "value" in out.columns:
-        value = out["value"].to_numpy(dtype="float64", na_value=np.nan)
-    else:
-        value = np.full(len(out), np.nan)
-    out[INTEGER_REMAINDER] = np.where(counts, np.abs(value - np.round(value)), np.nan)
-    return out
-
-
-CHECKS_BY_TABLE = {ZONE_TABLE: zone_checks, ENTERPRISE_TABLE: enterprise_checks}
 
 
 def prepare_gx() -> None:
@@ -334,27 +108,11 @@ def _ephemeral_context(docs_dir: Path) -> AbstractDataContext:
     return gx.get_context(mode="ephemeral", project_config=config)
 
 
-def _gx_expectation(table: str, check: _Check) -> Any:
-    """The GX expectation object of a declared check, tagged with its readable id."""
-    from great_expectations.expectations.registry import get_expectation_impl
-    from great_expectations.expectations.row_conditions import Column
-
-    kwargs: dict[str, Any] = dict(check.kwargs)
-    if check.where is not None:
-        column, op, value = check.where
-        operators = {"==": Column.__eq__, "!=": Column.__ne__}
-        kwargs["row_condition"] = operators[op](Column(column), value)
-    expectation_id = f"{table}.{check.name}"
-    meta = {_ID_META: expectation_id}
-    notes = f"{expectation_id}: {check.notes}" if check.notes else expectation_id
-    return get_expectation_impl(check.type)(**kwargs, meta=meta, notes=notes)
-
-
 @dataclass
 class _Suite:
     """One table's suite in a GX context, and the batch definition its chunks come through."""
 
-    checks: list[_Check]
+    checks: list[Check]
     suite: Any  # great_expectations.core.ExpectationSuite
     batch: Any  # great_expectations.core.batch_definition.BatchDefinition
 
@@ -382,7 +140,7 @@ class CheckpointSession:
             batch = source.add_dataframe_asset(table).add_batch_definition_whole_dataframe(table)
             suite = self._context.suites.add(ExpectationSuite(name=table))
             for check in checks:
-                suite.add_expectation(_gx_expectation(table, check))
+                suite.add_expectation(gx_expectation(table, check))
             self._suites[table] = _Suite(checks=checks, suite=suite, batch=batch)
         self._suite_pages_written = False
 
@@ -517,7 +275,7 @@ def combine_results(parts: list[Any]) -> Any:
 
 def _result_id(result: Any) -> str:
     meta = result.expectation_config.meta or {}
-    return str(meta.get(_ID_META) or result.expectation_config.type)
+    return str(meta.get(ID_META) or result.expectation_config.type)
 
 
 # GX's default partial_unexpected_count (result_format SUMMARY)
@@ -595,12 +353,12 @@ def run_checkpoint(
     return session.finish(results, run_name)
 
 
-def _collect(table: str, checks: list[_Check], gx_results: list[Any]) -> list[ExpectationResult]:
+def _collect(table: str, checks: list[Check], gx_results: list[Any]) -> list[ExpectationResult]:
     """Our records of a table's GX results, in the order the checks were declared."""
     by_id = {}
     for gx_result in gx_results:
         meta = gx_result.expectation_config.meta or {}
-        by_id[meta.get(_ID_META)] = gx_result
+        by_id[meta.get(ID_META)] = gx_result
     collected = []
     for check in checks:
         expectation_id = f"{table}.{check.name}"
@@ -663,7 +421,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _details(check: _Check) -> str:
+def _details(check: Check) -> str:
     """The arguments of a check; long value sets are counted instead of listed."""
     parts = []
     for key, value in check.kwargs.items():
@@ -683,252 +441,3 @@ def _json(value: Any) -> str:
 
 def _trim(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def make_offline(docs_dir: Path, pages: Sequence[Path]) -> None:
-    """Rewrite the given Data Docs pages (and GX's stylesheets) to work without internet.
-
-    Only the pages this run wrote: the site keeps every earlier run's pages, already rewritten.
-    """
-    for page in pages:
-        if page.suffix == ".html" and page.is_file():
-            text = page.read_text(encoding="utf-8")
-            text = _static_links_from(page, Path(docs_dir), offline_html(text))
-            page.write_text(text, encoding="utf-8")
-    # GX copies its stylesheets again on every build; the pages inline theirs, but a copy may be
-    # opened on its own
-    for sheet in (docs_dir / "static").rglob("*.css"):
-        text = sheet.read_text(encoding="utf-8")
-        offline = _EXTERNAL_CSS_URL.sub("none", text)
-        if offline != text:
-            sheet.write_text(offline, encoding="utf-8")
-
-
-_STATIC_REF = re.compile(r"""\b(src|href)="((?:\.\./|\./)*)static/""")
-
-
-def _static_links_from(page: Path, docs_dir: Path, text: str) -> str:
-    """Point the page's links to the site's static/ folder at it, from wherever the page is.
-
-    GX counts the levels of a validation page one short (its favicon link ends in
-    ``validations/static/``), so the path is worked out from the page's own place.
-    """
-    up = os.path.relpath(docs_dir.resolve() / "static", page.parent.resolve())
-    return _STATIC_REF.sub(lambda m: f'{m[1]}="{Path(up).as_posix()}/', text)
-
-
-# --- making GX's pages work offline --------------------------------------------------------------
-# GX's pages load Bootstrap, jQuery, bootstrap-table, Font Awesome and Vega from CDNs and its logo
-# from S3 (with the context id appended). Statisticians open the docs without internet, so every
-# external reference goes, the one JS-drawn table (the index) is written as static HTML, and a
-# small stylesheet and a jQuery-free "Failed Only" filter are put inline.
-
-_OFFLINE_MARK = '<style id="zonestats-offline">'
-_EXTERNAL = r"""["']https?://[^"']*["']"""
-_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>\s*", re.I | re.S)
-_EXTERNAL_LINK = re.compile(rf"<link\b[^>]*\bhref={_EXTERNAL}[^>]*>\s*", re.I)
-_EXTERNAL_IMG = re.compile(rf"<img\b[^>]*\bsrc={_EXTERNAL}[^>]*>", re.I | re.S)
-_EXTERNAL_ANCHOR = re.compile(rf"<a\b[^>]*\bhref={_EXTERNAL}[^>]*>(.*?)</a>", re.I | re.S)
-_EXTERNAL_CSS_URL = re.compile(r"""url\(\s*["']?https?://[^)]*\)""", re.I)
-_ANY_EXTERNAL_ATTR = re.compile(rf"\b(src|href)\s*=\s*{_EXTERNAL}", re.I)
-_FOOTER = re.compile(r"<footer\b.*?</footer>\s*", re.I | re.S)
-_CLEAR_FILTERS = re.compile(r"<button\b[^>]*clearTableFilters[^>]*>.*?</button>\s*", re.I | re.S)
-# bootstrap-table: an empty <table data-toggle="table"> that a later script fills from its rows
-_BOOTSTRAP_TABLE = re.compile(
-    r"""<table\s+id="(?P<id>[^"]+)"[^>]*?data-toggle="table"\s*>\s*</table>"""
-    r"""(?:\s*<script>.*?</script>)*?\s*"""
-    r"""<script>\s*\$\('#(?P=id)'\)\.bootstrapTable\((?P<args>.*?)\);.*?</script>""",
-    re.S,
-)
-
-OFFLINE_STYLE = """
-:root { color-scheme: light; }
-body { font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans CJK SC", "Microsoft YaHei",
-       sans-serif; margin: 0; color: #212529; background: #fff; font-size: 14px; line-height: 1.45; }
-a { color: #0b5ed7; }
-nav.navbar { display: flex; align-items: center; padding: 0 1.5rem; border-bottom: 1px solid #dee2e6;
-             background: #f8f9fa; height: auto !important; min-height: 3rem; }
-nav.navbar nav { display: flex; align-items: center; }
-.zs-brand { font-weight: 600; font-size: 1.1rem; color: #212529; }
-.breadcrumb { list-style: none; display: flex; gap: .4rem; margin: 0 0 0 1rem; padding: 0; }
-.breadcrumb-item + .breadcrumb-item::before { content: "/"; padding-right: .4rem; color: #6c757d; }
-.container-fluid { padding: 1rem 1.5rem; }
-.row { display: flex; flex-wrap: wrap; gap: 1rem 1.5rem; }
-.row > .col-12 { flex: 1 1 100%; }
-.row > .col-6 { flex: 1 1 40%; }
-.col-md-2 { flex: 0 0 15rem; max-width: 15rem; }
-.col-md-10 { flex: 1 1 30rem; min-width: 0; }
-.d-none { display: none; }
-.d-md-block { display: block; }
-.d-md-inline-flex { display: inline-flex; }
-[hidden] { display: none !important; }
-h1, h2, h3, h4, h5, h6 { margin: .6rem 0 .4rem; font-weight: 600; }
-.lead { color: #495057; }
-.alert { padding: .5rem .75rem; border-radius: 4px; margin: .5rem 0; }
-.alert-secondary { background: #e9ecef; border: 1px solid #dee2e6; }
-.card { border: 1px solid #dee2e6; border-radius: 4px; margin-bottom: 1rem; }
-.card-header { background: #f1f3f5; padding: .4rem .6rem; border-bottom: 1px solid #dee2e6; }
-.card-body { padding: .6rem; }
-.collapse:not(.show) { display: none; }
-[data-toggle="collapse"] { cursor: pointer; }
-.collapse [style*="color:red"] { color: #495057 !important; }
-.nav { list-style: none; padding: 0; margin: 0; }
-.nav-tabs { display: flex; gap: 1rem; border-bottom: 1px solid #dee2e6; margin: .5rem 0; }
-.nav-tabs .nav-link { display: inline-block; padding: .3rem .2rem; text-decoration: none; }
-.tab-pane { margin-bottom: 1.5rem; }
-.btn { display: inline-block; padding: .2rem .6rem; margin: .1rem; border: 1px solid #0b5ed7;
-       border-radius: 4px; background: #fff; color: #0b5ed7; cursor: pointer; }
-.btn-group input { margin-right: .3rem; }
-table { border-collapse: collapse; width: 100%; margin: .4rem 0 .8rem; }
-th, td { border: 1px solid #dee2e6; padding: .3rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f1f3f5; font-weight: 600; }
-tbody tr:nth-child(even) > td { background: #fafbfc; }
-.table-responsive { overflow-x: auto; }
-.badge { display: inline-block; padding: 0 .35rem; border-radius: 3px; background: #e9ecef;
-         font-family: ui-monospace, monospace; font-size: 90%; }
-code, pre { background: #f6f8fa; padding: 0 .25rem; border-radius: 3px; white-space: pre-wrap; }
-.text-danger { color: #b02a37; } .text-success { color: #146c43; } .text-info { color: #087990; }
-i.fas, i.far, i.fa { font-style: normal; }
-.fa-check-circle::before, .fa-check::before { content: "✔"; }
-.fa-times::before, .fa-times-circle::before { content: "✘"; }
-.fa-comment::before { content: "✎"; }
-.fa-question-circle::before { content: "?"; }
-.ge-success-icon::after { content: " passed"; }
-.ge-failed-icon::after { content: " failed"; }
-@media (prefers-color-scheme: dark) {
-  .table { color: #212529 !important; background-color: transparent; }
-}
-"""
-
-# GX's "Show All" / "Failed Only" buttons and its collapsed blocks; its own code needs jQuery
-OFFLINE_SCRIPT = """
-function zonestatsShowSucceeded(show) {
-  var display = show ? "" : "none";
-  document.querySelectorAll(".hide-succeeded-validation-target-child").forEach(function (el) {
-    el.parentElement.style.display = display;
-  });
-  document.querySelectorAll(".hide-succeeded-validation-target").forEach(function (el) {
-    el.style.display = display;
-  });
-  document.querySelectorAll(".hide-succeeded-validations-column-section-target-child")
-    .forEach(function (el) {
-      var section = el.parentElement.parentElement;
-      section.style.display = display;
-      document.querySelectorAll('a[href="#' + section.id + '"]').forEach(function (a) {
-        a.style.display = display;
-      });
-    });
-}
-function showAllValidations() { zonestatsShowSucceeded(true); }
-function hideSucceededValidations() { zonestatsShowSucceeded(false); }
-// "Show more info..." and the notes icons open the collapsed block beside them; GX repeats
-// one collapse id across a section, so the block is found by nearness, not by its id
-document.addEventListener("click", function (event) {
-  var toggle = event.target.closest('[data-toggle="collapse"]');
-  for (var el = toggle && toggle.parentElement; el; el = el.parentElement) {
-    var block = Array.prototype.find.call(el.querySelectorAll(".collapse"), function (c) {
-      return !c.contains(toggle);
-    });
-    if (block) {
-      event.preventDefault();
-      block.classList.toggle("show");
-      return;
-    }
-  }
-});
-"""
-
-
-def offline_html(text: str) -> str:
-    """A Data Docs page with no http(s) reference left: static tables, inline style, no CDN."""
-    if _OFFLINE_MARK in text:
-        return text  # a page of an earlier run, already rewritten
-    text = _BOOTSTRAP_TABLE.sub(_static_table, text)
-    text = _CLEAR_FILTERS.sub("", text)
-    # every script left needs jQuery or a CDN library, none of which is there offline
-    text = _SCRIPT.sub("", text)
-    text = _EXTERNAL_LINK.sub("", text)
-    text = _FOOTER.sub("", text)  # a fixed newsletter footer
-    text = _EXTERNAL_IMG.sub('<span class="zs-brand">zonestats · data quality</span>', text)
-    text = _EXTERNAL_ANCHOR.sub(r"\1", text)
-    text = _EXTERNAL_CSS_URL.sub("none", text)
-    # whatever a later GX template adds: the page must not reach out
-    text = _ANY_EXTERNAL_ATTR.sub(r'\1="#"', text)
-    head = f"{_OFFLINE_MARK}{OFFLINE_STYLE}</style>\n<script>{OFFLINE_SCRIPT}</script>\n</head>"
-    return text.replace("</head>", head, 1)
-
-
-def _static_table(match: re.Match[str]) -> str:
-    """The table a bootstrap-table script would have drawn, from the columns and rows it holds."""
-    args = match["args"]
-    columns = _literal_array(args, "columns")
-    rows = _literal_array(args, "data")
-    if columns is None or rows is None:
-        return match[0]  # not the shape we know: left for the general clean-up
-    shown = [c for c in columns if isinstance(c, dict) and c.get("visible", True)]
-    head = "".join(
-        f"<th>{html.escape(str(c.get('title', c.get('field', ''))))}</th>" for c in shown
-    )
-    body = []
-    for row in rows:
-        cells = [_cell(row.get(c.get("field"))) for c in shown]
-        link = row.get("_table_row_link_path")
-        # the script made the whole row a link; offline the first cell links (unless it does)
-        if link and cells and "<a " not in cells[0]:
-            cells[0] = f'<a href="{html.escape(str(link))}">{cells[0] or "open"}</a>'
-        body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (
-        f'<table id="{html.escape(match["id"])}" class="table zs-static-table">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-    )
-
-
-def _cell(value: Any) -> str:
-    """A cell as GX rendered it (already HTML), or escaped text for a plain value."""
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else html.escape(_json(value))
-
-
-def _literal_array(args: str, key: str) -> list[Any] | None:
-    """The array after ``key:`` in a bootstrap-table option object (JSON or a Python repr)."""
-    found = re.search(rf"\b{key}:\s*\[", args)
-    if found is None:
-        return None
-    start = found.end() - 1
-    end = _closing_bracket(args, start)
-    if end is None:
-        return None
-    literal = args[start : end + 1]
-    try:
-        parsed = json.loads(literal)
-    except ValueError:
-        try:
-            # Jinja writes the column list as Python's repr: single quotes, True/False
-            parsed = ast.literal_eval(literal)
-        except (ValueError, SyntaxError):
-            return None
-    return parsed if isinstance(parsed, list) else None
-
-
-def _closing_bracket(text: str, start: int) -> int | None:
-    """The index of the bracket that closes the one at ``start``, skipping quoted strings."""
-    depth, quote, escaped = 0, "", False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "[{":
-            depth += 1
-        elif ch in "]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return None

@@ -20,7 +20,8 @@ from zonesim.faults import (
 )
 from zonesim.forms import FORMS, QUIRKS, FormDocument, FormSpec
 from zonesim.process import SimulatorProcess, SimulatorProcessError
-from zonesim.simulator import RequestRecord, Simulator
+from zonesim.simulator import Simulator
+from zonesim.view import RequestRecord
 
 __all__ = [
     "BAD_ENTERPRISES",

@@ -26,7 +26,8 @@ from functools import cache
 from typing import Any
 
 from zonesim.faults import Faults, apply_audit_breaks, apply_bad_records
-from zonesim.model import ListRelease, Record, Release
+from zonesim.model import ListRelease, Release
+from zonesim.record import Record
 from zonesim.rng import stable_rng, stable_unit
 from zonestats.catalog import Catalog, Indicator, load_catalog
 from zonestats.periods import Period, parse_period

@@ -17,912 +17,57 @@ decreases within a year, and the sum over the enterprises that report an indicat
 [0.75 c, 1.25 c] ⊂ [52.5%, 95%] of the zone's figure, whatever the weights. Values are whole
 hundredths of the catalog unit (areas whole hundredths of a hectare, employees whole people), so
 every alternative unit renders them exactly.
+
+One job per module: ``enterprise_population`` (who and how big), ``enterprise_identity`` (credit
+codes and names), ``enterprise_blocks`` (a zone-month as numpy columns, cached),
+``enterprise_wire`` (a row, its record, the vectorized wire view); this module serves releases
+from them (revisions, bad cases, pages).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
-from fractions import Fraction
+from dataclasses import dataclass, replace
 from functools import cache
-from hashlib import sha256
-from statistics import NormalDist
-from typing import Any, Generic, TypeVar
-from xml.sax.saxutils import escape as xml_escape
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from zonesim import bytecols, data
+from zonesim import bytecols
+from zonesim.enterprise_blocks import (
+    BLOCKS,
+    Block,
+)
+from zonesim.enterprise_identity import (
+    EncodedVocabulary,
+    Identities,
+    IdentityParts,
+    identities,
+    identity_parts,
+    name_tables,
+)
+from zonesim.enterprise_population import (
+    DATASET,
+    enterprise_count,
+    flow_codes,
+    window,
+)
+from zonesim.enterprise_wire import (
+    ASCII,
+    WIRE_CHUNK,
+    EnterpriseRow,
+    body_row,
+    record_json,
+    render,
+    wire_chunk,
+)
 from zonesim.faults import BAD_ENTERPRISES, BadEnterpriseCase, Faults, bad_enterprise_positions
-from zonesim.industry import BASE_MIX, CLUSTERS
-from zonesim.model import Record
+from zonesim.record import Record
 from zonesim.rng import stable_rng
-from zonesim.uscc import ALPHABET, VALUES, WEIGHTS
-from zonestats.catalog import Indicator
+from zonesim.uscc import ALPHABET, VALUES
 from zonestats.periods import Period
-
-DATASET = "enterprise"
-# A zone never has fewer (the bad-enterprise cases need distinct positions to work on).
-MIN_ENTERPRISES = 12
-# Spread of enterprise sizes (log-normal): the largest firms carry much of a zone's revenue.
-SIZE_SIGMA = 1.1
-# Share of a zone's figure its reporting enterprises carry, before seasonal noise.
-FLOW_COVERAGE = (0.70, 0.76)
-# Each enterprise's monthly increment is its share times u, u uniform in 1 ± SEASON_NOISE.
-SEASON_NOISE = 0.25
-# How many enterprise blocks (one zone-month each) stay cached: at most BLOCK_CACHE, and no more
-# than BLOCK_CACHE_ENTERPRISES enterprises in all (a 50,000-enterprise block holds ~30 MB).
-BLOCK_CACHE = 16
-BLOCK_CACHE_ENTERPRISES = 200_000
-# The years the blocks are cut from (all twelve months of a zone's enterprises, ~800 bytes an
-# enterprise): one per zone walking its releases in order, and no more than ~50 MB.
-YEAR_CACHE = 12
-YEAR_CACHE_ENTERPRISES = 60_000
-# Pages are written from a vectorized wire view built this many positions at a time.
-WIRE_CHUNK = 4096
-
-K = TypeVar("K")
-V = TypeVar("V")
-Mantissa = tuple[int, int]  # (m, e): the value m × 10^e in the catalog unit
-
-_GOLDEN = 0x9E3779B97F4A7C15
-_C1 = 0xBF58476D1CE4E5B9
-_C2 = 0x94D049BB133111EB
-
-# How often a zone writes an indicator in one of its alternative units (per enterprise and year).
-_ALT_UNITS: dict[str, tuple[tuple[str, float], ...]] = {
-    "revenue": (("元", 0.04), ("千元", 0.02)),
-    "industrial_output": (("元", 0.02), ("亿元", 0.01)),
-    "tax_revenue": (("元", 0.03),),
-    "rd_expenditure": (("千元", 0.02),),
-    "energy_consumption": (("万吨标准煤", 0.02),),
-    "electricity_consumption": (("千瓦时", 0.05),),
-    "land_area": (("公顷", 0.08), ("平方米", 0.02)),
-}
-# Wire styles of values, per enterprise and year: JSON number, plain string, thousands
-# separators, surrounding spaces (cumulative probabilities).
-STYLES = ("number", "plain", "thousands", "spaces")
-_STYLE_CDF = (0.30, 0.75, 0.95)
-_NAME_CHARS = (
-    "华晋泰宏鑫瑞恒通源丰盛达兴昌远建新立正德佳博安中嘉隆润凯信祥亿联诚汇腾龙宇金海天科光明"
-    "利和荣富晟弘益创智云峰煜骏磊鼎卓"
-)
-_SUFFIXES = ("有限公司", "股份有限公司", "有限责任公司")
-_SUFFIX_CDF = (0.7, 0.85)
-_SERVICES = next(n for n, c in enumerate(CLUSTERS) if c.name == "services")
-
-
-@cache
-def indicators() -> tuple[Indicator, ...]:
-    """Return the enterprise indicators in catalog order."""
-    return tuple(data.catalog().for_dataset(DATASET))
-
-
-@cache
-def _codes() -> tuple[str, ...]:
-    return tuple(i.code for i in indicators())
-
-
-@cache
-def _flows() -> tuple[str, ...]:
-    return tuple(i.code for i in indicators() if i.basis == "ytd")
-
-
-@cache
-def _factors(code: str) -> dict[str, Fraction]:
-    return indicators()[_codes().index(code)].unit_factors
-
-
-# ---- stable randomness, vectorized -------------------------------------------------------------
-
-
-def _stream(*parts: object) -> int:
-    """A 64-bit stream key from the parts' text (stable across processes and platforms)."""
-    digest = sha256(":".join(str(p) for p in parts).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big")
-
-
-def uniforms(stream: int, counters: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Return numbers in [0, 1), one per counter of a stream (splitmix64 of stream + counter × γ):
-    the same counter always gives the same number."""
-    # uint64 arithmetic wraps modulo 2^64, as splitmix64 means it to.
-    z = counters.astype(np.uint64) * np.uint64(_GOLDEN) + np.uint64(stream)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_C1)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_C2)
-    z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
-
-
-def _normals(stream: int, counters: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    # Box–Muller from two uniforms per counter (numpy's own normals may change between versions).
-    u1 = uniforms(stream, counters * 2)
-    u2 = uniforms(stream, counters * 2 + 1)
-    result: npt.NDArray[np.float64] = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2 * math.pi * u2)
-    return result
-
-
-# ---- the zone's population -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _ZoneMix:
-    """What the enterprises of one zone look like, whatever the year."""
-
-    base_count: float  # enterprises in BASE_YEAR at scale 1
-    entry_rate: float  # newcomers per year, as a share of base_count
-    exit_rate: float
-    above_cut: float  # size score above which a firm is above designated size
-    cluster_cdf: tuple[float, ...]
-    region: str
-    city: str
-    org: tuple[int, int, int, int]  # affine permutations of indices into organization codes
-
-
-@cache
-def _zone_mix(seed: int, zone_code: str) -> _ZoneMix:
-    r = stable_rng(seed, zone_code, DATASET, "mix")
-    revenue = data._profile(seed, zone_code).levels["revenue"]
-    # Bigger zones have more firms: 300 at 500,000 万元 of revenue, ~1,900 at 5,000,000.
-    base = min(2000.0, 300 * (revenue / 5e5) ** 0.8) * r.uniform(0.9, 1.1)
-    weights = [w * r.uniform(0.5, 1.5) for w in BASE_MIX]
-    weights[r.randrange(4)] *= 2.5  # the zone's leading industry, one of the four industrial
-    total = sum(weights)
-    cdf = tuple(sum(weights[: n + 1]) / total for n in range(len(weights)))
-    zone = data.catalog().zones[zone_code]
-    a6 = r.randrange(1, 31**6)
-    a6 += a6 % 31 == 0  # coprime to 31^6: index -> code is then one-to-one
-    a8 = r.randrange(1, 10**8)
-    while math.gcd(a8, 10) != 1:
-        a8 += 1
-    return _ZoneMix(
-        base_count=base,
-        entry_rate=r.uniform(0.04, 0.08),
-        exit_rate=r.uniform(0.02, 0.04),
-        above_cut=NormalDist().inv_cdf(1 - r.uniform(0.3, 0.6)),
-        cluster_cdf=cdf,
-        region=zone.city_admin_code,
-        city=zone.city_zh.removesuffix("市"),
-        org=(a6, r.randrange(31**6), a8, r.randrange(10**8)),
-    )
-
-
-def window(seed: int, zone_code: str, year: int, scale: float) -> tuple[int, int]:
-    """Return the indices [lo, hi) of the zone's enterprises in a year."""
-    mix = _zone_mix(seed, zone_code)
-    n0 = max(MIN_ENTERPRISES, round(mix.base_count * scale))
-    since = year - data.BASE_YEAR
-    lo = round(n0 * mix.exit_rate) * since
-    hi = n0 + round(n0 * mix.entry_rate) * since
-    return (min(lo, hi - MIN_ENTERPRISES), hi)
-
-
-def enterprise_count(seed: int, zone_code: str, year: int, scale: float) -> int:
-    """Return how many enterprises a zone has in a year (the same in every month)."""
-    lo, hi = window(seed, zone_code, year, scale)
-    return hi - lo
-
-
-@cache
-def _targets(seed: int, zone_code: str, year: int) -> dict[str, tuple[float, ...]]:
-    """The zone's series the enterprises share, months 1..12 (ytd levels, or stocks)."""
-    levels = data._levels(seed, zone_code, year)
-    ratios = data._year_ratios(seed, zone_code, year)
-
-    def ytd(code: str) -> tuple[float, ...]:
-        shares = data._cumulative(seed, zone_code, year, code)
-        return tuple(levels[code] * s for s in shares)
-
-    revenue = ytd("revenue")
-    land = float(data._annual(seed, zone_code, year)["industrial_land_area"])
-    return {
-        "revenue": revenue,
-        "industrial_output": tuple(v * ratios["industrial_output"] for v in revenue),
-        "tax_revenue": ytd("tax_revenue"),
-        "rd_expenditure": ytd("rd_expenditure"),
-        "energy_consumption": ytd("energy_consumption"),
-        "electricity_consumption": ytd("electricity_consumption"),
-        "employees": tuple(
-            data._interp(seed, zone_code, year, "employees", m) for m in range(1, 13)
-        ),
-        "land_area": (land,) * 12,
-    }
-
-
-@cache
-def _coverage(seed: int, zone_code: str, year: int) -> dict[str, float]:
-    r = stable_rng(seed, zone_code, DATASET, year, "coverage")
-    out = {code: r.uniform(*FLOW_COVERAGE) for code in _flows()}
-    out["employees"] = r.uniform(0.6, 0.85)
-    out["land_area"] = r.uniform(0.5, 0.85)
-    return out
-
-
-# Canonical exponent of each indicator's mantissa (land: hundredths of a hectare × 15 = 亩).
-_EXPONENT = {"employees": 0}
-
-
-def _exponent(code: str) -> int:
-    return _EXPONENT.get(code, -2)
-
-
-def exponent(code: str) -> int:
-    """Return the exponent of an indicator's canonical mantissas (values are m × 10^e)."""
-    return _exponent(code)
-
-
-@cache
-def _code_exponents() -> tuple[tuple[str, int], ...]:
-    return tuple((code, _exponent(code)) for code in _codes())
-
-
-@dataclass
-class _Block:
-    """Every enterprise of one zone and month (revision 1, no faults), as numpy columns indexed
-    by position; the wire view is built once, when a page is first served."""
-
-    seed: int
-    zone_code: str
-    lo: int
-    count: int
-    cluster: npt.NDArray[np.int64]
-    above: list[bool]
-    style: npt.NDArray[np.int64]  # index into STYLES
-    mantissa: dict[str, npt.NDArray[np.int64]]  # at the code's exponent
-    present: dict[str, npt.NDArray[np.bool_]]  # optional indicators only
-    alt: dict[str, npt.NDArray[np.int64]]  # index into _ALT_UNITS[code], -1: catalog unit
-    biggest: int  # position of the enterprise with the largest revenue
-
-    # chunk number -> its wire view, built when a page first needs it
-    _wire: dict[int, _Wire] = field(default_factory=dict, repr=False)
-
-    def wire(self, chunk: int) -> _Wire:
-        """What the zone writes for positions chunk × WIRE_CHUNK onwards (a race at worst
-        builds a chunk twice, identically)."""
-        built = self._wire.get(chunk)
-        if built is None:
-            built = self._wire[chunk] = _wire(self, chunk * WIRE_CHUNK)
-        return built
-
-
-@dataclass(frozen=True)
-class _Wire:
-    """The wire view of a run of positions: each record's JSON text as a page carries it
-    (UTF-8, json.dumps(render(row), ensure_ascii=False) of the clean revision-1 row)."""
-
-    records: list[bytes]
-
-
-def _json(record: Record) -> bytes:
-    """A record's JSON as the server writes it (json.dumps defaults, ensure_ascii=False)."""
-    return json.dumps(record, ensure_ascii=False).encode("utf-8")
-
-
-# The text around a value, per wire style (STYLES order): a JSON number, a plain string,
-# a string with thousands separators, a string with spaces around.
-_OPEN = bytecols.encoded(("", '"', '"', '" '))
-_CLOSE = bytecols.encoded(("", '"', '"', '  "'))
-_NUMBER, _THOUSANDS = STYLES.index("number"), STYLES.index("thousands")
-# json prints a float in the shortest text that reads back as the same double: that is the
-# decimal itself when it has at most 15 significant digits and is at least 1e-4 (smaller ones
-# go to exponent notation). Other values are written by render(), one record at a time.
-_FLOAT_DIGITS = 15
-_FLOAT_SMALLEST_PLACES = 4
-
-
-def _wire_value(
-    rows: bytecols.Rows,
-    code: str,
-    m: npt.NDArray[np.int64],
-    alt: npt.NDArray[np.int64] | None,
-    style: npt.NDArray[np.int64],
-    present: npt.NDArray[np.bool_] | None,
-) -> npt.NDArray[np.bool_]:
-    """Append render()'s value of one indicator to each row; return the rows it cannot write
-    exactly (render() writes those)."""
-    mantissa = m.copy()
-    places = np.full(len(m), -_exponent(code), dtype=np.int64)
-    slow = m < 0
-    if alt is not None:
-        for option, (unit, _) in enumerate(_ALT_UNITS[code]):
-            at = np.flatnonzero(alt == option)
-            if len(at) == 0:
-                continue
-            multiplier, divisor, shift = _scaling(_factors(code)[unit])
-            value = m[at]
-            overflow = value > (10**bytecols.MAX_DIGITS - 1) // multiplier
-            scaled = np.where(overflow, 0, value) * multiplier
-            slow[at] |= overflow | (scaled % divisor != 0)
-            mantissa[at] = scaled // divisor
-            places[at] += shift
-    slow |= mantissa >= 10**bytecols.MAX_DIGITS
-    if slow.any():
-        mantissa = np.where(slow, 0, mantissa)
-    default = -_exponent(code)
-    if alt is None or not (alt >= 0).any():
-        # one scalar divisor: numpy divides by a scalar far faster than elementwise
-        whole, frac = np.divmod(mantissa, 10**default)
-    else:
-        whole, frac = np.divmod(mantissa, 10**places)
-    # json writes a number-style decimal as fmt() does only within the limits above
-    check = np.flatnonzero((style == _NUMBER) & (frac > 0))
-    if len(check):
-        w, f, p = whole[check], frac[check], places[check]
-        kept = p - bytecols.trailing_zeros(f, int(p.max()))
-        tiny = (w == 0) & (f * 10**_FLOAT_SMALLEST_PLACES < 10**p)
-        long = (w > 0) & (bytecols.digit_count(w) + kept > _FLOAT_DIGITS)
-        slow[check] |= tiny | long
-    rows.choice(_OPEN, style, where=present)
-    rows.digits(whole, where=present, commas=style == _THOUSANDS)
-    rows.fraction(frac, places, where=present)
-    rows.choice(_CLOSE, style, where=present)
-    return slow
-
-
-def _wire(block: _Block, start: int) -> _Wire:
-    """The wire view of positions start..start + WIRE_CHUNK - 1: the fields of every record
-    side by side in numpy (bytecols), the few it cannot write exactly through render()."""
-    stop = min(start + WIRE_CHUNK, block.count)
-    run = slice(start, stop)
-    indices = np.arange(block.lo + start, block.lo + stop, dtype=np.int64)
-    parts = _identity_parts(block.seed, block.zone_code, indices, block.cluster[run])
-    names = _name_tables(block.seed, block.zone_code)
-    style = block.style[run]
-    rows = bytecols.Rows(stop - start)
-    rows.text('{"uscc": "')
-    rows.raw(_ASCII[parts.uscc])
-    rows.text('", "name": "')
-    rows.choice(names.prefix, parts.prefix)
-    rows.choice(names.chars, parts.first)
-    rows.choice(names.chars, parts.second)
-    rows.choice(names.words, parts.word)
-    rows.choice(names.suffixes, parts.suffix)
-    rows.text('", "industry_code": "')
-    rows.choice(names.codes, parts.code)
-    rows.text('", "above_scale": ')
-    rows.choice(_BOOLEANS, np.asarray(block.above[run], dtype=np.int64))
-    rows.text(', "values": {')
-    slow = np.zeros(stop - start, dtype=np.bool_)
-    for n, code in enumerate(_codes()):
-        present = block.present[code][run] if code in block.present else None
-        # the first indicator is mandatory: no record starts its values with a separator
-        assert n > 0 or present is None
-        rows.text(f'{", " if n else ""}"{code}": ', where=present)
-        alt = block.alt[code][run] if code in block.alt else None
-        slow |= _wire_value(rows, code, block.mantissa[code][run], alt, style, present)
-    # "units": the alternative units of the values reported, in catalog order; a quarter of
-    # the records have any, so they are written for those rows only, then appended
-    entries: list[tuple[tuple[bytes, ...], npt.NDArray[np.int64], npt.NDArray[np.bool_]]] = []
-    listed = np.zeros(stop - start, dtype=np.bool_)
-    for code in _codes():
-        if code not in block.alt:
-            continue
-        alt = block.alt[code][run]
-        chosen = alt >= 0
-        if code in block.present:
-            chosen &= block.present[code][run]
-        options = [f'"{code}": "{unit}"' for unit, _ in _ALT_UNITS[code]]
-        table = bytecols.encoded([*options, *(", " + o for o in options)])
-        entries.append((table, np.where(listed, alt + len(options), alt), chosen))
-        listed |= chosen
-    rows.text("}}", where=~listed)
-    records = rows.join()
-    with_units = np.flatnonzero(listed)
-    units = bytecols.Rows(len(with_units))
-    units.text('}, "units": {')
-    for table, index, chosen in entries:
-        units.choice(table, index[with_units], where=chosen[with_units])
-    units.text("}}")
-    for n, text in zip(with_units.tolist(), units.join(), strict=True):
-        records[n] += text
-    if slow.any():
-        ids = _identities_of(parts, _vocabulary(block.seed, block.zone_code))
-        for n in np.flatnonzero(slow).tolist():
-            records[n] = _json(render(_body_row(block, start + n, ids, n)))
-    return _Wire(records)
-
-
-def _intensity(code: str) -> npt.NDArray[np.float64]:
-    return np.array([c.intensity.get(code, 1.0) for c in CLUSTERS])
-
-
-def _alt_choices(u: npt.NDArray[np.float64], code: str) -> npt.NDArray[np.int64]:
-    cdf = np.cumsum([rate for _, rate in _ALT_UNITS[code]])
-    picked = np.searchsorted(cdf, u, side="right")
-    return np.where(picked < len(cdf), picked, -1).astype(np.int64)
-
-
-@dataclass(frozen=True)
-class _Year:
-    """Every enterprise of one zone and year: what a month's _Block takes its columns from
-    (each mantissa matrix holds months 1..12, one column each)."""
-
-    lo: int
-    count: int
-    cluster: npt.NDArray[np.int64]
-    above: list[bool]
-    style: npt.NDArray[np.int64]
-    mantissa: dict[str, npt.NDArray[np.int64]]  # count × 12
-    present: dict[str, npt.NDArray[np.bool_]]
-    alt: dict[str, npt.NDArray[np.int64]]
-
-
-def _compute_year(seed: int, zone_code: str, year: int, scale: float) -> _Year:
-    # Every figure of a month depends on the year's draws only (the seasonal noise of all twelve
-    # months goes into each ytd), so the twelve months are computed together, each month's
-    # column with exactly the arithmetic of a month computed alone.
-    mix = _zone_mix(seed, zone_code)
-    lo, hi = window(seed, zone_code, year, scale)
-    idx = np.arange(lo, hi, dtype=np.int64)
-
-    def static(name: str) -> int:
-        return _stream(seed, zone_code, DATASET, name)
-
-    def yearly(name: str) -> int:
-        return _stream(seed, zone_code, DATASET, year, name)
-
-    score = _normals(static("size"), idx)
-    cdf = np.array(mix.cluster_cdf)
-    cluster = np.minimum(
-        np.searchsorted(cdf, uniforms(static("cluster"), idx), side="right"), len(CLUSTERS) - 1
-    ).astype(np.int64)
-    size = np.exp(SIZE_SIGMA * score + 0.15 * _normals(yearly("size"), idx))
-    above = score > mix.above_cut
-    rd_share = np.array([c.rd_share for c in CLUSTERS])[cluster]
-    energy_share = np.array([c.energy_share for c in CLUSTERS])[cluster]
-    reports = {
-        "industrial_output": (cluster != _SERVICES) & (uniforms(yearly("output"), idx) >= 0.05),
-        "energy_consumption": above | (uniforms(yearly("energy"), idx) < energy_share),
-        # Mandatory, but most small firms spend nothing on R&D: they report 0.
-        "rd_expenditure": uniforms(yearly("rd"), idx) < rd_share,
-    }
-    targets = _targets(seed, zone_code, year)
-    coverage = _coverage(seed, zone_code, year)
-    counters = idx[:, None] * 12 + np.arange(12, dtype=np.int64)[None, :]
-
-    def shares(code: str) -> npt.NDArray[np.float64]:
-        w = size * _intensity(code)[cluster] * np.exp(0.3 * _normals(yearly("w:" + code), idx))
-        mask = reports.get(code)
-        if mask is not None:
-            w = np.where(mask, w, 0.0)
-        total = float(w.sum())
-        result: npt.NDArray[np.float64] = w / total if total > 0 else w
-        return result
-
-    mantissa: dict[str, npt.NDArray[np.int64]] = {}
-    for code in _flows():
-        increments = np.diff(np.concatenate(([0.0], np.array(targets[code]))))
-        noise = 1 - SEASON_NOISE + 2 * SEASON_NOISE * uniforms(yearly("season:" + code), counters)
-        # The full-year cumsum, whatever the month: month m's figure is then computed exactly
-        # as it is when month m+1 is asked for, and float addition of non-negative terms never
-        # decreases, so the ytd series stays monotone after rounding too.
-        cum = np.cumsum(noise * increments[None, :], axis=1)
-        ytd = (coverage[code] * shares(code))[:, None] * cum
-        mantissa[code] = np.floor(ytd * 100 + 0.5).astype(np.int64)
-    drift = 1 + 0.04 * (uniforms(yearly("staff"), counters) - 0.5)
-    employees = shares("employees")
-    staff = np.empty((hi - lo, 12), dtype=np.float64)
-    for m in range(12):  # the order of a month's own product: (coverage × target) × share × drift
-        staff[:, m] = coverage["employees"] * targets["employees"][m] * employees * drift[:, m]
-    mantissa["employees"] = np.maximum(1, np.floor(staff + 0.5)).astype(np.int64)
-    hectares = coverage["land_area"] * targets["land_area"][0] / 15 * shares("land_area")
-    # Whole hundredths of a hectare, so that 公顷 and 平方米 render the 亩 value exactly.
-    land = np.maximum(1, np.floor(hectares * 100 + 0.5)).astype(np.int64) * 15
-    mantissa["land_area"] = np.repeat(land[:, None], 12, axis=1)
-    return _Year(
-        lo=lo,
-        count=hi - lo,
-        cluster=cluster,
-        above=above.tolist(),
-        style=np.searchsorted(
-            np.array(_STYLE_CDF), uniforms(yearly("style"), idx), side="right"
-        ).astype(np.int64),
-        mantissa=mantissa,
-        present={c: reports[c] for c in ("industrial_output", "energy_consumption")},
-        alt={c: _alt_choices(uniforms(yearly("unit:" + c), idx), c) for c in _ALT_UNITS},
-    )
-
-
-def _compute_block(seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
-    whole = _YEARS.get((seed, zone_code, year, scale))
-    mantissa = {c: np.ascontiguousarray(m[:, month - 1]) for c, m in whole.mantissa.items()}
-    return _Block(
-        seed=seed,
-        zone_code=zone_code,
-        lo=whole.lo,
-        count=whole.count,
-        cluster=whole.cluster,
-        above=whole.above,
-        style=whole.style,
-        mantissa=mantissa,
-        present=whole.present,
-        alt=whole.alt,
-        biggest=int(np.argmax(mantissa["revenue"])),
-    )
-
-
-class _Cache(Generic[K, V]):
-    """A small LRU: a release is paged many times, but a benchmark walks many zones, so only
-    the last few entries stay in memory (at most ``size``, and at most ``enterprises`` in all,
-    the last one whatever its size)."""
-
-    def __init__(self, compute: Callable[[K], V], size: int, enterprises: int) -> None:
-        self._compute = compute
-        self._size = size
-        self._enterprises = enterprises
-        self._lock = threading.Lock()
-        self._items: OrderedDict[K, V] = OrderedDict()
-
-    def get(self, key: K) -> V:
-        """Return the entry of a key, computed when not cached (a race at worst computes it
-        twice, identically)."""
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        value = self._compute(key)
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > 1 and (
-                len(self._items) > self._size
-                or sum(getattr(v, "count", 0) for v in self._items.values()) > self._enterprises
-            ):
-                self._items.popitem(last=False)
-        return value
-
-
-class _BlockCache:
-    """The months' blocks, each computed from its year (both cached)."""
-
-    def __init__(self, size: int, enterprises: int) -> None:
-        self._months: _Cache[tuple[int, str, int, int, float], _Block] = _Cache(
-            lambda key: _compute_block(*key), size, enterprises
-        )
-
-    def get(self, seed: int, zone_code: str, year: int, month: int, scale: float) -> _Block:
-        """Return the block of one zone and month."""
-        return self._months.get((seed, zone_code, year, month, scale))
-
-
-_YEARS: _Cache[tuple[int, str, int, float], _Year] = _Cache(
-    lambda key: _compute_year(*key), YEAR_CACHE, YEAR_CACHE_ENTERPRISES
-)
-_BLOCKS = _BlockCache(BLOCK_CACHE, BLOCK_CACHE_ENTERPRISES)
-
-
-# ---- one enterprise ----------------------------------------------------------------------------
-
-
-@dataclass
-class EnterpriseRow:
-    """One enterprise of a release before it is written out (on the wire or in a form)."""
-
-    uscc: str
-    name: str
-    industry_code: str
-    above_scale: bool
-    style: str
-    values: dict[str, Mantissa]  # canonical values of the indicators reported
-    units: dict[str, str] = field(default_factory=dict)  # alternative units on the wire
-    # Bad-enterprise overrides: values written as given (catalog unit), units not allowed,
-    # keys the catalog does not know.
-    forced: dict[str, str] = field(default_factory=dict)
-    bad_units: dict[str, str] = field(default_factory=dict)
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def canonical(self) -> dict[str, Decimal]:
-        """Return indicator -> value in the catalog unit (forced values as given)."""
-        out: dict[str, Decimal] = {}
-        for code in _codes():
-            if code in self.forced:
-                out[code] = Decimal(self.forced[code])
-            elif code in self.values:
-                m, e = self.values[code]
-                out[code] = Decimal(m).scaleb(e)
-        return out
-
-
-_CODEPOINTS = np.array([ord(ch) for ch in ALPHABET], dtype=np.uint32)
-_ASCII = _CODEPOINTS.astype(np.uint8)
-_BOOLEANS = (b"false", b"true")
-# GB 11714 values of the code characters (letters A=10 … Z=35), by alphabet index.
-_ORG_VALUES = np.array([int(ch, 36) for ch in ALPHABET], dtype=np.int64)
-_ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
-_WEIGHTS = np.array(WEIGHTS, dtype=np.int64)
-
-
-def _uscc_codes(
-    mix: _ZoneMix, indices: npt.NDArray[np.int64], old: npt.NDArray[np.bool_]
-) -> npt.NDArray[np.int64]:
-    """Valid credit codes of enterprises as alphabet indices (n × 18), one-to-one with their
-    indices (vectorized).
-
-    The organization code (GB 11714: 8 characters and a check) is an affine map of the index
-    modulo 31^6 (new "MA…" codes) or 10^8 (old all-digit codes), a bijection for a coprime factor.
-    Characters are handled as alphabet indices, which are also their GB 32100 values.
-    """
-    a6, b6, a8, b8 = mix.org
-    n = len(indices)
-    body = np.empty((n, 8), dtype=np.int64)
-    body[:, 0], body[:, 1] = VALUES["M"], VALUES["A"]
-    v = (a6 * indices + b6) % 31**6
-    for k in range(7, 1, -1):
-        v, body[:, k] = np.divmod(v, 31)
-    digits = np.empty((n, 8), dtype=np.int64)
-    d = (a8 * indices + b8) % 10**8
-    for k in range(7, -1, -1):
-        d, digits[:, k] = np.divmod(d, 10)
-    body = np.where(old[:, None], digits, body)
-    org_check = 11 - (_ORG_VALUES[body] * _ORG_WEIGHTS).sum(axis=1) % 11
-    org_check = np.where(org_check == 10, VALUES["X"], np.where(org_check == 11, 0, org_check))
-    head = np.array([VALUES[ch] for ch in "91" + mix.region], dtype=np.int64)
-    first17 = np.concatenate([np.broadcast_to(head, (n, 8)), body, org_check[:, None]], axis=1)
-    check = (31 - (first17 * _WEIGHTS).sum(axis=1) % 31) % 31
-    return np.concatenate([first17, check[:, None]], axis=1)
-
-
-@cache
-def _cluster_table() -> tuple[npt.NDArray[Any], ...]:
-    """Flattened per-cluster vocabularies: (word offsets, word counts, words, code offsets, code
-    counts, 4-, 3- and 2-digit codes)."""
-    words = [w for c in CLUSTERS for w in c.name_words]
-    codes = [k for c in CLUSTERS for k in c.codes]
-    word_counts = np.array([len(c.name_words) for c in CLUSTERS])
-    code_counts = np.array([len(c.codes) for c in CLUSTERS])
-    return (
-        np.concatenate(([0], np.cumsum(word_counts)[:-1])),
-        word_counts,
-        np.array(words),
-        np.concatenate(([0], np.cumsum(code_counts)[:-1])),
-        code_counts,
-        np.array(codes),
-        np.array([k[:4] for k in codes]),
-        np.array([k[:3] for k in codes]),
-    )
-
-
-@dataclass(frozen=True)
-class _Vocabulary:
-    """The pieces names and industry codes are made of, for one zone: a name is prefix + two
-    brand characters + a word of the cluster + a suffix; codes are the 4-digit classes, then
-    the same cut to 3 digits, then to 2."""
-
-    prefix: tuple[str, ...]  # 0: 山西, 1: the zone's city
-    chars: tuple[str, ...]
-    words: tuple[str, ...]
-    suffixes: tuple[str, ...]
-    codes: tuple[str, ...]
-
-
-@cache
-def _vocabulary(seed: int, zone_code: str) -> _Vocabulary:
-    _, _, words, _, _, codes4, codes3, codes2 = _cluster_table()
-    return _Vocabulary(
-        prefix=("山西", _zone_mix(seed, zone_code).city),
-        chars=tuple(_NAME_CHARS),
-        words=tuple(words.tolist()),
-        suffixes=_SUFFIXES,
-        codes=tuple(codes4.tolist() + codes3.tolist() + codes2.tolist()),
-    )
-
-
-@dataclass(frozen=True)
-class _EncodedVocabulary:
-    """A _Vocabulary in UTF-8, as the wire view writes it."""
-
-    prefix: tuple[bytes, ...]
-    chars: tuple[bytes, ...]
-    words: tuple[bytes, ...]
-    suffixes: tuple[bytes, ...]
-    codes: tuple[bytes, ...]
-
-
-@cache
-def _name_tables(seed: int, zone_code: str) -> _EncodedVocabulary:
-    vocabulary = _vocabulary(seed, zone_code)
-    pieces = [getattr(vocabulary, f) for f in ("prefix", "chars", "words", "suffixes", "codes")]
-    # The wire view and the forms write the pieces as they are: no escapes in JSON or XML.
-    for text in (t for group in pieces for t in group):
-        if json.dumps(text, ensure_ascii=False) != f'"{text}"' or xml_escape(text) != text:
-            raise ValueError(f"{text!r} needs escaping in JSON or XML")
-    return _EncodedVocabulary(*(bytecols.encoded(group) for group in pieces))
-
-
-@dataclass(frozen=True)
-class _IdentityParts:
-    """What does not change from year to year, for a run of enterprises, as indices: the credit
-    code's characters (n × 18, into ALPHABET) and the choices of _Vocabulary."""
-
-    uscc: npt.NDArray[np.int64]
-    prefix: npt.NDArray[np.int64]
-    first: npt.NDArray[np.int64]
-    second: npt.NDArray[np.int64]
-    word: npt.NDArray[np.int64]
-    suffix: npt.NDArray[np.int64]
-    code: npt.NDArray[np.int64]
-
-
-def _identity_parts(
-    seed: int, zone_code: str, indices: npt.NDArray[np.int64], clusters: npt.NDArray[np.int64]
-) -> _IdentityParts:
-    """Return the identity of enterprises (vectorized)."""
-    mix = _zone_mix(seed, zone_code)
-    stream = _stream(seed, zone_code, DATASET, "identity")
-    u = uniforms(stream, indices[:, None] * 8 + np.arange(8, dtype=np.int64)[None, :])
-    word_at, word_n, _, code_at, code_n, codes4, _, _ = _cluster_table()
-    first = (u[:, 2] * len(_NAME_CHARS)).astype(np.int64)
-    # The second character of the firm's brand differs from the first.
-    second = (u[:, 3] * (len(_NAME_CHARS) - 1)).astype(np.int64)
-    second += second >= first
-    klass = code_at[clusters] + (u[:, 6] * code_n[clusters]).astype(int)
-    # A few systems record the 3-digit group (中类) or only the division (大类).
-    cut = np.where(u[:, 7] < 0.02, 2, np.where(u[:, 7] < 0.07, 1, 0))
-    return _IdentityParts(
-        uscc=_uscc_codes(mix, indices, u[:, 0] < 0.25),
-        prefix=(u[:, 1] >= 0.6).astype(np.int64),
-        first=first,
-        second=second,
-        word=(word_at[clusters] + (u[:, 4] * word_n[clusters]).astype(int)).astype(np.int64),
-        suffix=np.searchsorted(np.array(_SUFFIX_CDF), u[:, 5], side="right").astype(np.int64),
-        code=(klass + len(codes4) * cut).astype(np.int64),
-    )
-
-
-@dataclass(frozen=True)
-class _Identities:
-    """What does not change from year to year, for a run of enterprises."""
-
-    uscc: list[str]
-    name: list[str]
-    industry_code: list[str]
-
-
-def _identities_of(parts: _IdentityParts, vocabulary: _Vocabulary) -> _Identities:
-    """Return the identities of _IdentityParts as text."""
-    uscc: list[str] = np.ascontiguousarray(_CODEPOINTS[parts.uscc]).view("<U18").ravel().tolist()
-    v = vocabulary
-    names = [
-        v.prefix[p] + v.chars[a] + v.chars[b] + v.words[w] + v.suffixes[s]
-        for p, a, b, w, s in zip(
-            parts.prefix.tolist(),
-            parts.first.tolist(),
-            parts.second.tolist(),
-            parts.word.tolist(),
-            parts.suffix.tolist(),
-            strict=True,
-        )
-    ]
-    return _Identities(uscc, names, [v.codes[k] for k in parts.code.tolist()])
-
-
-def _identities(
-    seed: int, zone_code: str, indices: npt.NDArray[np.int64], clusters: npt.NDArray[np.int64]
-) -> _Identities:
-    """Return credit codes, names and industry codes of enterprises (vectorized)."""
-    parts = _identity_parts(seed, zone_code, indices, clusters)
-    return _identities_of(parts, _vocabulary(seed, zone_code))
-
-
-def _body_row(block: _Block, position: int, ids: _Identities, n: int) -> EnterpriseRow:
-    """The row of the enterprise at ``position``, whose identity is entry n of ids."""
-    values: dict[str, Mantissa] = {}
-    units: dict[str, str] = {}
-    for code, exponent in _code_exponents():
-        present = block.present.get(code)
-        if present is not None and not present[position]:
-            continue
-        values[code] = (int(block.mantissa[code][position]), exponent)
-        alt = block.alt.get(code)
-        if alt is not None and alt[position] >= 0:
-            units[code] = _ALT_UNITS[code][alt[position]][0]
-    return EnterpriseRow(
-        uscc=ids.uscc[n],
-        name=ids.name[n],
-        industry_code=ids.industry_code[n],
-        above_scale=block.above[position],
-        style=STYLES[int(block.style[position])],
-        values=values,
-        units=units,
-    )
-
-
-# ---- rendering ---------------------------------------------------------------------------------
-
-
-def fmt(mantissa: int, exponent: int) -> str:
-    """Return m × 10^e as a plain decimal string without trailing zeros ("1234.5", "-5", "0")."""
-    if exponent >= 0:
-        return str(mantissa * 10**exponent)
-    sign = "-" if mantissa < 0 else ""
-    digits = str(abs(mantissa)).rjust(-exponent + 1, "0")
-    whole, frac = digits[:exponent], digits[exponent:].rstrip("0")
-    return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
-
-
-@cache
-def _scaling(factor: Fraction) -> tuple[int, int, int]:
-    """(multiplier, divisor, shift) such that a canonical m × 10^e is m × multiplier / divisor ×
-    10^(e - shift) in the unit of this factor: the powers of 2 and 5 of the factor's numerator
-    become a shift, what is left (3 for the areas) must divide m."""
-    p, q = factor.numerator, factor.denominator
-    twos = fives = 0
-    while p % 2 == 0:
-        p, twos = p // 2, twos + 1
-    while p % 5 == 0:
-        p, fives = p // 5, fives + 1
-    shift = max(twos, fives)
-    return q * 10**shift // (2**twos * 5**fives), p, shift
-
-
-def scaling(factor: Fraction) -> tuple[int, int, int]:
-    """Return (multiplier, divisor, shift): convert() of m × 10^e at this factor is
-    (m × multiplier / divisor) × 10^(e - shift)."""
-    return _scaling(factor)
-
-
-def convert(value: Mantissa, factor: Fraction) -> Mantissa:
-    """Express a canonical value in a unit whose factor (unit -> canonical) is given, exactly."""
-    if factor == 1:
-        return value
-    m, e = value
-    multiplier, divisor, shift = _scaling(factor)
-    scaled = m * multiplier
-    if scaled % divisor:
-        raise ValueError(f"{fmt(m, e)} has no finite decimal expansion at factor {factor}")
-    return (scaled // divisor, e - shift)
-
-
-def _styled(value: Mantissa, style: str) -> Any:
-    text = fmt(*value)
-    if style == "plain":
-        return text
-    if style == "number":
-        # A float prints back as the shortest text that round-trips: the same decimal.
-        return float(text) if "." in text else int(text)
-    if style == "thousands":
-        whole, dot, frac = text.partition(".")
-        return f"{int(whole):,}{dot}{frac}"
-    return f" {text}  "
-
-
-def render(row: EnterpriseRow) -> Record:
-    """Write one enterprise the way the zone's system puts it on the wire."""
-    values: dict[str, Any] = {}
-    units: dict[str, str] = {}
-    for code in _codes():
-        if code in row.forced:
-            values[code] = row.forced[code]
-            continue
-        value = row.values.get(code)
-        if value is None:
-            continue
-        if code in row.bad_units:
-            values[code] = fmt(*value)
-            units[code] = row.bad_units[code]
-            continue
-        unit = row.units.get(code)
-        if unit is not None:
-            value = convert(value, _factors(code)[unit])
-            units[code] = unit
-        values[code] = _styled(value, row.style)
-    values.update(row.extra)
-    record: Record = {
-        "uscc": row.uscc,
-        "name": row.name,
-        "industry_code": row.industry_code,
-        "above_scale": row.above_scale,
-        "values": values,
-    }
-    if units:
-        record["units"] = units
-    return record
-
 
 # ---- releases ------------------------------------------------------------------------------------
 
@@ -935,7 +80,7 @@ def _nudges(
     if revision <= 1:
         return {}
     r = stable_rng(seed, zone_code, DATASET, period_text, revision, "revision")
-    flows = [c for c in _flows() if c != "industrial_output"]
+    flows = [c for c in flow_codes() if c != "industrial_output"]
     picked = r.sample(range(count), k=min(count, r.randint(1, 5)))
     out: dict[int, dict[str, float]] = {}
     # The largest firm's revenue always moves, so that a revision always changes something.
@@ -975,10 +120,12 @@ class EnterpriseColumns:
     count: int
     uscc: npt.NDArray[np.uint8]  # count × 18, ASCII
     above: npt.NDArray[np.bool_]
-    mantissa: dict[str, npt.NDArray[np.int64]]  # canonical, at exponent(code), revision applied
+    mantissa: dict[
+        str, npt.NDArray[np.int64]
+    ]  # canonical, at code_exponent(code), revision applied
     present: dict[str, npt.NDArray[np.bool_]]  # optional indicators only
-    parts: _IdentityParts
-    names: _EncodedVocabulary
+    parts: IdentityParts
+    names: EncodedVocabulary
 
     def name(self, rows: bytecols.Rows) -> None:
         """Append each enterprise's name (UTF-8) to the rows."""
@@ -1025,28 +172,28 @@ class EnterpriseRelease:
         """Return the number of records served (the zone's enterprises plus appended cases)."""
         return self.count + len(self._tail)
 
-    def _block(self) -> _Block:
-        return _BLOCKS.get(
+    def _block(self) -> Block:
+        return BLOCKS.get(
             self.seed, self.zone_code, self.period.year, self.period.end_month, self.scale
         )
 
-    def _ids(self, block: _Block, positions: range) -> _Identities:
+    def _ids(self, block: Block, positions: range) -> Identities:
         indices = np.arange(block.lo + positions.start, block.lo + positions.stop, dtype=np.int64)
-        return _identities(
+        return identities(
             self.seed, self.zone_code, indices, block.cluster[positions.start : positions.stop]
         )
 
-    def _nudges(self, block: _Block) -> dict[int, dict[str, float]]:
+    def _nudges(self, block: Block) -> dict[int, dict[str, float]]:
         return _nudges(
             self.seed, self.zone_code, self.period.text, self.revision, block.count, block.biggest
         )
 
-    def _clean_rows(self, block: _Block, positions: range) -> list[EnterpriseRow]:
+    def _clean_rows(self, block: Block, positions: range) -> list[EnterpriseRow]:
         nudges = self._nudges(block)
         ids = self._ids(block, positions)
         rows = []
         for n, position in enumerate(positions):
-            row = _body_row(block, position, ids, n)
+            row = body_row(block, position, ids, n)
             changes = nudges.get(position)
             if changes:
                 _nudged(row, changes)
@@ -1065,11 +212,11 @@ class EnterpriseRelease:
             row.extra.update(case.extra)
         return row
 
-    def _row(self, block: _Block, position: int) -> EnterpriseRow:
+    def _row(self, block: Block, position: int) -> EnterpriseRow:
         (row,) = self._clean_rows(block, range(position, position + 1))
         return self._worked(row, position)
 
-    def _tail_row(self, block: _Block, n: int) -> EnterpriseRow:
+    def _tail_row(self, block: Block, n: int) -> EnterpriseRow:
         case = self._tail[n]
         if case.action == "repeat":
             return self._row(block, self._positions[case.key])
@@ -1082,7 +229,7 @@ class EnterpriseRelease:
         (base,) = self._clean_rows(block, range(position, position + 1))
         # An index outside every year's window: a credit code no other enterprise has.
         index = np.array([self.hi + 1_000_000 + n], dtype=np.int64)
-        ids = _identities(self.seed, self.zone_code, index, block.cluster[position : position + 1])
+        ids = identities(self.seed, self.zone_code, index, block.cluster[position : position + 1])
         return replace(
             base,
             uscc=_spoil(ids.uscc[0], case.uscc_defect),
@@ -1120,15 +267,15 @@ class EnterpriseRelease:
                         mantissa[code] = block.mantissa[code].copy()
                     mantissa[code][position] = math.floor(m * factor + 0.5)
         indices = np.arange(block.lo, block.lo + block.count, dtype=np.int64)
-        parts = _identity_parts(self.seed, self.zone_code, indices, block.cluster)
+        parts = identity_parts(self.seed, self.zone_code, indices, block.cluster)
         return EnterpriseColumns(
             count=block.count,
-            uscc=_ASCII[parts.uscc],
+            uscc=ASCII[parts.uscc],
             above=np.asarray(block.above, dtype=np.bool_),
             mantissa=mantissa,
             present=block.present,
             parts=parts,
-            names=_name_tables(self.seed, self.zone_code),
+            names=name_tables(self.seed, self.zone_code),
         )
 
     def page_json(self, start: int, stop: int) -> bytes:
@@ -1146,15 +293,15 @@ class EnterpriseRelease:
         for chunk in range(body.start // WIRE_CHUNK, -(-body.stop // WIRE_CHUNK)):
             base = chunk * WIRE_CHUNK
             run = range(max(body.start, base), min(body.stop, base + WIRE_CHUNK))
-            records = block.wire(chunk).records[run.start - base : run.stop - base]
+            records = wire_chunk(block, chunk).records[run.start - base : run.stop - base]
             hits = [p for p in special if p in run]
             if hits:
                 records = list(records)
                 for position in hits:
-                    records[position - run.start] = _json(render(self._row(block, position)))
+                    records[position - run.start] = record_json(render(self._row(block, position)))
             out += records
         out += [
-            _json(render(self._tail_row(block, p - self.count)))
+            record_json(render(self._tail_row(block, p - self.count)))
             for p in range(max(start, self.count), stop)
         ]
         return b"[" + b", ".join(out) + b"]"

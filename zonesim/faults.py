@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
-from zonesim.model import Record
+from zonesim.record import Record
 from zonestats.periods import PeriodError, infer_frequency, parse_period
 
 

@@ -48,18 +48,15 @@ import numpy as np
 
 from zonesim import bytecols
 from zonesim.data import to_unit
-from zonesim.enterprise import (
-    EnterpriseColumns,
-    EnterpriseRow,
-    convert,
-    exponent,
-    fmt,
-    scaling,
-)
-from zonesim.model import Record
+from zonesim.enterprise import EnterpriseColumns
+from zonesim.enterprise_population import exponent
+from zonesim.enterprise_wire import EnterpriseRow
+from zonesim.figures import convert, fmt, scaling
+from zonesim.record import Record
 from zonesim.rng import stable_rng
 from zonesim.routing import Response, ZoneRequest, ZoneRoute, not_found
 from zonesim.schedule import to_cst
+from zonesim.view import SimulatorView
 from zonesim.xlsx import (
     STYLE_HEADER,
     STYLE_TITLE,
@@ -74,7 +71,6 @@ from zonestats.periods import Period, parse_period
 
 if TYPE_CHECKING:
     from zonesim.faults import Faults
-    from zonesim.simulator import Simulator
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 FORM_ADAPTER = "form-xlsx"
@@ -215,7 +211,7 @@ class _Builder:
     """Lays out one form: header block, table, footer, with this file's quirks."""
 
     def __init__(
-        self, sim: Simulator, zone_code: str, spec: FormSpec, period: Period, faults: Faults
+        self, sim: SimulatorView, zone_code: str, spec: FormSpec, period: Period, faults: Faults
     ) -> None:
         self.sim, self.zone_code, self.spec, self.period = sim, zone_code, spec, period
         place = sim.form_zones.index(zone_code)
@@ -416,7 +412,7 @@ class _NotInBulk(Exception):
 
 
 def _layout(
-    sim: Simulator,
+    sim: SimulatorView,
     zone_code: str,
     form: str,
     period: Period,
@@ -464,7 +460,7 @@ def _layout(
 
 
 def build(
-    sim: Simulator,
+    sim: SimulatorView,
     zone_code: str,
     form: str,
     period: Period,
@@ -494,7 +490,7 @@ def build(
 
 
 def file_bytes(
-    sim: Simulator,
+    sim: SimulatorView,
     zone_code: str,
     form: str,
     period: Period,

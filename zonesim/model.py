@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Protocol
 
+from zonesim.record import Record
 from zonestats.periods import Period
 
 if TYPE_CHECKING:
     from zonesim.faults import Faults
-
-# One record as it goes on the wire: a JSON object.
-Record = dict[str, Any]
 
 
 class Release(Protocol):

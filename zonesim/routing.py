@@ -6,10 +6,9 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from zonesim.simulator import Simulator
+from zonesim.view import SimulatorView
 
 JSON = "application/json; charset=utf-8"
 
@@ -74,7 +73,7 @@ def not_found() -> Response:
 class ZoneRequest:
     """An authenticated request to one zone, routed to an endpoint."""
 
-    sim: Simulator
+    sim: SimulatorView
     zone: str
     method: str
     params: dict[str, str]

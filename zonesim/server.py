@@ -36,7 +36,7 @@ from zonesim.routing import (
     not_found,
 )
 from zonesim.schedule import iso
-from zonesim.simulator import RequestRecord, Simulator
+from zonesim.view import RequestRecord, ServedSimulator
 
 log = logging.getLogger("zonesim")
 
@@ -56,7 +56,7 @@ class SimulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
+    def __init__(self, address: tuple[str, int], sim: ServedSimulator) -> None:
         """Bind to the address and serve the simulator's zones."""
         self.sim = sim
         self._open: set[socket.socket] = set()
@@ -236,13 +236,13 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._send(resp)
 
-    def _authorized(self, sim: Simulator, zone: str) -> bool:
+    def _authorized(self, sim: ServedSimulator, zone: str) -> bool:
         given = self.headers.get("Authorization", "")
         expected = f"Bearer {sim.token(zone)}"
         return hmac.compare_digest(given.strip().encode(), expected.encode())
 
     def _zone(
-        self, sim: Simulator, zone: str, rest: str, params: dict[str, str], body: bytes
+        self, sim: ServedSimulator, zone: str, rest: str, params: dict[str, str], body: bytes
     ) -> Response:
         gate = sim.fault_book.gate(zone)
         if gate.slow_s > 0:
@@ -269,7 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
                 )
         return error(405, "method not allowed") if path_known else not_found()
 
-    def _admin(self, sim: Simulator, rest: str, body: bytes) -> Response:
+    def _admin(self, sim: ServedSimulator, rest: str, body: bytes) -> Response:
         # No token on admin: it is only reachable from the machine itself.
         if self.client_address[0] not in LOOPBACK:
             return error(403, "forbidden")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 from zonesim import data, forms
-from zonesim.enterprise import EnterpriseDataset, EnterpriseRelease, EnterpriseRow
+from zonesim.enterprise import EnterpriseDataset, EnterpriseRelease
+from zonesim.enterprise_wire import EnterpriseRow
 from zonesim.faults import FaultBook, Faults
-from zonesim.model import DatasetModel, Record, Release
+from zonesim.model import DatasetModel, Release
+from zonesim.record import Record
 from zonesim.schedule import (
     CST,
     FREQUENCY_ORDER,
@@ -24,21 +25,9 @@ from zonesim.schedule import (
     periods_of_year,
     to_cst,
 )
+from zonesim.server import SimulatorServer
+from zonesim.view import RequestRecord
 from zonestats.periods import Period, PeriodError, infer_frequency, parse_period
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One request the server saw, and the status it answered."""
-
-    zone: str | None  # None: admin or unknown zone prefix
-    method: str
-    path: str
-    query: dict[str, str] = field(default_factory=dict)
-    status: int = 0
-    # the answer quoted the Authorization header received (the echo_token fault)
-    echoed: bool = False
-
 
 MAX_REQUESTS_KEPT = 100_000
 # Form files kept in memory, and sha256 digests (small: many more). A client lists a zone's
@@ -105,8 +94,6 @@ class Simulator:
 
     def start(self) -> Simulator:
         """Bind the port and serve in a daemon thread; returns self for chaining."""
-        from zonesim.server import SimulatorServer  # the server module imports this one
-
         with self._lock:
             if self._server is not None:
                 return self

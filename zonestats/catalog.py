@@ -6,7 +6,7 @@ import csv
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -262,3 +262,9 @@ def load_catalog(directory: Path | None = None) -> Catalog:
         indicators=indicators,
         calendar=calendar,
     )
+
+
+@lru_cache(maxsize=1)
+def shipped_catalog() -> Catalog:
+    """The zone registry and indicator catalog shipped in the package, read once per process."""
+    return load_catalog()

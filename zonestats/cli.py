@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from zonestats.cli_calendar import add_calendar_parsers, cmd_deadline, cmd_late
+from zonestats.cli_common import known_zone
+from zonestats.cli_common import load_app_config as _load
+from zonestats.cli_common import table as _table
 from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
 from zonestats.cli_lake import add_lake_parser, cmd_lake
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
-from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
+from zonestats.config import AppConfig, ConfigError, load_config
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
 from zonestats.steps import FlowResult, run_flow
 
@@ -200,31 +203,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(demo)
     add_db_parser(sub, _Parser)
     return parser
-
-
-def _load(args: argparse.Namespace) -> AppConfig:
-    path = resolve_config_path(args.config, os.environ)
-    config = load_config(path, shipped_catalog())
-    rules_for(config)  # a severity override of an unknown rule is a config error, exit 2
-    return config
-
-
-def known_zone(code: str | None, flag: str = "--zone") -> str | None:
-    """A --zone value checked against the zone registry (unknown: exit 2, with the known codes)."""
-    if code is None:
-        return None
-    zones = shipped_catalog().zones
-    if code not in zones:
-        raise ConfigError(flag, f"{code!r} is not a zone; the zones are {', '.join(zones)}")
-    return code
-
-
-def _table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
-    widths = {c: max([len(c)] + [len(str(r.get(c, ""))) for r in rows]) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
-    lines.append("  ".join("-" * widths[c] for c in columns))
-    lines += ["  ".join(str(r.get(c, "")).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
 
 
 def _print_summary(summary: Any) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import pandas as pd
 
+from zonestats.cli_common import known_zone
+from zonestats.cli_common import table as text_table
 from zonestats.config import AppConfig, ConfigError
 
 EXIT_OK = 0
@@ -72,7 +74,6 @@ def cmd_deadline(args: argparse.Namespace, config: AppConfig) -> int:
     from tasks.calendar import grant_extension
     from tasks.load import prepare_warehouse
     from zonestats.calendar import period_of
-    from zonestats.cli import known_zone
     from zonestats.models import utcnow
     from zonestats.periods import PeriodError
     from zonestats.runtime import shipped_catalog
@@ -128,7 +129,6 @@ def cmd_late(args: argparse.Namespace, config: AppConfig) -> int:
     from tasks.calendar import calendar_as_of, compute_calendar, owed_by
     from warehouse.calendar import has_calendar
     from warehouse.store import Warehouse
-    from zonestats.cli import _table, known_zone
     from zonestats.cli_db import WarehouseMissing, require_warehouse
     from zonestats.models import utcnow
     from zonestats.runtime import shipped_catalog
@@ -180,6 +180,8 @@ def cmd_late(args: argparse.Namespace, config: AppConfig) -> int:
         if table[n]["zone"] == table[n - 1]["zone"]:
             table[n]["zone"] = ""
     print(
-        _table(table, ["zone", "dataset", "period", "state", "deadline", "days late", "extended"])
+        text_table(
+            table, ["zone", "dataset", "period", "state", "deadline", "days late", "extended"]
+        )
     )
     return EXIT_OK

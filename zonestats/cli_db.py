@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from zonestats.cli_common import load_app_config
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -43,10 +45,7 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 
 def cmd_db(args: argparse.Namespace) -> int:
     """Run a ``zonestats db`` subcommand; 0 done, 1 failed (or not at head), 2 usage or config."""
-    # imported here: zonestats.cli imports this module to register the subcommand
-    from zonestats.cli import _load
-
-    config = _load(args)
+    config = load_app_config(args)
     from warehouse import migrate
     from warehouse.store import engine_for
 

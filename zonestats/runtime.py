@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
+from marts.method import Method, MethodError, load_method
 from validation.registry import RuleError, RuleSet, load_rules
-from zonestats.catalog import Catalog, load_catalog
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ConfigError
-
-if TYPE_CHECKING:
-    from marts.method import Method
 
 PREFECT_DEFAULTS = {
     # telemetry would try the internet and print ERROR tracebacks offline
@@ -27,12 +24,6 @@ def prefect_environment() -> None:
     """Set Prefect's offline-safe defaults unless the operator set them (call before importing prefect)."""
     for key, value in PREFECT_DEFAULTS.items():
         os.environ.setdefault(key, value)
-
-
-@lru_cache(maxsize=1)
-def shipped_catalog() -> Catalog:
-    """The zone registry and indicator catalog shipped in the package, read once per process."""
-    return load_catalog()
 
 
 @lru_cache(maxsize=8)
@@ -51,8 +42,6 @@ def rules_for(config: AppConfig) -> RuleSet:
 
 def method_for(config: AppConfig) -> Method:
     """The evaluation method a configuration puts in force (a bad file is a config error)."""
-    from marts.method import MethodError, load_method
-
     try:
         return load_method(config.evaluation.method_path, shipped_catalog())
     except MethodError as exc:

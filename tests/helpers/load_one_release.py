@@ -25,8 +25,8 @@ def main() -> int:
     from tasks.extract import list_zone_releases
     from tasks.load import prepare_warehouse
     from tasks.release import run_release
+    from zonestats.catalog import shipped_catalog
     from zonestats.config import parse_config
-    from zonestats.runtime import shipped_catalog
 
     os.environ["ZONESTATS_TOKEN_BENCH"] = token
     catalog = shipped_catalog()

@@ -49,7 +49,7 @@ def pages_of_form(content: bytes, ref: ReleaseRef, sink: PageSink) -> None:
     A file that is not the form, or whose 表号 or 报告期 disagrees with the release it was asked
     as, is unusable as a whole: the release is rejected with both values in the message.
     """
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     assert ref.form is not None
     try:
