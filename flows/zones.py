@@ -267,7 +267,7 @@ def _in_threads(
 
 def run_date(today: date | None = None) -> date:
     """The run's date in the province's calendar (Asia/Shanghai), unless one is given."""
-    return today if today is not None else datetime.now(SHANGHAI).date()
+    return today if today is not None else utcnow().astimezone(SHANGHAI).date()
 
 
 def finish_run(
