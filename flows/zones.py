@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from flows.limits import ZoneGuard, zone_guard
 from tasks.calendar import calendar_as_of, owed_by, refresh_calendar
 from tasks.extract import list_releases
+from tasks.history import publish_revisions
 from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
@@ -310,6 +311,12 @@ def finish_run(
         except Exception as exc:
             summary.mart_errors.append(f"release calendar: {redact(str(exc))[:300]}")
             log.error("release calendar could not be built: %s", redact(str(exc)))
+        # the revisions' validity in Parquet, for as-of reads of the Parquet tables
+        try:
+            publish_revisions(config.warehouse)
+        except Exception as exc:
+            summary.mart_errors.append(f"release revisions: {redact(str(exc))[:300]}")
+            log.error("release_revision could not be written: %s", redact(str(exc)))
         loaded = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
         started = time.monotonic()
         # the checkpoint is the run's longest silent step: say it started and when it ended

@@ -123,9 +123,14 @@ def test_a_nightly_into_s3_equals_sql_and_a_second_adds_nothing(
     _assert_lake_equals_sql(lake, wh)
     versions = {t: lake.open(t).version() for t in ("obs_zone", "obs_zone_current")}  # type: ignore[union-attr]
     rows = lake.read("obs_zone").num_rows
-    # the observation, quarantine and current tables live only in the lake (the marts stay local)
+    # the observation, quarantine and current tables live only in the lake (the marts, the
+    # release calendar and the revisions' validity stay local)
     local = tmp_path / "work" / "parquet"
-    assert sorted(p.name for p in local.iterdir()) == ["marts"]
+    assert sorted(p.name for p in local.iterdir()) == [
+        "marts",
+        "release_calendar",
+        "release_revision",
+    ]
 
     _run(cfg)  # nothing new to load
     _assert_lake_equals_sql(lake, wh)

@@ -47,7 +47,7 @@ DEFAULT_PATH = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.m
 AUDIENCES = ("statistician", "operator")
 REGENERATE = "python -m warehouse.dictionary"
 
-_TOP_KEYS = {"page", "vocab", "method", "calendar", "tables", "views"}
+_TOP_KEYS = {"page", "vocab", "method", "calendar", "asof", "tables", "views"}
 _TABLE_KEYS = {"audience", "zh", "en", "columns"}
 _VIEW_KEYS = _TABLE_KEYS | {"source", "key"}
 _TABLE_COLUMN_KEYS = {"zh", "en"}
@@ -329,6 +329,7 @@ def _document_relation(
 
 def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
     page, method, cal = doc.get("page", {}), doc.get("method", {}), doc.get("calendar", {})
+    asof = doc.get("asof", {})
     problems = [
         f"[page].{key}: missing in warehouse/dictionary.toml"
         for key in ("intro_zh", "intro_en")
@@ -339,6 +340,7 @@ def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
         ("[method].scoring", method.get("scoring")),
         ("[calendar].owed", cal.get("owed")),
         ("[calendar].states", cal.get("states")),
+        ("[asof].rules", asof.get("rules")),
     ):
         if not isinstance(items, list) or not items:
             problems.append(f"{where}: missing in warehouse/dictionary.toml")
@@ -348,6 +350,16 @@ def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
             for n, item in enumerate(items, start=1)
             for lang in ("zh", "en")
             if not isinstance(item, Mapping) or not _text_of(item, lang)
+        ]
+    examples = asof.get("examples")
+    if not isinstance(examples, list) or not examples:
+        problems.append("[[asof.examples]]: missing in warehouse/dictionary.toml")
+    else:
+        problems += [
+            f"[[asof.examples]] #{n}: no {key} in warehouse/dictionary.toml"
+            for n, item in enumerate(examples, start=1)
+            for key in ("title", "lang", "code")
+            if not isinstance(item, Mapping) or not _text_of(item, key)
         ]
     return problems
 
@@ -483,6 +495,7 @@ _H_ZONES = "示范区名录 Zone registry"
 _H_METHOD = "综合评价方法 Evaluation method"
 _H_RULES = "审核规则 Audit rules"
 _H_CALENDAR = "报送日程 Reporting calendar"
+_H_ASOF = "按日回看 As of a day"
 
 
 def _render_relation(rd: RelationDoc, doc: Mapping[str, Any]) -> list[str]:
@@ -760,6 +773,23 @@ def _render_calendar(doc: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _render_asof(doc: Mapping[str, Any]) -> list[str]:
+    asof = doc["asof"]
+    lines = [
+        f"## {_H_ASOF}",
+        "",
+        "仓库在某一时点所存的数据：`zonestats asof`、`zonestats export --as-of`，以及下列视图和查询。"
+        "<br>What the warehouse held at a moment: `zonestats asof`, `zonestats export --as-of`, "
+        "and the views and queries below.",
+        "",
+    ]
+    lines += [f"- {item['zh']}<br>{item['en']}" for item in asof["rules"]]
+    for example in asof["examples"]:
+        lines += ["", f"{example['title']}:", "", f"```{example['lang']}", example["code"].strip()]
+        lines.append("```")
+    return [*lines, ""]
+
+
 def _ordinal(n: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
@@ -819,7 +849,15 @@ def _render(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> str:
         "",
         *(
             f"- [{h}](#{_anchor(h)})"
-            for h in (_H_TABLES, _H_CATALOG, _H_ZONES, _H_METHOD, _H_CALENDAR, _H_RULES)
+            for h in (
+                _H_TABLES,
+                _H_CATALOG,
+                _H_ZONES,
+                _H_METHOD,
+                _H_CALENDAR,
+                _H_ASOF,
+                _H_RULES,
+            )
         ),
         "",
         "## 约定 Conventions",
@@ -831,6 +869,7 @@ def _render(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> str:
         *_render_zones(),
         *_render_method(doc),
         *_render_calendar(doc),
+        *_render_asof(doc),
         *_render_rules(doc),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

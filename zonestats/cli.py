@@ -13,6 +13,7 @@ from typing import Any
 
 from zonestats.cli_calendar import add_calendar_parsers, cmd_deadline, cmd_late
 from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
+from zonestats.cli_history import add_history_parsers, cmd_asof
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_publish_parsers(sub, _add_config)
     add_calendar_parsers(sub, _add_config)
+    add_history_parsers(sub, _add_config)
 
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
@@ -858,6 +860,7 @@ COMMANDS = {
     "report": lambda args: cmd_report(args, _load(args)),
     "deadline": lambda args: cmd_deadline(args, _load(args)),
     "late": lambda args: cmd_late(args, _load(args)),
+    "asof": lambda args: cmd_asof(args, _load(args)),
     "run": cmd_run,
     "quarantine": cmd_quarantine,
     "status": cmd_status,
