@@ -22,6 +22,7 @@ from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
+from tasks.revisions import note_revisions
 from warehouse.arrow import use_run_memory_pool
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
@@ -286,6 +287,13 @@ def finish_run(
     run_id = current_run_id() or f"{kind}-{utcnow():%Y%m%dT%H%M%S}"
     dq = None
     if not summary.validate_only:
+        # what each revision the run loaded changed in what the warehouse held
+        loaded_keys = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
+        try:
+            summary.revisions = note_revisions(config.warehouse, loaded_keys)
+        except Exception as exc:
+            summary.mart_errors.append(f"revision notes: {redact(str(exc))[:300]}")
+            log.error("the run's revisions could not be compared: %s", redact(str(exc)))
         # the current and previous year's marts follow what was loaded (unchanged: kept)
         year = run_date(today).year
         started = time.monotonic()

@@ -7,7 +7,6 @@ warehouse learnt later: not when a revision was superseded, which was not known 
 from __future__ import annotations
 
 import csv
-import math
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from publish.exports import write_atomically
+from zonestats.numbers import plain_number
 
 #: per dataset, the columns handed on, in the contract's order (``obs_zone`` / ``obs_enterprise``)
 COLUMNS = {
@@ -33,16 +33,6 @@ _TYPES = {
     "value": pa.float64(),
     "loaded_at": pa.timestamp("us", tz="UTC"),
 }
-
-
-def plain_number(value: Any) -> str:
-    """A figure as plain text: the shortest form that reads back the same, '' when missing."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    number = float(value)
-    if number.is_integer() and abs(number) < 1e15:
-        return str(int(number))
-    return repr(number)
 
 
 def _cell(name: str, value: Any) -> str:

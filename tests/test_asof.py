@@ -45,11 +45,14 @@ class Province:
     def __init__(self, sim: Any, cfg: Path, wh: Warehouse, travel: Any) -> None:
         self.sim, self.cfg, self.wh, self.travel = sim, cfg, wh, travel
 
-    def run(self, day: str) -> None:
+    def run(self, day: str, capsys: pytest.CaptureFixture[str] | None = None) -> str:
         """The zone's system as of that evening, then the nightly run of that day at 21:00."""
         self.sim.as_of = cst(f"{day} 20:00")
         self.travel(cst(f"{day} 21:00"))
+        if capsys is not None:
+            capsys.readouterr()
         assert main(["run", "--today", day, "--config", str(self.cfg)]) == 0
+        return capsys.readouterr().out if capsys is not None else ""
 
     def cli(self, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
         """Run a zonestats command against this warehouse; its stdout (exit 0 asserted)."""
@@ -113,7 +116,7 @@ def test_asof_before_and_after_a_revision_and_an_accept(
     # 04-24: the zone revises 2026-03 (both datasets); Q1 comes out on 04-20
     p.sim.as_of = cst("2026-04-24 20:00")
     second = {d: p.sim.publish_revision(ZONE, d, REVISED) for d in ("zone", "enterprise")}
-    p.run("2026-04-24")
+    out = p.run("2026-04-24", capsys)
     # 05-18: 2026-04 comes out with bad records held out
     p.run("2026-05-18")
 
@@ -151,6 +154,62 @@ def test_asof_before_and_after_a_revision_and_an_accept(
     assert _held(ent_24, REVISED, key) == pytest.approx(
         p.truth("enterprise", REVISED, second["enterprise"])
     )
+
+    # the run that loaded the revisions noted them, each with its largest change
+    notes = out[out.index("arrived as a revision (2;") :].splitlines()[1:3]
+    assert notes[0].startswith(f"    {ZONE} enterprise {REVISED} r{first['enterprise']} → r2: ")
+    assert notes[1].startswith(f"    {ZONE} zone {REVISED} r{first['zone']} → r2: ")
+    assert f"{len(changed)} changed" in notes[1]
+    assert ", largest: " in notes[1]
+
+    # diff: exactly the indicators whose figures the simulator's revision changed
+    diff = [json.loads(line) for line in p.cli(capsys, "diff", "--zone", ZONE, "--dataset", "zone",
+                                              "--period", REVISED, "--json").splitlines()]  # fmt: skip
+    assert {r["change"] for r in diff} == {"changed"}  # no record came or went
+    assert {(r["from_revision"], r["to_revision"]) for r in diff} == {
+        (first["zone"], second["zone"])
+    }
+    moved = {r["indicator_code"]: r for r in diff if r["old_value"] != r["new_value"]}
+    assert set(moved) == changed
+    for code, r in moved.items():
+        assert (r["old_value"], r["new_value"]) == pytest.approx((old_zone[code], new_zone[code]))
+        assert r["difference"] == pytest.approx(new_zone[code] - old_zone[code])
+        assert r["percent"] == pytest.approx((new_zone[code] / old_zone[code] - 1) * 100)
+    # the rest of the rows: figures the revision made final (P → A), values unchanged
+    assert all(r["old_status"] != r["new_status"] for r in diff if r["indicator_code"] not in moved)
+    ent = [json.loads(line) for line in p.cli(capsys, "diff", "--zone", ZONE, "--dataset", "enterprise",
+                                             "--period", REVISED, "--json").splitlines()]  # fmt: skip
+    old_ent = p.truth("enterprise", REVISED, first["enterprise"])
+    new_ent = p.truth("enterprise", REVISED, second["enterprise"])
+    assert {(r["uscc"], r["indicator_code"]) for r in ent} == {
+        k for k in set(old_ent) | set(new_ent) if old_ent.get(k) != new_ent.get(k)
+    }
+    # the table an operator reads, and the defaults: the last two loaded revisions
+    table = p.cli(capsys, "diff", "--zone", ZONE, "--dataset", "zone", "--period", REVISED)
+    assert table.startswith(
+        f"{ZONE} zone {REVISED}: revision {first['zone']} (loaded 2026-04-17 21:0"
+    )
+    assert f"{len(diff)} changed, 0 added, 0 removed" in table
+    assert table == p.cli(
+        capsys, "diff", "--zone", ZONE, "--dataset", "zone", "--period", REVISED,
+        "--from", str(first["zone"]), "--to", str(second["zone"]),
+    )  # fmt: skip
+    capsys.readouterr()
+    argv = [
+        "diff",
+        "--zone",
+        ZONE,
+        "--dataset",
+        "zone",
+        "--period",
+        "2026-02",
+        "--config",
+        str(p.cfg),
+    ]
+    assert main(argv) == 2
+    assert "TY01 zone 2026-02: nothing to compare (loaded: r1)" in capsys.readouterr().err
+    assert main([*argv[:-2], "--to", "7", "--config", str(p.cfg)]) == 2
+    assert "revision 7 is not loaded (loaded: r1)" in capsys.readouterr().err
 
     # the CLI: as of the end of a day in Beijing time, from SQL
     text = p.cli(

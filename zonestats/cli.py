@@ -13,7 +13,7 @@ from typing import Any
 
 from zonestats.cli_calendar import add_calendar_parsers, cmd_deadline, cmd_late
 from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
-from zonestats.cli_history import add_history_parsers, cmd_asof
+from zonestats.cli_history import add_history_parsers, cmd_asof, cmd_diff
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config, resolve_config_path
 from zonestats.runtime import prefect_environment, rules_for, shipped_catalog
@@ -259,6 +259,10 @@ def _print_summary(summary: Any) -> None:
         print(f"  missing or overdue by the reporting calendar ({len(summary.late)}):")
         for late in summary.late:
             print(f"    {late}")
+    if summary.revisions:
+        print(f"  arrived as a revision ({len(summary.revisions)}; `zonestats diff` shows all):")
+        for note in summary.revisions:
+            print(f"    {note}")
     if summary.quality_report:
         print(f"  quality report: {summary.quality_report}")
     if summary.data_docs:
@@ -861,6 +865,7 @@ COMMANDS = {
     "deadline": lambda args: cmd_deadline(args, _load(args)),
     "late": lambda args: cmd_late(args, _load(args)),
     "asof": lambda args: cmd_asof(args, _load(args)),
+    "diff": lambda args: cmd_diff(args, _load(args)),
     "run": cmd_run,
     "quarantine": cmd_quarantine,
     "status": cmd_status,
