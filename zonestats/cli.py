@@ -170,6 +170,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=300,
         help="a flow run pending this long (its worker died before starting it) is Crashed",
     )
+    dep.add_argument(
+        "--overdue-notify",
+        metavar="BLOCK",
+        help="a Prefect notification block, <block-type-slug>/<name>, that the overdue "
+        "automation messages for each release turning overdue (default: the automation only)",
+    )
     _add_config(dep)
 
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
@@ -259,6 +265,8 @@ def _print_summary(summary: Any) -> None:
         print(f"  missing or overdue by the reporting calendar ({len(summary.late)}):")
         for late in summary.late:
             print(f"    {late}")
+    if summary.overdue_announced:
+        print(f"  announced overdue (Prefect event): {', '.join(summary.overdue_announced)}")
     if summary.revisions:
         print(f"  arrived as a revision ({len(summary.revisions)}; `zonestats diff` shows all):")
         for note in summary.revisions:
@@ -563,20 +571,27 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print("zonestats: deploy needs a config file the workers can read", file=sys.stderr)
         return EXIT_USAGE
     prefect_environment()
-    from deployments.nightly import deploy
+    from deployments.nightly import UnknownBlock, deploy
 
-    deploy(
-        config.source_path,
-        args.source,
-        args.pool,
-        args.heartbeat_s,
-        args.crash_after_s,
-        args.pending_crash_s,
-    )
+    try:
+        deploy(
+            config.source_path,
+            args.source,
+            args.pool,
+            args.heartbeat_s,
+            args.crash_after_s,
+            args.pending_crash_s,
+            args.overdue_notify,
+        )
+    except UnknownBlock as exc:
+        print(f"zonestats: --overdue-notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    notify = f", messaging {args.overdue_notify}" if args.overdue_notify else ""
     print(
         f"zonestats: nightly (02:00 Asia/Shanghai), zone-pull, rerun and backfill on pool "
         f"{args.pool!r}; zombie runs Crashed after "
-        f"{args.crash_after_s or 3 * args.heartbeat_s} s without heartbeat"
+        f"{args.crash_after_s or 3 * args.heartbeat_s} s without heartbeat; an automation on "
+        f"each release turning overdue{notify}"
     )
     return EXIT_OK
 

@@ -90,6 +90,8 @@ class RunSummary:
     late: list[LateRelease] = field(default_factory=list)
     # the releases that arrived as a revision of one the warehouse held, with what changed
     revisions: list[RevisionNote] = field(default_factory=list)
+    # the releases this run announced overdue (a Prefect event each), "TY01 zone 2026-04"
+    overdue_announced: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -184,6 +186,12 @@ class RunSummary:
                 f"| {r.zone_code} | {r.dataset} | {r.period} | {r.state} | {r.deadline} "
                 f"| {r.days_late} | {'yes' if r.extended else ''} |"
                 for r in self.late
+            ]
+        if self.overdue_announced:
+            out += [
+                "",
+                f"Announced overdue (event `zonestats.release.overdue`): "
+                f"{', '.join(self.overdue_announced)}",
             ]
         if self.revisions:
             out += [
