@@ -676,6 +676,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _write(cfg_path, simulator_config(sim, data_dir))
         config = load_config(cfg_path, shipped_catalog())
         args.zones = None
+        # the runs are on the simulator's day: their reporting calendar is its present
+        day = sim.as_of.date()
+        args.today = day
         exit_code = cmd_run(args, config)
         revised = _demo_revise(sim, config)
         if revised is not None:
@@ -686,6 +689,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db = data_dir / "zonestats.db"
     published = _demo_marts(config, complete)
     tryouts = _demo_tryouts(config, cfg_path.absolute())
+    late = _demo_late(config, cfg_path.absolute(), day)
     print(
         f"""
 Warehouse: {db} (SQLite) and {data_dir / "parquet"} (Parquet, Hive-partitioned)
@@ -701,9 +705,28 @@ Paste into DuckDB (duckdb) to read the current revision from Parquet (obs_zone/ 
 or into SQLite (sqlite3 {db}):
   SELECT zone_code, period, revision, value FROM obs_zone
   WHERE indicator_code = 'revenue' ORDER BY zone_code, period, revision;
-{tryouts}"""
+{tryouts}{late}"""
     )
     return exit_code
+
+
+def _demo_late(config: AppConfig, cfg_path: Path, day: date) -> str:
+    """The `late` table of the demo's day: what the scenario's late zone has not handed in."""
+    import contextlib
+    import io
+    import shlex
+
+    from zonestats.cli_calendar import cmd_late
+
+    cfg = shlex.quote(str(cfg_path))
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        cmd_late(argparse.Namespace(as_of=day, zone=None, json=False), config)
+    table = "\n".join(f"  {line}" if line else "" for line in text.getvalue().splitlines())
+    return (
+        f"\nWhat is late by the reporting calendar — a zone that has not reported:\n"
+        f"    zonestats late --as-of {day.isoformat()} --config {cfg}\n\n{table}\n"
+    )
 
 
 def _demo_revise(sim: Any, config: AppConfig) -> str | None:
@@ -750,6 +773,9 @@ def _demo_tryouts(config: AppConfig, cfg_path: Path) -> str:
             f"  {r.zone_code} {r.dataset} {r.period} arrived in {int(r.revision)} revisions; every"
             " revision is kept, obs_zone_current holds the latest:",
             f'    sqlite3 -readonly {db} "{query}"',  # the query holds no " nor $
+            "  what the revision changed, per indicator (old, new, difference, percent):",
+            f"    zonestats diff --zone {r.zone_code} --dataset {r.dataset} --period {r.period}"
+            f" --config {cfg}",
         ]
     held = quality.list_quarantine(wh, None, True, None, 10_000)
     if len(held):
