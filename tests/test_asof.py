@@ -425,3 +425,24 @@ def test_the_revision_current_at_a_moment_is_the_highest_loaded_by_then(
     assert held(t1) == {(1, "revenue")}  # loaded_at <= X: held from the moment it loaded
     assert held(t2 - timedelta(microseconds=1)) == {(1, "revenue")}
     assert held(t2) == held(t3) == held(t4 + timedelta(days=1)) == {(3, "revenue")}
+
+
+def test_asof_on_a_warehouse_before_the_history_views_says_to_upgrade(
+    warehouse_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pydantic import SecretStr
+
+    from warehouse import migrate
+    from zonestats.config import WarehouseSettings
+
+    wh = Warehouse(WarehouseSettings(SecretStr(warehouse_url), tmp_path / "data"))
+    migrate.upgrade(wh.engine, "0005")
+    cfg = tmp_path / "zonestats.toml"
+    cfg.write_text(
+        f'[warehouse]\nurl = "{warehouse_url}"\ndata_dir = "{(tmp_path / "data").as_posix()}"\n'
+    )
+    for argv in (["asof", "--date", "2026-04-17"], ["diff", "--zone", ZONE, "--dataset", "zone",
+                                                    "--period", REVISED]):  # fmt: skip
+        assert main([*argv, "--config", str(cfg)]) == 2
+        assert "predates the history views: `zonestats db upgrade`" in capsys.readouterr().err
+    assert migrate.current(wh.engine) == "0005"  # a reader migrates nothing
