@@ -74,6 +74,7 @@ def serve(config_path: str | None = None) -> None:
 POOL = "zonestats"
 ZOMBIE_AUTOMATION = "zonestats: crash zone runs without heartbeat"
 STUCK_AUTOMATION = "zonestats: crash runs that never started"
+OVERDUE_AUTOMATION = "zonestats: a release turned overdue"
 # the flow engine's floor: Prefect sends no heartbeat more often than every 30 s
 HEARTBEAT_S = 30
 
@@ -94,6 +95,7 @@ def deploy(
     heartbeat_s: int = HEARTBEAT_S,
     crash_after_s: int | None = None,
     pending_crash_s: int = 300,
+    overdue_notify: str | None = None,
 ) -> list[str]:
     """Register nightly, zone-pull, rerun and backfill on a process work pool; return their ids.
 
@@ -102,10 +104,14 @@ def deploy(
     step changes into it first. ``config_path`` is a path every worker reads (no secrets inlined).
     Flow runs send a heartbeat every ``heartbeat_s``; the automation marks a Running run that
     sent none for ``crash_after_s`` (default three beats) Crashed, and one Pending (its worker took
-    it, then died before its process started) for ``pending_crash_s``. Running it again updates all.
+    it, then died before its process started) for ``pending_crash_s``. A third automation reacts
+    to each release turning overdue (``overdue_notify``: a notification block, see
+    ``ensure_overdue_automation``). Running it again updates all.
     """
     from prefect import Flow
 
+    # first: a notification block that does not exist stops the deploy before anything changed
+    ensure_overdue_automation(overdue_notify)
     root = Path(source) if source is not None else Path(__file__).resolve().parent.parent
     root = root.resolve()
     config = str(Path(config_path).resolve())
@@ -166,7 +172,6 @@ def ensure_zombie_automation(crash_after_s: int, pending_crash_s: int = 300) -> 
     """
     from datetime import timedelta
 
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
@@ -221,9 +226,16 @@ def ensure_zombie_automation(crash_after_s: int, pending_crash_s: int = 300) -> 
             )
         ],
     )
+    return _keep_one_each([zombie, stuck])
+
+
+def _keep_one_each(automations: list[Any]) -> list[str]:
+    """Create each automation, or update the one of its name (and delete extras); their ids."""
+    from prefect.client.orchestration import get_client
+
     ids = []
     with get_client(sync_client=True) as client:
-        for wanted in (zombie, stuck):
+        for wanted in automations:
             found = client.read_automations_by_name(wanted.name)
             for extra in found[1:]:  # an earlier race made two: keep one
                 client.delete_automation(extra.id)
@@ -233,3 +245,65 @@ def ensure_zombie_automation(crash_after_s: int, pending_crash_s: int = 300) -> 
             else:
                 ids.append(str(client.create_automation(wanted)))
     return ids
+
+
+class UnknownBlock(LookupError):
+    """The notification block named for the overdue automation does not exist."""
+
+
+def ensure_overdue_automation(notify: str | None = None) -> str:
+    """The automation that reacts to each ``zonestats.release.overdue`` event (kept current); its id.
+
+    ``notify``: a Prefect notification block as ``<block-type-slug>/<name>`` (e.g.
+    ``slack-webhook/stats-ops``), sent a message naming the zone, dataset, period and days late;
+    without one the automation fires and does nothing else, so each turn shows in the UI's
+    automation and event history, ready for an action to be added there.
+    """
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.actions import DoNothing, SendNotification
+    from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    from zonestats.events import OVERDUE_EVENT, RELEASE_RESOURCE
+
+    action: Any = DoNothing()
+    if notify:
+        slug, _, name = notify.partition("/")
+        with get_client(sync_client=True) as client:
+            try:
+                block = client.read_block_document_by_name(name=name, block_type_slug=slug)
+            except Exception:
+                raise UnknownBlock(
+                    f"no notification block {notify!r} (give <block-type-slug>/<name>, "
+                    "e.g. slack-webhook/stats-ops)"
+                ) from None
+        release = (
+            "{{ event.resource['zonestats.zone'] }} {{ event.resource['zonestats.dataset'] }} "
+            "{{ event.resource['zonestats.period'] }}"
+        )
+        action = SendNotification(
+            block_document_id=block.id,
+            subject=f"zonestats: {release} overdue",
+            body=(
+                f"{release} is overdue by the reporting calendar: "
+                "{{ event.payload.days_late }} days after its deadline "
+                "{{ event.payload.deadline_local }} (Asia/Shanghai), as of "
+                "{{ event.payload.as_of }}. `zonestats late` lists what is missing or overdue."
+            ),
+        )
+    overdue = AutomationCore(
+        name=OVERDUE_AUTOMATION,
+        description="A zone has not handed in a release more than the calendar's days past due.",
+        trigger=EventTrigger(
+            expect={OVERDUE_EVENT},
+            match=ResourceSpecification({"prefect.resource.id": f"{RELEASE_RESOURCE}.*"}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[action],
+    )
+    return _keep_one_each([overdue])[0]

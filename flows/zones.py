@@ -16,12 +16,20 @@ from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from flows.limits import ZoneGuard, zone_guard
-from tasks.calendar import calendar_as_of, owed_by, refresh_calendar
+from tasks.calendar import (
+    CalendarBuild,
+    announce_overdue,
+    calendar_as_of,
+    owed_by,
+    refresh_calendar,
+)
 from tasks.extract import list_releases
+from tasks.history import publish_revisions
 from tasks.load import pending, prepare, repair, watermark
 from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
+from tasks.revisions import note_revisions
 from warehouse.arrow import use_run_memory_pool
 from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
@@ -293,7 +301,7 @@ def _in_threads(
 
 def run_date(today: date | None = None) -> date:
     """The run's date in the province's calendar (Asia/Shanghai), unless one is given."""
-    return today if today is not None else datetime.now(SHANGHAI).date()
+    return today if today is not None else utcnow().astimezone(SHANGHAI).date()
 
 
 def finish_run(
@@ -311,6 +319,13 @@ def finish_run(
     run_id = current_run_id() or f"{kind}-{utcnow():%Y%m%dT%H%M%S}"
     dq = None
     if not summary.validate_only:
+        loaded = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
+        # what each revision the run loaded changed in what the warehouse held
+        try:
+            summary.revisions = note_revisions(config.warehouse, loaded)
+        except Exception as exc:
+            summary.mart_errors.append(f"revision notes: {redact(str(exc))[:300]}")
+            log.error("the run's revisions could not be compared: %s", redact(str(exc)))
         # the current and previous year's marts follow what was loaded (unchanged: kept)
         year = run_date(today).year
         started = time.monotonic()
@@ -325,6 +340,7 @@ def finish_run(
         log.info("marts: done in %.1f s", time.monotonic() - started)
         # every run keeps release_calendar current, as of its own time (the end of --today)
         catalog = shipped_catalog()
+        calendar: CalendarBuild | None = None
         try:
             calendar = refresh_calendar(
                 config.warehouse,
@@ -336,7 +352,21 @@ def finish_run(
         except Exception as exc:
             summary.mart_errors.append(f"release calendar: {redact(str(exc))[:300]}")
             log.error("release calendar could not be built: %s", redact(str(exc)))
-        loaded = [r.key for z in summary.zones for r in z.releases if r.status == "loaded"]
+        # a release that turned overdue is announced once, by the run that first sees it so
+        if calendar is not None:
+            try:
+                summary.overdue_announced = announce_overdue(
+                    config.warehouse, catalog, calendar.rows, run_id
+                )
+            except Exception as exc:
+                summary.mart_errors.append(f"overdue events: {redact(str(exc))[:300]}")
+                log.error("overdue releases could not be announced: %s", redact(str(exc)))
+        # the revisions' validity in Parquet, for as-of reads of the Parquet tables
+        try:
+            publish_revisions(config.warehouse)
+        except Exception as exc:
+            summary.mart_errors.append(f"release revisions: {redact(str(exc))[:300]}")
+            log.error("release_revision could not be written: %s", redact(str(exc)))
         started = time.monotonic()
         # the checkpoint is the run's longest silent step: say it started and when it ended
         log.info("data-quality checkpoint: running (%d releases loaded)", len(loaded))

@@ -171,6 +171,7 @@ def export_xlsx(
     indicators: pd.DataFrame,
     zones: pd.DataFrame,
     evaluation: pd.DataFrame,
+    as_of: str | None = None,
 ) -> Path:
     """Write the provincial summary workbook for ``period``: a sheet per release, then 综合评价.
 
@@ -180,7 +181,8 @@ def export_xlsx(
     zone_code order (every zone of ``zones``, blank when it did not report) and one column per
     zone indicator of that frequency in catalog order. Values are numbers in the canonical
     unit; status M is an empty cell; E and P figures carry a cell comment naming the status
-    (and a pale fill so that a printout shows them too), A figures carry nothing.
+    (and a pale fill so that a printout shows them too), A figures carry nothing. ``as_of``
+    (a day, YYYY-MM-DD): the figures are those held at its end, and the titles say so.
     """
     periods = periods_for_export(period)
     inds = _zone_indicators(indicators)
@@ -191,8 +193,8 @@ def export_xlsx(
     for freq, per in periods.items():
         ws = wb.create_sheet(f"{FREQUENCY_ZH[freq]} {per}")
         rows = current[current["period"] == per]
-        _release_sheet(ws, freq, per, rows, _columns_for(inds, freq, rows), names)
-    _evaluation_sheet(wb.create_sheet("综合评价"), evaluation, names)
+        _release_sheet(ws, freq, per, rows, _columns_for(inds, freq, rows), names, as_of)
+    _evaluation_sheet(wb.create_sheet("综合评价"), evaluation, names, as_of)
     return write_atomically(path, lambda tmp: wb.save(tmp))
 
 
@@ -455,10 +457,16 @@ def _release_sheet(
     rows: pd.DataFrame,
     columns: list[dict[str, Any]],
     names: dict[str, dict[str, Any]],
+    as_of: str | None = None,
 ) -> None:
+    held = (
+        f"obs_zone_history，{as_of} 日终（北京时间）所存版本 as held at the end of {as_of}"
+        if as_of
+        else "obs_zone_current，现行修订版"
+    )
     title = (
         f"山西省省级转型综改示范区主要统计指标 {FREQUENCY_ZH[freq]} {period}"
-        f" ｜ 数据来源：各示范区统计系统，经 zonestats 审核入库（obs_zone_current，现行修订版）"
+        f" ｜ 数据来源：各示范区统计系统，经 zonestats 审核入库（{held}）"
     )
     note = (
         "注：数值为各指标标准计量单位；带批注并以底色标出者 E＝估计值、P＝初步数；"
@@ -549,7 +557,10 @@ def _total_row(
 
 
 def _evaluation_sheet(
-    ws: Worksheet, evaluation: pd.DataFrame, names: dict[str, dict[str, Any]]
+    ws: Worksheet,
+    evaluation: pd.DataFrame,
+    names: dict[str, dict[str, Any]],
+    as_of: str | None = None,
 ) -> None:
     if evaluation is None or evaluation.empty:
         ws.cell(1, 1, "山西省省级转型综改示范区综合评价").font = _TITLE_FONT
@@ -564,8 +575,9 @@ def _evaluation_sheet(
     versions = "、".join(
         sorted({str(v) for v in ev.get("method_version", []) if not is_missing(v)})
     )
+    source = f"按 {as_of} 日终所存数据计算" if as_of else "mart_zone_evaluation"
     title = (
-        f"山西省省级转型综改示范区综合评价 {int(year)} 年度 ｜ 数据来源：mart_zone_evaluation"
+        f"山西省省级转型综改示范区综合评价 {int(year)} 年度 ｜ 数据来源：{source}"
         f"（方法版本 {versions or '—'}）"
     )
     note = "注：得分 0–100；等级 A≥80、B≥65、C≥50、其余 D；缺失指标得 0 分。 Scores 0–100."

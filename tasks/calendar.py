@@ -13,6 +13,7 @@ from warehouse import calendar as store
 from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import AppConfig, WarehouseSettings
+from zonestats.events import can_emit, emit_overdue
 from zonestats.steps import step
 from zonestats.summary import LateRelease
 
@@ -74,6 +75,41 @@ def refresh_release_calendar(
 
 
 refresh_calendar = step(name="release-calendar")(refresh_release_calendar)
+
+
+def overdue_notices(rows: pd.DataFrame, tz: tzinfo) -> list[dict[str, object]]:
+    """The overdue rows of a calendar as notices to announce (zone, dataset, period, deadline…)."""
+    return [
+        {
+            "zone_code": str(r["zone_code"]),
+            "dataset": str(r["dataset"]),
+            "period": str(r["period"]),
+            "deadline": r["deadline"].to_pydatetime(),
+            "deadline_local": f"{r['deadline'].astimezone(tz):%Y-%m-%d %H:%M}",
+            "days_late": int(r["days_late"]),
+            "extended": bool(pd.notna(r["extended_until"])),
+            "as_of": r["as_of"].to_pydatetime(),
+        }
+        for r in rows[rows["state"] == "overdue"].to_dict("records")
+    ]
+
+
+def announce_overdue_releases(
+    settings: WarehouseSettings, catalog: Catalog, rows: pd.DataFrame, run_id: str | None
+) -> list[str]:
+    """Emit a Prefect event for each release this calendar first shows overdue; which they are.
+
+    Once per release and deadline, whichever run sees it first (``overdue_notice``); a run that
+    cannot reach a Prefect server sends nothing and leaves it to the next that can.
+    """
+    notices = overdue_notices(rows, catalog.calendar.tz)
+    if not notices or not can_emit():
+        return []
+    done = store.record_overdue(Warehouse(settings), notices, run_id, emit_overdue)
+    return [f"{n['zone_code']} {n['dataset']} {n['period']}" for n in done]
+
+
+announce_overdue = step(name="announce-overdue")(announce_overdue_releases)
 
 
 def grant_extension(

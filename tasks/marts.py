@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,11 @@ from warehouse.store import Warehouse
 from zonestats.catalog import Catalog
 from zonestats.config import WarehouseSettings
 from zonestats.steps import run_logger, step
+
+#: the columns of the current zone observations the marts are computed from
+_OBS_COLUMNS = (
+    "zone_code", "indicator_code", "period", "frequency", "revision", "value", "unit", "status",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -100,3 +106,20 @@ def build_year(
 
 
 build_marts = step(name="build-marts")(build_year)
+
+
+def evaluation_as_of(
+    settings: WarehouseSettings, catalog: Catalog, method: Method, year: int, at: datetime
+) -> pd.DataFrame:
+    """The evaluation of a year from the zone figures as held at a moment (nothing written).
+
+    The same computation as the mart's, over what the warehouse held then, by the method in
+    force now: what an export of that day would have carried.
+    """
+    from warehouse.history import observations_as_of
+
+    held = observations_as_of(Warehouse(settings), "zone", at, years=(year - 2, year))
+    obs = held[list(_OBS_COLUMNS)]
+    # a period counts as loaded once some zone's figures of it were held (as loaded_periods)
+    loaded = {p for p in obs["period"] if str(year - 1) <= p < str(year + 1)}
+    return _evaluation(year, obs, sorted(catalog.zones), method, loaded)

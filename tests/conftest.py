@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,6 +103,22 @@ def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
         monkeypatch.setenv(sim.token_env(code), sim.token(code))
     yield sim
     sim.stop()
+
+
+@pytest.fixture
+def travel() -> Iterator[Callable[[datetime], None]]:
+    """Set the clock the warehouse records by (``utcnow``) to a moment, from which it runs on.
+
+    Loads, accepts and audit rows then carry moments of the test's choosing, not today's.
+    """
+    from zonestats.models import set_clock
+
+    def to(moment: datetime) -> None:
+        start = time.monotonic()
+        set_clock(lambda: moment + timedelta(seconds=time.monotonic() - start))
+
+    yield to
+    set_clock(None)
 
 
 @pytest.fixture

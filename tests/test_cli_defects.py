@@ -192,7 +192,10 @@ READERS = [
     ["status"],
     ["quarantine", "list"],
     ["export", "--period", "2025-12"],
+    ["export", "--period", "2025-12", "--as-of", "2026-01-31"],
     ["report", "--year", "2025"],
+    ["asof", "--date", "2026-01-31"],
+    ["diff", "--zone", "TY01", "--dataset", "zone", "--period", "2025-12"],
 ]
 
 
@@ -330,6 +333,8 @@ ZONE_COMMANDS: list[list[str]] = [
     ["backfill", "--zone", "XX99", "--dataset", "zone", "--from", "2025-02", "--to", "2025-03"],
     ["submit", "--zone", "XX99", "--form", "YQ1", "--period", "2025-10", "--file", "f.xlsx"],
     ["late", "--zone", "XX99"],
+    ["asof", "--date", "2026-01-31", "--zone", "XX99"],
+    ["diff", "--zone", "XX99", "--dataset", "zone", "--period", "2025-10"],
     [
         "deadline",
         "extend",

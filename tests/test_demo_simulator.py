@@ -63,6 +63,7 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> _Seen:
     monkeypatch.setattr(cli, "_demo_marts", lambda config, year: f"Marts: (stand-in) {year}")
     monkeypatch.setattr(cli, "_demo_revise", lambda sim, config: None)
     monkeypatch.setattr(cli, "_demo_tryouts", lambda config, cfg_path: "(stand-in tryouts)")
+    monkeypatch.setattr(cli, "_demo_late", lambda config, cfg_path, day: "(stand-in late)")
     for code in cli.shipped_catalog().zones:  # the demo exports tokens: undone after the test
         monkeypatch.setenv(SimulatorProcess.token_env(code), "unset")
     return seen

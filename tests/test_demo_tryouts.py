@@ -1,5 +1,6 @@
-"""The demo shows what the product is for: a release in two revisions, a few quarantined
-records, and commands to try that work as printed (from any directory)."""
+"""The demo shows what the product is for: a release in two revisions and what it changed, a few
+quarantined records, a zone that has not reported, and commands to try that work as printed
+(from any directory)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,15 @@ import pytest
 from conftest import AS_OF, START_YEAR
 
 from zonesim import Simulator, SimulatorProcess
-from zonesim.scenario import DEMO_QUARANTINE_ZONE, DEMO_REVISED_ZONE, apply_scenario
+from zonesim.scenario import (
+    DEMO_LATE_ZONE,
+    DEMO_QUARANTINE_ZONE,
+    DEMO_REVISED_ZONE,
+    apply_scenario,
+    latest_due_monthly,
+)
 from zonestats import cli
+from zonestats.calendar import period_of
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +45,15 @@ def test_the_demo_scenario_spoils_one_release_of_one_zone() -> None:
         theirs = plain.records(DEMO_QUARANTINE_ZONE, "zone", period, rev)
         assert (ours != theirs) == (period == spoilt), period
     assert demo.releases(DEMO_REVISED_ZONE) == plain.releases(DEMO_REVISED_ZONE)
+    # the late zone holds back its latest month past its deadline, of both datasets, and only it
+    withheld = latest_due_monthly(plain, DEMO_LATE_ZONE)
+    assert cli.shipped_catalog().calendar.deadline(period_of(withheld)) < AS_OF
+    for dataset in ("zone", "enterprise"):
+        published = plain.releases(DEMO_LATE_ZONE, dataset)
+        assert withheld in {e["period"] for e in published}
+        assert demo.releases(DEMO_LATE_ZONE, dataset) == [
+            e for e in published if e["period"] != withheld
+        ]
     with pytest.raises(ValueError, match="unknown scenario"):
         apply_scenario(demo, "chaos")
 
@@ -67,13 +84,20 @@ def test_the_demo_names_the_revised_release_and_its_commands_work_as_printed(
     commands = [
         line.strip()
         for line in out.splitlines()
-        if line.strip().startswith(("sqlite3 -readonly", "zonestats quarantine"))
+        if line.strip().startswith(("sqlite3 -readonly", "zonestats "))
     ]
-    assert [c.split()[0:2] for c in commands] == [
-        ["sqlite3", "-readonly"],
-        ["zonestats", "quarantine"],
-        ["zonestats", "quarantine"],
+    assert [c.split()[0:3] for c in commands] == [
+        ["sqlite3", "-readonly", commands[0].split()[2]],
+        ["zonestats", "diff", "--zone"],
+        ["zonestats", "quarantine", "list"],
+        ["zonestats", "quarantine", "accept"],
+        ["zonestats", "late", "--as-of"],
     ], out
+    # the late table itself, printed under its command: the late zone, both datasets, overdue
+    table = out[out.index("zonestats late --as-of") :]
+    late = [line.split() for line in table.splitlines() if line.strip().startswith(DEMO_LATE_ZONE)]
+    assert late, out
+    assert late[0][:2] == [DEMO_LATE_ZONE, "enterprise"]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -90,5 +114,11 @@ def test_the_demo_names_the_revised_release_and_its_commands_work_as_printed(
         results.append(done.stdout)
     revisions = {line.split("|")[1] for line in results[0].splitlines()}
     assert revisions == {"1", "2"}  # both revisions, side by side
-    assert DEMO_QUARANTINE_ZONE in results[1]
-    assert results[2].startswith("accepted #")
+    # what the revision changed: revision 1 → 2 of the release named, some figure changed
+    assert re.match(
+        rf"{DEMO_REVISED_ZONE} zone \d{{4}}-\d\d: revision 1 .* → revision 2 ", results[1]
+    )
+    assert "\nchanged " in results[1], results[1]
+    assert DEMO_QUARANTINE_ZONE in results[2]
+    assert results[3].startswith("accepted #")
+    assert f"\n{DEMO_LATE_ZONE} " in results[4], results[4]  # as printed in the demo

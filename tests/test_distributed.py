@@ -205,6 +205,7 @@ def test_nightly_fans_out_across_two_workers_and_survives_a_killed_one(
         cluster.run_zonestats(*args)  # deploying again keeps one automation of each, not two
         autos = requests.post(f"{cluster.api_url}/automations/filter", json={}, timeout=10).json()
         assert sorted(a["name"] for a in autos) == [
+            "zonestats: a release turned overdue",
             "zonestats: crash runs that never started",
             "zonestats: crash zone runs without heartbeat",
         ]

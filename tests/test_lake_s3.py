@@ -73,9 +73,14 @@ def test_a_nightly_into_s3_equals_sql_and_a_second_adds_nothing(
     assert rows["quarantine"] > 0
     versions = s3_server.versions(s3_lake)
     # the observation, quarantine and current tables live only in the lake; the tables derived
-    # whole on each run (the marts, release_calendar) stay in the local work_dir
+    # whole on each run (the marts, the release calendar, the revisions' validity) stay in the
+    # local work_dir
     local = tmp_path / "work" / "parquet"
-    assert sorted(p.name for p in local.iterdir()) == ["marts", "release_calendar"]
+    assert sorted(p.name for p in local.iterdir()) == [
+        "marts",
+        "release_calendar",
+        "release_revision",
+    ]
 
     _run(cfg)  # nothing new to load: no table gets a commit
     assert assert_lake_equals_sql(s3_server, s3_lake, warehouse_url) == rows

@@ -38,7 +38,9 @@ def _columns(
         values = col.astype(object).where(col.notna(), None).tolist()
         if col.dtype.kind == "M" or isinstance(col.dtype, pd.DatetimeTZDtype):
             values = [v.to_pydatetime() if v is not None else None for v in values]
-        process = table.c[name].type.bind_processor(conn.dialect)
+        # the dialect's own type: a generic DateTime has no bind processor, and sqlite3 would
+        # then store its default text, with an offset ("…+00:00") the rest of SQLite's lack
+        process = table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         if process is not None and conn.dialect.name != "postgresql":
             values = [process(v) for v in values]
         out.append(values)
@@ -67,7 +69,7 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
 def sqlite_value(conn: Connection, value: Any) -> Any:
     """A Python value as SQLAlchemy stores it on SQLite (a timestamp as its text)."""
     if isinstance(value, datetime):
-        process = _SQLITE_TS.bind_processor(conn.dialect)
+        process = _SQLITE_TS.dialect_impl(conn.dialect).bind_processor(conn.dialect)
         return process(value) if process is not None else value
     return value
 

@@ -2,22 +2,25 @@
 
 Every listing records what a zone publishes (``release_seen``) even when nothing new loads, so
 a release's first published_at is known whether or not it was loaded; an operator's extension
-is one transaction with its audit row; ``release_calendar`` is replaced whole by every run.
+is one transaction with its audit row; ``release_calendar`` is replaced whole by every run; a
+release turned overdue is announced once (``overdue_notice``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import and_, delete, func, insert, inspect, select, update
+from sqlalchemy.exc import IntegrityError
 
 from warehouse import parquet, schema
 from warehouse.paths import calendar_file
@@ -267,5 +270,71 @@ def release_calendar_rows(wh: Warehouse) -> pd.DataFrame:
         frame = pd.DataFrame(conn.execute(select(t)).all(), columns=[c.name for c in t.columns])
     for column in ("due_at", "extended_until", "deadline", "first_published_at",
                    "first_loaded_at", "arrived_at", "as_of"):  # fmt: skip
+        _utc_column(frame, column)
+    return frame
+
+
+class _NotSent(Exception):
+    """The announcement could not be sent: the notice is not recorded (a later run sends it)."""
+
+
+def record_overdue(
+    wh: Warehouse,
+    notices: Iterable[Mapping[str, Any]],
+    run_id: str | None,
+    announce: Callable[[Mapping[str, Any]], str | None],
+) -> list[Mapping[str, Any]]:
+    """Announce each release turned overdue that no run announced yet; those it announced.
+
+    ``notices``: zone_code, dataset, period, deadline, days_late, as_of (and what ``announce``
+    needs). Each notice is claimed in its own transaction before it is announced: a second run
+    at once conflicts on the key (PostgreSQL waits for the first to commit; SQLite writers take
+    turns) and skips it, so no release is announced twice. Announced against its deadline: overdue
+    again after an extension is a new notice. An ``announce`` that returns None (nothing could be
+    sent) leaves nothing recorded.
+    """
+    t = schema.overdue_notice
+    done: list[Mapping[str, Any]] = []
+    for notice in notices:
+        deadline = utc(notice["deadline"])
+        key = and_(
+            t.c.zone_code == notice["zone_code"],
+            t.c.dataset == notice["dataset"],
+            t.c.period == notice["period"],
+            t.c.deadline == deadline,
+        )
+        try:
+            with wh.engine.begin() as conn:
+                if conn.execute(select(func.count()).select_from(t).where(key)).scalar_one():
+                    continue
+                conn.execute(
+                    insert(t).values(
+                        zone_code=notice["zone_code"],
+                        dataset=notice["dataset"],
+                        period=notice["period"],
+                        deadline=deadline,
+                        days_late=int(notice["days_late"]),
+                        noticed_at=utc(notice["as_of"]),
+                        run_id=run_id,
+                    )
+                )
+                event_id = announce(notice)
+                if event_id is None:
+                    raise _NotSent
+                conn.execute(update(t).where(key).values(event_id=event_id))
+        except _NotSent:
+            continue
+        except IntegrityError:
+            continue  # another run claimed it between our look and our insert
+        done.append(notice)
+    return done
+
+
+def overdue_notices(wh: Warehouse) -> pd.DataFrame:
+    """The overdue_notice table: each release announced overdue, against which deadline."""
+    t = schema.overdue_notice
+    with wh.engine.connect() as conn:
+        frame = pd.DataFrame(conn.execute(select(t)).all(), columns=[c.name for c in t.columns])
+    for column in ("deadline", "noticed_at"):
         _utc_column(frame, column)
     return frame

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from zonestats.models import PERIOD_TEXT, ZONE_CODE, ReleaseKey
@@ -129,12 +129,28 @@ def calendar_file(data_dir: Path) -> Path:
     return data_dir / "parquet" / "release_calendar" / "release_calendar.parquet"
 
 
-def export_file(data_dir: Path, period: str, fmt: str) -> Path:
-    """Where an export of a period goes by default: ``exports/<period>/zonestats-<period>.<ext>``."""
+def revisions_file(data_dir: Path) -> Path:
+    """Where release_revision lives in Parquet: ``parquet/release_revision/release_revision.parquet``."""
+    return data_dir / "parquet" / "release_revision" / "release_revision.parquet"
+
+
+def export_file(data_dir: Path, period: str, fmt: str, as_of: date | None = None) -> Path:
+    """Where an export of a period goes by default: ``exports/<period>/zonestats-<period>.<ext>``.
+
+    As of a day: ``zonestats-<period>-asof-<YYYY-MM-DD>.<ext>`` beside it (never the current one).
+    """
     if not PERIOD_TEXT.match(period):
         raise UnsafePathError(f"period {period!r} is not a period string")
     ext = {"xlsx": "xlsx", "csv": "csv", "sdmx": "sdmx.csv"}[fmt]
-    return data_dir / "exports" / period / f"zonestats-{period}.{ext}"
+    day = f"-asof-{as_of.isoformat()}" if as_of is not None else ""
+    return data_dir / "exports" / period / f"zonestats-{period}{day}.{ext}"
+
+
+def asof_file(data_dir: Path, dataset: str, as_of: date) -> Path:
+    """Where ``zonestats asof --format parquet`` writes by default: ``exports/asof/…``."""
+    if not _DATASET.match(dataset):
+        raise UnsafePathError(f"dataset {dataset!r} is not a dataset name")
+    return data_dir / "exports" / "asof" / f"obs_{dataset}-asof-{as_of.isoformat()}.parquet"
 
 
 def report_dir(data_dir: Path) -> Path:

@@ -164,6 +164,38 @@ obs_enterprise = Table(
     PrimaryKeyConstraint("zone_code", "uscc", "period", "revision", "indicator_code"),
 )
 
+# every loaded revision of every release: when it loaded and when a later one superseded it
+release_revision = Table(
+    "release_revision",
+    views,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("frequency", String(1), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("load_id", String(36), nullable=False),
+    Column("loaded_at", _TS, nullable=False),
+    Column("superseded_at", _TS),
+    PrimaryKeyConstraint("zone_code", "dataset", "period", "revision"),
+)
+
+# every observation with the interval it was current in: loaded_at <= X < superseded_at
+obs_zone_history = Table(
+    "obs_zone_history",
+    views,
+    *(c._copy() for c in obs_zone.columns),
+    Column("superseded_at", _TS),
+    PrimaryKeyConstraint("zone_code", "indicator_code", "period", "revision"),
+)
+
+obs_enterprise_history = Table(
+    "obs_enterprise_history",
+    views,
+    *(c._copy() for c in obs_enterprise.columns),
+    Column("superseded_at", _TS),
+    PrimaryKeyConstraint("zone_code", "uscc", "period", "revision", "indicator_code"),
+)
+
 quarantine = Table(
     "quarantine",
     metadata,
@@ -315,6 +347,22 @@ release_calendar = Table(
     PrimaryKeyConstraint("zone_code", "dataset", "period"),
 )
 
+# each release that turned overdue against a deadline, announced once (a Prefect event) by the
+# run that first saw it so: the key makes a second announcement, by any run, impossible
+overdue_notice = Table(
+    "overdue_notice",
+    metadata,
+    Column("zone_code", String(8), nullable=False),
+    Column("dataset", String(16), nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("deadline", _TS, nullable=False),  # the deadline in force when it turned overdue
+    Column("days_late", Integer, nullable=False),
+    Column("noticed_at", _TS, nullable=False),  # the moment the run's calendar was computed at
+    Column("run_id", String(64)),
+    Column("event_id", String(36)),  # the Prefect event's id
+    PrimaryKeyConstraint("zone_code", "dataset", "period", "deadline"),
+)
+
 # the result of the data-quality checkpoint (Great Expectations) at the end of each run
 dq_run = Table(
     "dq_run",
@@ -396,6 +444,8 @@ MART_TABLES = {"mart_zone_evaluation": mart_zone_evaluation, "mart_rd_subsidy": 
 OBS_TABLES = {"zone": obs_zone, "enterprise": obs_enterprise}
 #: per dataset, the physical table under it (what the load writes)
 OBS_BASE = {"zone": obs_zone_base, "enterprise": obs_enterprise_base}
+#: per dataset, every observation with the interval it was current in (as-of reads)
+OBS_HISTORY = {"zone": obs_zone_history, "enterprise": obs_enterprise_history}
 
 
 def _obs_view(view: Table, base: Table) -> str:
@@ -423,6 +473,39 @@ def _current_view(obs: str, dataset: str) -> str:
     )
 
 
+# When each loaded revision of a release was loaded, and superseded: a revision is current from
+# its load (the first commit of its load id; an operator's accept commits later rows under the
+# same id) until a higher revision of the release loads, the rule of the _current views. Portable
+# SQL: a revision loaded before a lower one (a late backfill) is superseded before it loads, so
+# it is current at no moment, as MAX(revision) says.
+RELEASE_REVISION_VIEW = """\
+CREATE VIEW release_revision AS
+WITH r AS (
+    SELECT l.zone_code, l.dataset, l.period, l.frequency, l.revision, l.load_id,
+           COALESCE(MIN(c.loaded_at), l.finished_at) AS loaded_at
+    FROM load_ledger l
+    LEFT JOIN load_commit c ON c.load_id = l.load_id
+    WHERE l.status = 'loaded'
+    GROUP BY l.zone_code, l.dataset, l.period, l.frequency, l.revision, l.load_id, l.finished_at
+)
+SELECT a.zone_code, a.dataset, a.period, a.frequency, a.revision, a.load_id, a.loaded_at,
+       MIN(b.loaded_at) AS superseded_at
+FROM r a
+LEFT JOIN r b ON b.zone_code = a.zone_code AND b.dataset = a.dataset AND b.period = a.period
+             AND b.revision > a.revision
+GROUP BY a.zone_code, a.dataset, a.period, a.frequency, a.revision, a.load_id, a.loaded_at"""
+
+
+def _history_view(view: Table, obs: Table, dataset: str) -> str:
+    # each row's own loaded_at (an accepted record's is the accept's) and its revision's end
+    cols = ", ".join(f"o.{c.name}" for c in obs.columns)
+    return (
+        f"CREATE VIEW {view.name} AS SELECT {cols}, r.superseded_at FROM {obs.name} o "
+        f"JOIN release_revision r ON r.dataset = '{dataset}' AND r.zone_code = o.zone_code "
+        f"AND r.period = o.period AND r.revision = o.revision"
+    )
+
+
 #: view name -> CREATE VIEW statement (created after the tables, dropped before them, in order)
 VIEWS: dict[str, str] = {
     "obs_zone": _obs_view(obs_zone, obs_zone_base),
@@ -432,6 +515,10 @@ VIEWS: dict[str, str] = {
     "obs_enterprise_current": _current_view("obs_enterprise", "enterprise"),
     # after obs_zone_current, which it reads
     "zone_monthly": ZONE_MONTHLY_VIEW_SQL,
+    # after obs_zone and obs_enterprise; the history views read release_revision
+    "release_revision": RELEASE_REVISION_VIEW,
+    "obs_zone_history": _history_view(obs_zone_history, obs_zone, "zone"),
+    "obs_enterprise_history": _history_view(obs_enterprise_history, obs_enterprise, "enterprise"),
     # the quarantine without the raw payloads, which readers may not see
     "quarantine_findings": (
         "CREATE VIEW quarantine_findings AS SELECT quarantine_id, load_id, zone_code, dataset, "

@@ -16,6 +16,7 @@ from zonestats.cli_common import known_zone
 from zonestats.cli_common import load_app_config as _load
 from zonestats.cli_common import table as _table
 from zonestats.cli_db import WarehouseMissing, add_db_parser, cmd_db, require_warehouse
+from zonestats.cli_history import add_history_parsers, cmd_asof, cmd_diff
 from zonestats.cli_lake import add_lake_parser, cmd_lake
 from zonestats.cli_publish import add_publish_parsers, cmd_evaluate, cmd_export, cmd_report
 from zonestats.config import AppConfig, ConfigError, load_config
@@ -173,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=300,
         help="a flow run pending this long (its worker died before starting it) is Crashed",
     )
+    dep.add_argument(
+        "--overdue-notify",
+        metavar="BLOCK",
+        help="a Prefect notification block, <block-type-slug>/<name>, that the overdue "
+        "automation messages for each release turning overdue (default: the automation only)",
+    )
     _add_config(dep)
 
     sim = sub.add_parser("simulate", help="serve the zone simulator and print a config for it")
@@ -195,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_publish_parsers(sub, _add_config)
     add_calendar_parsers(sub, _add_config)
     add_lake_parser(sub, _add_config)
+    add_history_parsers(sub, _add_config)
 
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
@@ -237,6 +245,12 @@ def _print_summary(summary: Any) -> None:
         print(f"  missing or overdue by the reporting calendar ({len(summary.late)}):")
         for late in summary.late:
             print(f"    {late}")
+    if summary.overdue_announced:
+        print(f"  announced overdue (Prefect event): {', '.join(summary.overdue_announced)}")
+    if summary.revisions:
+        print(f"  arrived as a revision ({len(summary.revisions)}; `zonestats diff` shows all):")
+        for note in summary.revisions:
+            print(f"    {note}")
     if summary.quality_report:
         print(f"  quality report: {summary.quality_report}")
     if summary.data_docs:
@@ -537,20 +551,27 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         print("zonestats: deploy needs a config file the workers can read", file=sys.stderr)
         return EXIT_USAGE
     prefect_environment()
-    from deployments.nightly import deploy
+    from deployments.nightly import UnknownBlock, deploy
 
-    deploy(
-        config.source_path,
-        args.source,
-        args.pool,
-        args.heartbeat_s,
-        args.crash_after_s,
-        args.pending_crash_s,
-    )
+    try:
+        deploy(
+            config.source_path,
+            args.source,
+            args.pool,
+            args.heartbeat_s,
+            args.crash_after_s,
+            args.pending_crash_s,
+            args.overdue_notify,
+        )
+    except UnknownBlock as exc:
+        print(f"zonestats: --overdue-notify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    notify = f", messaging {args.overdue_notify}" if args.overdue_notify else ""
     print(
         f"zonestats: nightly (02:00 Asia/Shanghai), zone-pull, rerun and backfill on pool "
         f"{args.pool!r}; zombie runs Crashed after "
-        f"{args.crash_after_s or 3 * args.heartbeat_s} s without heartbeat"
+        f"{args.crash_after_s or 3 * args.heartbeat_s} s without heartbeat; an automation on "
+        f"each release turning overdue{notify}"
     )
     return EXIT_OK
 
@@ -635,6 +656,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _write(cfg_path, simulator_config(sim, data_dir))
         config = load_config(cfg_path, shipped_catalog())
         args.zones = None
+        # the runs are on the simulator's day: their reporting calendar is its present
+        day = sim.as_of.date()
+        args.today = day
         exit_code = cmd_run(args, config)
         revised = _demo_revise(sim, config)
         if revised is not None:
@@ -645,6 +669,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     db = data_dir / "zonestats.db"
     published = _demo_marts(config, complete)
     tryouts = _demo_tryouts(config, cfg_path.absolute())
+    late = _demo_late(config, cfg_path.absolute(), day)
     print(
         f"""
 Warehouse: {db} (SQLite) and {data_dir / "parquet"} (Parquet, Hive-partitioned)
@@ -660,9 +685,28 @@ Paste into DuckDB (duckdb) to read the current revision from Parquet (obs_zone/ 
 or into SQLite (sqlite3 {db}):
   SELECT zone_code, period, revision, value FROM obs_zone
   WHERE indicator_code = 'revenue' ORDER BY zone_code, period, revision;
-{tryouts}"""
+{tryouts}{late}"""
     )
     return exit_code
+
+
+def _demo_late(config: AppConfig, cfg_path: Path, day: date) -> str:
+    """The `late` table of the demo's day: what the scenario's late zone has not handed in."""
+    import contextlib
+    import io
+    import shlex
+
+    from zonestats.cli_calendar import cmd_late
+
+    cfg = shlex.quote(str(cfg_path))
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        cmd_late(argparse.Namespace(as_of=day, zone=None, json=False), config)
+    table = "\n".join(f"  {line}" if line else "" for line in text.getvalue().splitlines())
+    return (
+        f"\nWhat is late by the reporting calendar — a zone that has not reported:\n"
+        f"    zonestats late --as-of {day.isoformat()} --config {cfg}\n\n{table}\n"
+    )
 
 
 def _demo_revise(sim: Any, config: AppConfig) -> str | None:
@@ -709,6 +753,9 @@ def _demo_tryouts(config: AppConfig, cfg_path: Path) -> str:
             f"  {r.zone_code} {r.dataset} {r.period} arrived in {int(r.revision)} revisions; every"
             " revision is kept, obs_zone_current holds the latest:",
             f'    sqlite3 -readonly {db} "{query}"',  # the query holds no " nor $
+            "  what the revision changed, per indicator (old, new, difference, percent):",
+            f"    zonestats diff --zone {r.zone_code} --dataset {r.dataset} --period {r.period}"
+            f" --config {cfg}",
         ]
     held = quality.list_quarantine(wh, None, True, None, 10_000)
     if len(held):
@@ -839,6 +886,8 @@ COMMANDS = {
     "deadline": lambda args: cmd_deadline(args, _load(args)),
     "late": lambda args: cmd_late(args, _load(args)),
     "lake": lambda args: cmd_lake(args, _load(args)),
+    "asof": lambda args: cmd_asof(args, _load(args)),
+    "diff": lambda args: cmd_diff(args, _load(args)),
     "run": cmd_run,
     "quarantine": cmd_quarantine,
     "status": cmd_status,

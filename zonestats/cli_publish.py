@@ -15,6 +15,8 @@ FORMATS = ("xlsx", "csv", "sdmx")
 
 def add_publish_parsers(sub: Any, add_config: Any) -> None:
     """Add the evaluate, export and report subcommands."""
+    from zonestats.cli_calendar import _day
+
     ev = sub.add_parser("evaluate", help="build the marts of a year (evaluation, R&D subsidy)")
     ev.add_argument("--year", type=int, required=True)
     ev.add_argument("--force", action="store_true", help="rebuild even if the inputs are unchanged")
@@ -24,6 +26,12 @@ def add_publish_parsers(sub: Any, add_config: Any) -> None:
     ex.add_argument("--period", required=True, help="2026-10, 2026-Q3 or 2026")
     ex.add_argument("--format", choices=FORMATS, default="xlsx")
     ex.add_argument("--out", help="file to write (default: <data_dir>/exports/<period>/…)")
+    ex.add_argument(
+        "--as-of",
+        type=_day,
+        help="YYYY-MM-DD: the figures as the warehouse held them at the end of that day "
+        "(Asia/Shanghai), the evaluation computed from them",
+    )
     add_config(ex)
 
     rep = sub.add_parser("report", help="write the illustrated report of a year (HTML + PNG)")
@@ -94,7 +102,7 @@ def cmd_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
 
 def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
     """Write the summary of a period as xlsx, csv or SDMX-CSV."""
-    from publish.exports import export_csv, export_sdmx_csv, export_xlsx, periods_for_export
+    from publish.exports import periods_for_export
     from warehouse import marts
     from warehouse.paths import export_file
     from warehouse.store import Warehouse
@@ -106,6 +114,9 @@ def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
         print(f"zonestats: {exc}", file=sys.stderr)
         return EXIT_USAGE
     year = int(args.period[:4])
+    as_of = getattr(args, "as_of", None)
+    if as_of is not None:
+        return _export_as_of(args, config, periods, year)
     require_data(config, year, list(periods.values()), f"the period {args.period}")
     out = (
         Path(args.out)
@@ -118,6 +129,56 @@ def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
     else:
         wh.ensure_schema(shipped_catalog())
     obs = marts.zone_observations(wh, year, year)
+    return _write_export(args, wh, out, obs, marts.mart_rows(wh, "mart_zone_evaluation", year))
+
+
+def _export_as_of(
+    args: argparse.Namespace, config: AppConfig, periods: dict[str, str], year: int
+) -> int:
+    """The export as it would have been written at the end of ``--as-of``, from SQL's history."""
+    from tasks.marts import evaluation_as_of
+    from warehouse.history import observations_as_of
+    from warehouse.paths import export_file
+    from warehouse.store import Warehouse
+    from zonestats.cli_db import WarehouseMissing, require_warehouse
+    from zonestats.runtime import method_for, shipped_catalog
+
+    catalog = shipped_catalog()
+    require_warehouse(config.warehouse)
+    wh = Warehouse(config.warehouse)
+    wh.ensure_schema(catalog)  # as every export: an existing warehouse comes to head
+    at = catalog.calendar.end_of_day(args.as_of)
+    obs = observations_as_of(wh, "zone", at, years=(year, year))
+    if not set(periods.values()) & set(obs["period"]):
+        raise WarehouseMissing(
+            f"no zone figures of the period {args.period} were loaded by the end of "
+            f"{args.as_of} (Asia/Shanghai), nothing written"
+        )
+    out = (
+        Path(args.out)
+        if args.out
+        else export_file(config.warehouse.data_dir, args.period, args.format, args.as_of)
+    )
+    evaluation = (
+        evaluation_as_of(config.warehouse, catalog, method_for(config), year, at)
+        if args.format == "xlsx"
+        else None
+    )
+    return _write_export(args, wh, out, obs, evaluation, args.as_of.isoformat())
+
+
+def _write_export(
+    args: argparse.Namespace,
+    wh: Any,
+    out: Path,
+    obs: Any,
+    evaluation: Any,
+    as_of: str | None = None,
+) -> int:
+    """Write the export of ``args.format`` from the observations (and the evaluation, xlsx)."""
+    from publish.exports import export_csv, export_sdmx_csv, export_xlsx
+    from warehouse import marts
+
     if args.format == "xlsx":
         path = export_xlsx(
             out,
@@ -125,7 +186,8 @@ def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
             obs,
             marts.reference(wh, "dim_indicator"),
             marts.reference(wh, "dim_zone"),
-            marts.mart_rows(wh, "mart_zone_evaluation", year),
+            evaluation,
+            as_of,
         )
     elif args.format == "csv":
         path = export_csv(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,9 +19,20 @@ def utc(dt: datetime) -> datetime:
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
 
 
+# what utcnow() reads: the system's clock unless set_clock put another in (a test that travels
+# in time: loads, claims and audit rows then carry the moments it chose)
+_clock: Callable[[], datetime] | None = None
+
+
 def utcnow() -> datetime:
-    """The current time, aware, in UTC."""
-    return datetime.now(UTC)
+    """The current time, aware, in UTC (by the clock set with ``set_clock``, if any)."""
+    return utc(_clock()) if _clock is not None else datetime.now(UTC)
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Make ``utcnow`` read another clock, process-wide (None: the system's clock again)."""
+    global _clock
+    _clock = clock
 
 
 @dataclass(frozen=True, order=True)

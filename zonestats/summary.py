@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from zonestats.models import ZoneOutcome
+from zonestats.numbers import plain_number
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,48 @@ class LateRelease:
         )
 
 
+def describe_change(row: Mapping[str, Any] | None, dataset: str) -> str | None:
+    """One changed figure in words: ``revenue 1234.5 → 1240.1 (+0.45 %)``, the enterprise first."""
+    if row is None:
+        return None
+    what = str(row["indicator_code"])
+    if dataset == "enterprise":
+        what = f"{row['uscc']} {what}"
+    moved = f"{plain_number(row['old_value']) or '—'} → {plain_number(row['new_value']) or '—'}"
+    pct = row.get("pct")
+    if isinstance(pct, float) and pct == pct:  # not NaN: there was an old figure, not 0
+        moved += f" ({pct:+.2f} %)"
+    if row.get("old_status") != row.get("new_status"):
+        moved += f", status {row.get('old_status') or '—'} → {row.get('new_status') or '—'}"
+    return f"{what} {moved}"
+
+
+@dataclass(frozen=True)
+class RevisionNote:
+    """A release a run loaded at a revision replacing one the warehouse held: what changed."""
+
+    zone_code: str
+    dataset: str
+    period: str
+    revision: int
+    previous: int  # the revision it replaced
+    changed: int  # rows (values, statuses) that changed
+    added: int
+    removed: int
+    largest: str | None  # the largest change, in words (describe_change)
+
+    def __str__(self) -> str:
+        parts = [f"{self.changed} changed"]
+        parts += [
+            f"{n} {what}" for n, what in ((self.added, "added"), (self.removed, "removed")) if n
+        ]
+        largest = f", largest: {self.largest}" if self.largest else ""
+        return (
+            f"{self.zone_code} {self.dataset} {self.period} r{self.previous} → r{self.revision}: "
+            f"{', '.join(parts)}{largest}"
+        )
+
+
 @dataclass
 class RunSummary:
     """The outcome of one nightly run."""
@@ -43,6 +88,10 @@ class RunSummary:
     mart_errors: list[str] = field(default_factory=list)
     # what the reporting calendar says is missing or overdue as of the run (not the run's failure)
     late: list[LateRelease] = field(default_factory=list)
+    # the releases that arrived as a revision of one the warehouse held, with what changed
+    revisions: list[RevisionNote] = field(default_factory=list)
+    # the releases this run announced overdue (a Prefect event each), "TY01 zone 2026-04"
+    overdue_announced: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -137,6 +186,25 @@ class RunSummary:
                 f"| {r.zone_code} | {r.dataset} | {r.period} | {r.state} | {r.deadline} "
                 f"| {r.days_late} | {'yes' if r.extended else ''} |"
                 for r in self.late
+            ]
+        if self.overdue_announced:
+            out += [
+                "",
+                f"Announced overdue (event `zonestats.release.overdue`): "
+                f"{', '.join(self.overdue_announced)}",
+            ]
+        if self.revisions:
+            out += [
+                "",
+                f"## Revisions ({len(self.revisions)})",
+                "",
+                "| zone | dataset | period | from | to | changed | added | removed | largest change |",
+                "|---|---|---|---:|---:|---:|---:|---:|---|",
+            ]
+            out += [
+                f"| {r.zone_code} | {r.dataset} | {r.period} | {r.previous} | {r.revision} "
+                f"| {r.changed} | {r.added} | {r.removed} | {(r.largest or '').replace('|', '/')} |"
+                for r in self.revisions
             ]
         if self.marts:
             out += ["", f"Marts rebuilt: {', '.join(self.marts)}"]

@@ -21,6 +21,7 @@ from zonestats.catalog import BASES, DATASETS, FREQUENCIES
 
 def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
     page, method, cal = doc.get("page", {}), doc.get("method", {}), doc.get("calendar", {})
+    asof = doc.get("asof", {})
     problems = [
         f"[page].{key}: missing in warehouse/dictionary.toml"
         for key in ("intro_zh", "intro_en")
@@ -31,6 +32,7 @@ def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
         ("[method].scoring", method.get("scoring")),
         ("[calendar].owed", cal.get("owed")),
         ("[calendar].states", cal.get("states")),
+        ("[asof].rules", asof.get("rules")),
     ):
         if not isinstance(items, list) or not items:
             problems.append(f"{where}: missing in warehouse/dictionary.toml")
@@ -40,6 +42,16 @@ def _prose_problems(doc: Mapping[str, Any]) -> list[str]:
             for n, item in enumerate(items, start=1)
             for lang in ("zh", "en")
             if not isinstance(item, Mapping) or not text_of(item, lang)
+        ]
+    examples = asof.get("examples")
+    if not isinstance(examples, list) or not examples:
+        problems.append("[[asof.examples]]: missing in warehouse/dictionary.toml")
+    else:
+        problems += [
+            f"[[asof.examples]] #{n}: no {key} in warehouse/dictionary.toml"
+            for n, item in enumerate(examples, start=1)
+            for key in ("title", "lang", "code")
+            if not isinstance(item, Mapping) or not text_of(item, key)
         ]
     return problems
 

@@ -30,7 +30,7 @@ from warehouse import schema
 DESCRIPTIONS = Path(__file__).resolve().parents[1] / "dictionary.toml"
 AUDIENCES = ("statistician", "operator")
 
-_TOP_KEYS = {"page", "vocab", "method", "calendar", "tables", "views"}
+_TOP_KEYS = {"page", "vocab", "method", "calendar", "asof", "tables", "views"}
 _TABLE_KEYS = {"audience", "zh", "en", "columns"}
 _VIEW_KEYS = _TABLE_KEYS | {"source", "key"}
 _TABLE_COLUMN_KEYS = {"zh", "en"}

@@ -93,6 +93,7 @@ _H_ZONES = "示范区名录 Zone registry"
 _H_METHOD = "综合评价方法 Evaluation method"
 _H_RULES = "审核规则 Audit rules"
 _H_CALENDAR = "报送日程 Reporting calendar"
+_H_ASOF = "按日回看 As of a day"
 
 
 def _render_relation(rd: RelationDoc, doc: Mapping[str, Any]) -> list[str]:
@@ -361,6 +362,23 @@ def _render_calendar(doc: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _render_asof(doc: Mapping[str, Any]) -> list[str]:
+    asof = doc["asof"]
+    lines = [
+        f"## {_H_ASOF}",
+        "",
+        "仓库在某一时点所存的数据：`zonestats asof`、`zonestats export --as-of`，以及下列视图和查询。"
+        "<br>What the warehouse held at a moment: `zonestats asof`, `zonestats export --as-of`, "
+        "and the views and queries below.",
+        "",
+    ]
+    lines += [f"- {item['zh']}<br>{item['en']}" for item in asof["rules"]]
+    for example in asof["examples"]:
+        lines += ["", f"{example['title']}:", "", f"```{example['lang']}", example["code"].strip()]
+        lines.append("```")
+    return [*lines, ""]
+
+
 def _ordinal(n: int) -> str:
     return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
@@ -418,7 +436,15 @@ def _render(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> str:
         "",
         *(
             f"- [{h}](#{_anchor(h)})"
-            for h in (_H_TABLES, _H_CATALOG, _H_ZONES, _H_METHOD, _H_CALENDAR, _H_RULES)
+            for h in (
+                _H_TABLES,
+                _H_CATALOG,
+                _H_ZONES,
+                _H_METHOD,
+                _H_CALENDAR,
+                _H_ASOF,
+                _H_RULES,
+            )
         ),
         "",
         "## 约定 Conventions",
@@ -430,6 +456,7 @@ def _render(docs: Sequence[RelationDoc], doc: Mapping[str, Any]) -> str:
         *_render_zones(),
         *_render_method(doc),
         *_render_calendar(doc),
+        *_render_asof(doc),
         *_render_rules(doc),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
