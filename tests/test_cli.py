@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -154,21 +155,14 @@ def test_console_script_reports_config_error(tmp_path: Path) -> None:
 
 @pytest.mark.prefect
 def test_run_exit_codes_and_status(
-    prefect_harness: None,
     simulator: Any,
+    sqlite_sim_config: Callable[..., Path],
     tmp_path: Path,
-    write_config: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from zonesim import Faults
 
-    cfg = write_config(
-        tmp_path / "z.toml",
-        simulator,
-        f"sqlite:///{tmp_path}/w.db",
-        tmp_path / "d",
-        ["TY01", "DT01"],
-    )
+    cfg = sqlite_sim_config(["TY01", "DT01"])
     assert main(["run", "--zones", "TY01", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "TY01" in out
