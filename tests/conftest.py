@@ -105,6 +105,77 @@ def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     sim.stop()
 
 
+# --- the simulator in-process, for the tests of zonesim itself ---------------------------------
+# A test module of the simulator sets SIMULATOR (the Simulator's keyword arguments; FRESH_SIMULATOR
+# when its fresh one differs) and marks itself pytest.mark.usefixtures("healthy_sim").
+
+
+def _simulator_options(request: pytest.FixtureRequest, name: str) -> dict[str, object]:
+    options = getattr(request.module, name, None)
+    if options is None and name == "FRESH_SIMULATOR":
+        options = getattr(request.module, "SIMULATOR", None)
+    if options is None:
+        pytest.fail(f"{request.module.__name__} uses the sim fixtures but sets no SIMULATOR")
+    return dict(options)
+
+
+@pytest.fixture(scope="module")
+def sim(request: pytest.FixtureRequest) -> Iterator[object]:
+    """The module's shared simulator (its SIMULATOR options); tests that change time or
+    revisions use ``fresh`` instead."""
+    from zonesim import Simulator
+
+    with Simulator(**_simulator_options(request, "SIMULATOR")) as s:  # type: ignore[arg-type]
+        yield s
+
+
+@pytest.fixture
+def fresh(request: pytest.FixtureRequest) -> Iterator[object]:
+    """A simulator of this test's own (FRESH_SIMULATOR options, else SIMULATOR)."""
+    from zonesim import Simulator
+
+    with Simulator(**_simulator_options(request, "FRESH_SIMULATOR")) as s:  # type: ignore[arg-type]
+        yield s
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[object]:
+    """One HTTP session for a module's requests to the simulator."""
+    import requests
+
+    with requests.Session() as session:
+        yield session
+
+
+@pytest.fixture
+def healthy_sim(sim: object) -> Iterator[None]:
+    """The shared simulator without faults and with no requests recorded, before and after."""
+    sim.clear_faults()  # type: ignore[attr-defined]
+    sim.clear_requests()  # type: ignore[attr-defined]
+    yield
+    sim.clear_faults()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def sqlite_sim_config(
+    prefect_harness: None, simulator: object, tmp_path: Path
+) -> Callable[..., Path]:
+    """Write tmp_path/z.toml: the given zones at the simulator, a SQLite warehouse tmp_path/w.db
+    and data in tmp_path/d (keywords as for write_config); return its path."""
+
+    def write(zones: list[str], **options: object) -> Path:
+        return _write_config(
+            tmp_path / "z.toml",
+            simulator,
+            f"sqlite:///{tmp_path}/w.db",
+            tmp_path / "d",
+            zones,
+            **options,  # type: ignore[arg-type]
+        )
+
+    return write
+
+
 @pytest.fixture
 def travel() -> Iterator[Callable[[datetime], None]]:
     """Set the clock the warehouse records by (``utcnow``) to a moment, from which it runs on.

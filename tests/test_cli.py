@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,88 @@ def test_unknown_zone_in_zones_is_a_usage_error(
     assert "XX99" in capsys.readouterr().err
 
 
-def test_usage_error_exits_2() -> None:
+def _sqlite_config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "z.toml"
+    cfg.write_text(f'[warehouse]\nurl = "sqlite:///{tmp_path}/w.db"\ndata_dir = "{tmp_path}/d"\n')
+    return cfg
+
+
+def test_an_unknown_flag_is_named_in_our_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["run", "--no-such-flag"])
     assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: zonestats ")
+    assert err.splitlines()[-1] == "zonestats: error: unrecognized arguments: --no-such-flag"
+
+
+def test_an_impossible_date_is_refused_by_our_own_parser(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _sqlite_config(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        main(["export", "--period", "2026-02", "--as-of", "2026-02-30", "--config", str(cfg)])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "zonestats: error: argument --as-of: expected a date YYYY-MM-DD, got '2026-02-30'"
+    )
+    assert not (tmp_path / "w.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        pytest.param(
+            ["export", "--period", "2026-13"],
+            {},
+            "zonestats: period '2026-13' is not a month YYYY-MM (02–12), a quarter YYYY-Qn "
+            "(n 1–4) or a year YYYY",
+            id="export-bad-period",
+        ),
+        pytest.param(
+            ["export", "--period", "2026-01"],  # January is reported with February
+            {},
+            "zonestats: period '2026-01' is not a month YYYY-MM (02–12)",
+            id="export-january",
+        ),
+        pytest.param(
+            ["deploy"],
+            {},
+            "zonestats: deploy needs PREFECT_API_URL (the Prefect server)",
+            id="deploy-without-api",
+        ),
+        pytest.param(
+            ["deploy", "--heartbeat-s", "10"],
+            {"PREFECT_API_URL": "http://127.0.0.1:1/api"},
+            "zonestats: --heartbeat-s must be at least 30 (Prefect's floor)",
+            id="deploy-heartbeat-below-prefects-floor",
+        ),
+        pytest.param(
+            ["db", "grant-reader", "stats"],
+            {},
+            "zonestats: grant-reader is for PostgreSQL",
+            id="grant-reader-on-sqlite",
+        ),
+    ],
+)
+def test_our_usage_errors_exit_2_with_a_message_and_change_nothing(
+    argv: list[str],
+    env: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    cfg = _sqlite_config(tmp_path)
+    assert main([*argv, "--config", str(cfg)]) == 2
+    out = capsys.readouterr()
+    assert out.err.startswith(message), out.err
+    assert out.err.count("\n") == 1
+    assert "Traceback" not in out.err + out.out
+    assert not (tmp_path / "d").exists()
 
 
 def test_config_from_environment_variable(
@@ -76,21 +155,14 @@ def test_console_script_reports_config_error(tmp_path: Path) -> None:
 
 @pytest.mark.prefect
 def test_run_exit_codes_and_status(
-    prefect_harness: None,
     simulator: Any,
+    sqlite_sim_config: Callable[..., Path],
     tmp_path: Path,
-    write_config: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from zonesim import Faults
 
-    cfg = write_config(
-        tmp_path / "z.toml",
-        simulator,
-        f"sqlite:///{tmp_path}/w.db",
-        tmp_path / "d",
-        ["TY01", "DT01"],
-    )
+    cfg = sqlite_sim_config(["TY01", "DT01"])
     assert main(["run", "--zones", "TY01", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "TY01" in out

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import tomllib
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from zonestats.catalog import Catalog, load_catalog
 from zonestats.config import (
@@ -143,20 +145,111 @@ def test_no_zones_is_an_empty_tuple(catalog: Catalog) -> None:
     assert cfg.select(None) == ()
 
 
-def test_warehouse_url_is_secret(catalog: Catalog) -> None:
+def test_the_warehouse_password_is_in_no_rendering_of_our_config_objects(catalog: Catalog) -> None:
     cfg = parse(FULL, catalog)
-    url = cfg.warehouse.url
-    assert isinstance(url, SecretStr)
-    assert url.get_secret_value() == PG_URL
-    for shown in (str(url), repr(url), str(cfg.warehouse), repr(cfg), str(cfg), f"{url}"):
-        assert PASSWORD not in shown
-        assert "db.example" not in shown
+    assert cfg.warehouse.url.get_secret_value() == PG_URL  # kept for the connection
+    shown = [
+        repr(cfg),
+        str(cfg),
+        f"{cfg}",
+        repr(cfg.warehouse),
+        str(cfg.warehouse),
+        json.dumps(dataclasses.asdict(cfg), default=str),
+        json.dumps(dataclasses.asdict(cfg.warehouse), default=str),
+        repr(dataclasses.asdict(cfg)),
+        "%s %r" % (cfg, cfg.warehouse),  # noqa: UP031 - the form a log call uses
+    ]
+    for text in shown:
+        assert PASSWORD not in text
+        assert "db.example" not in text
 
 
-def test_password_of_postgresql_url_never_shown() -> None:
-    url = SecretStr("postgresql://u:pw@h/db")
-    assert "pw" not in str(url)
-    assert "pw" not in repr(url)
+def _pg_with_password(pg_url: str) -> str:
+    # the test server trusts loopback, so a password in the URL is sent and ignored
+    user, rest = pg_url.split("@", 1)
+    return f"{user}:{PASSWORD}@{rest}"
+
+
+@pytest.mark.postgres
+def test_the_warehouse_password_is_not_in_the_output_or_logs_of_a_run(
+    pg_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from warehouse.store import _ENGINES
+    from zonestats.cli import main
+
+    url = _pg_with_password(pg_url)
+    path = tmp_path / "zonestats.toml"
+    path.write_text(
+        f'[warehouse]\nurl = "{url}"\ndata_dir = "{tmp_path / "data"}"\n', encoding="utf-8"
+    )
+    caplog.set_level(logging.DEBUG)
+    try:
+        assert main(["db", "upgrade", "--config", str(path)]) == 0
+        assert main(["status", "--config", str(path)]) == 0
+        assert main(["status", "--json", "--config", str(path)]) == 0
+    finally:
+        engine = _ENGINES.pop(url, None)
+        if engine is not None:
+            engine.dispose()
+    out = capsys.readouterr()
+    logged = "\n".join(
+        f"{r.name} {r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in caplog.records
+    )
+    assert caplog.records  # the run logged something, and that was searched
+    for text in (out.out, out.err, logged):
+        assert PASSWORD not in text
+
+
+def test_the_password_is_not_in_the_error_when_the_warehouse_is_unreachable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from zonestats.cli import main
+
+    path = tmp_path / "zonestats.toml"
+    url = f"postgresql+psycopg://etl:{PASSWORD}@127.0.0.1:1/zonestats"
+    path.write_text(f'[warehouse]\nurl = "{url}"\ndata_dir = "{tmp_path}"\n', encoding="utf-8")
+    caplog.set_level(logging.DEBUG)
+    code = main(["status", "--config", str(path)])
+    out = capsys.readouterr()
+    assert code != 0
+    assert out.err.strip(), "the operator is told why"
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    for text in (out.out, out.err, logged):
+        assert PASSWORD not in text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            f'[warehouse]\nurl = "mysql://u:{PASSWORD}@h/db"\ndata_dir = "v"\n', id="scheme"
+        ),
+        pytest.param(
+            f'[warehouse]\nurl = "postgresql://u:{PASSWORD}@h/db"\ndata_dir = "v"\ncolour = 1\n',
+            id="unknown-key-beside-it",
+        ),
+        pytest.param(
+            f'[warehouse]\nurl = "postgresql://u:{PASSWORD}@h/db"\n', id="missing-data-dir"
+        ),
+    ],
+)
+def test_a_bad_config_error_does_not_show_the_password(
+    text: str, tmp_path: Path, catalog: Catalog, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from zonestats.cli import main
+
+    path = tmp_path / "zonestats.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_config(path, catalog, env={})
+    assert PASSWORD not in str(exc.value)
+    assert PASSWORD not in repr(exc.value)
+    assert main(["status", "--config", str(path)]) == 2
+    out = capsys.readouterr()
+    assert PASSWORD not in out.err + out.out
 
 
 # --- resolve_config_path ---------------------------------------------------------------------

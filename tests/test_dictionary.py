@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,8 @@ from warehouse.dictionary.check import dictionary_problems
 from warehouse.dictionary.descriptions import load_descriptions, relations
 from warehouse.dictionary.render import DEFAULT_PATH, render_dictionary, write_dictionary
 from zonestats.catalog import shipped_catalog
+
+ROOT = Path(__file__).resolve().parents[1]
 
 OPERATOR_TABLES = (
     "watermark", "mart_build", "operator_action", "load_ledger", "dq_run", "load_commit",
@@ -140,30 +145,86 @@ def test_the_raw_record_is_flagged_as_closed_to_the_reader_role() -> None:
     assert "not readable by the statisticians' reader role" in raw["en"]
 
 
+def _staleness(committed: str, rendered: str) -> str | None:
+    """None when the committed page equals the render; else the failure, with the diff's head."""
+    if committed == rendered:
+        return None
+    diff = "\n".join(
+        list(
+            difflib.unified_diff(
+                committed.splitlines(),
+                rendered.splitlines(),
+                "docs/data-dictionary.md (committed)",
+                "render_dictionary()",
+                lineterm="",
+                n=0,
+            )
+        )[:30]
+    )
+    return (
+        "docs/data-dictionary.md is stale: run `python -m warehouse.dictionary` and commit "
+        f"the page\n{diff}"
+    )
+
+
+def _committed() -> str:
+    return DEFAULT_PATH.read_text(encoding="utf-8") if DEFAULT_PATH.exists() else ""
+
+
 def test_the_committed_page_is_current() -> None:
-    rendered = render_dictionary()
-    committed = DEFAULT_PATH.read_text(encoding="utf-8") if DEFAULT_PATH.exists() else ""
-    if committed != rendered:
-        diff = "\n".join(
-            list(
-                difflib.unified_diff(
-                    committed.splitlines(),
-                    rendered.splitlines(),
-                    "docs/data-dictionary.md (committed)",
-                    "render_dictionary()",
-                    lineterm="",
-                    n=0,
-                )
-            )[:30]
-        )
-        pytest.fail(
-            "docs/data-dictionary.md is stale: run `python -m warehouse.dictionary` and commit "
-            f"the page\n{diff}"
-        )
+    stale = _staleness(_committed(), render_dictionary())
+    if stale:
+        pytest.fail(stale)
 
 
-def test_rendering_is_deterministic() -> None:
-    assert render_dictionary() == render_dictionary()
+@pytest.mark.parametrize("hash_seed", ["0", "4242"])
+def test_a_fresh_process_renders_the_committed_page(tmp_path: Path, hash_seed: str) -> None:
+    # a new interpreter (another hash seed, nothing cached by this one) writes what is committed:
+    # set or dict ordering, the clock or the working directory leaking into the page would show
+    target = tmp_path / "dd.md"
+    env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "warehouse.dictionary", str(target)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert _staleness(_committed(), target.read_text(encoding="utf-8")) is None
+
+
+def test_a_changed_description_makes_the_committed_page_stale_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doc = copy.deepcopy(load_descriptions())
+    doc["tables"]["dim_zone"]["columns"]["zone_code"]["en"] = "the zone's code, as renamed"
+    monkeypatch.setattr(render, "load_descriptions", lambda: doc)
+    stale = _staleness(_committed(), render_dictionary())
+    assert stale is not None
+    assert "docs/data-dictionary.md is stale" in stale
+    added = [line for line in stale.splitlines() if line.startswith("+") and "renamed" in line]
+    assert added, stale
+    assert "the zone's code, as renamed" in added[0]
+
+
+def test_a_described_column_added_to_a_table_makes_the_page_stale_naming_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    md = _copy_of_schema()
+    md.tables["dim_zone"].append_column(Column("area_km2", Float(53)))
+    walked = relations(md, schema.VIEWS)
+    doc = copy.deepcopy(load_descriptions())
+    doc["tables"]["dim_zone"]["columns"]["area_km2"] = {"zh": "面积", "en": "area in km²"}
+    monkeypatch.setattr(render, "relations", lambda: walked)
+    monkeypatch.setattr(render, "load_descriptions", lambda: doc)
+    stale = _staleness(_committed(), render_dictionary())
+    assert stale is not None
+    added = [line for line in stale.splitlines() if line.startswith("+") and "area_km2" in line]
+    assert added, stale
+    assert "area in km²" in added[0]
 
 
 def test_every_indicator_of_the_catalog_is_on_the_page() -> None:

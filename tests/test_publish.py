@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from openpyxl import load_workbook
@@ -445,10 +446,32 @@ def _images(page: str) -> list[str]:
     return re.findall(r'<img[^>]*\ssrc="([^"]+)"', page)
 
 
+#: the charts' sizes in pixels at the report's 110 dpi (the ranking's height grows with the zones)
+CHART_PX = {"ranking.png": (1045, None), "pillars.png": (1210, 715), "trend.png": (1265, 770)}
+
+
 def _assert_png(path: Path) -> None:
-    data = path.read_bytes()
-    assert data[:8] == PNG_SIGNATURE, path
-    assert len(data) > 5000, path  # a real chart, not an empty canvas
+    """The file decodes whole as a PNG of the chart's size, with a chart drawn on it in colour."""
+    from PIL import Image
+
+    assert path.read_bytes()[:8] == PNG_SIGNATURE, path
+    with Image.open(path) as img:
+        assert img.format == "PNG", path
+        img.load()  # every row decoded: a truncated or corrupt file raises here
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    height, width, _ = rgb.shape
+    want_w, want_h = CHART_PX[path.name]
+    assert width == want_w, (path, width)
+    assert height == want_h if want_h else height >= 250, (path, height)
+    # not blank: a good share of the canvas differs from its background (the corner pixel) ...
+    ink = float((np.abs(rgb - rgb[0, 0]).sum(axis=2) > 48).mean())
+    assert 0.03 < ink < 0.9, (path, ink)
+    # ... and the data are drawn in colour, not only grey axes, grid and labels
+    coloured = float(((rgb.max(axis=2) - rgb.min(axis=2)) > 80).mean())
+    assert coloured > 0.003, (path, coloured)
+    # the drawing spans the canvas, not a title in one corner
+    inked_cols = (np.abs(rgb - rgb[0, 0]).sum(axis=2) > 48).any(axis=0)
+    assert inked_cols.mean() > 0.6, (path, float(inked_cols.mean()))
 
 
 def test_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

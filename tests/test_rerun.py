@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +18,14 @@ from zonestats.config import load_config
 
 @pytest.mark.prefect
 def test_failed_releases_are_retried_and_loaded(
-    prefect_harness: None,
     simulator: Any,
+    sqlite_sim_config: Callable[..., Path],
     tmp_path: Path,
-    write_config: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from zonesim import Faults
 
-    cfg = write_config(
-        tmp_path / "z.toml",
-        simulator,
-        f"sqlite:///{tmp_path}/w.db",
-        tmp_path / "d",
-        ["TY01", "DT01"],
-        datasets=("zone",),
-    )
+    cfg = sqlite_sim_config(["TY01", "DT01"], datasets=("zone",))
     wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
     # every data page of TY01 breaks off: its releases fail, DT01's load
     simulator.set_faults("TY01", Faults(drop_connection=10_000))
@@ -112,20 +105,12 @@ def test_failed_releases_are_retried_and_loaded(
 
 @pytest.mark.prefect
 def test_backfill_pulls_a_range_skips_what_is_loaded_and_force_verifies(
-    prefect_harness: None,
     simulator: Any,
+    sqlite_sim_config: Callable[..., Path],
     tmp_path: Path,
-    write_config: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cfg = write_config(
-        tmp_path / "z.toml",
-        simulator,
-        f"sqlite:///{tmp_path}/w.db",
-        tmp_path / "d",
-        ["TY01"],
-        datasets=("zone",),
-    )
+    cfg = sqlite_sim_config(["TY01"], datasets=("zone",))
     wh = Warehouse(load_config(cfg, shipped_catalog()).warehouse)
     args = [
         "backfill",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from fractions import Fraction
 from types import SimpleNamespace
@@ -19,35 +18,10 @@ from zonestats.catalog import load_catalog
 from zonestats.periods import parse_period
 
 AS_OF = datetime(2026, 11, 27, 12, 0, tzinfo=CST)
+SIMULATOR = {"seed": 2026, "as_of": AS_OF, "start_year": 2024}
+pytestmark = pytest.mark.usefixtures("healthy_sim")
 CATALOG = load_catalog()
 ZONE_INDICATORS = {i.code: i for i in CATALOG.for_dataset("zone")}
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    """A shared simulator; tests that change time or revisions use `fresh` instead."""
-    with Simulator(seed=2026, as_of=AS_OF, start_year=2024) as s:
-        yield s
-
-
-@pytest.fixture
-def fresh() -> Iterator[Simulator]:
-    with Simulator(seed=2026, as_of=AS_OF, start_year=2024) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
-
-
-@pytest.fixture(autouse=True)
-def _healthy(sim: Simulator) -> Iterator[None]:
-    sim.clear_faults()
-    sim.clear_requests()
-    yield
-    sim.clear_faults()
 
 
 def call(

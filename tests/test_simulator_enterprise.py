@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,6 +19,8 @@ from zonesim.uscc import ALPHABET, is_valid_uscc, make_uscc
 from zonestats.catalog import load_catalog
 
 AS_OF = datetime(2026, 11, 27, 12, 0, tzinfo=CST)
+SIMULATOR = {"seed": 2026, "as_of": AS_OF, "start_year": 2025}
+pytestmark = pytest.mark.usefixtures("healthy_sim")
 CATALOG = load_catalog()
 INDICATORS = {i.code: i for i in CATALOG.for_dataset("enterprise")}
 MANDATORY = set(CATALOG.mandatory("enterprise", "M"))
@@ -30,32 +31,6 @@ FACTORS = {
 SHARED = ("revenue", "tax_revenue", "electricity_consumption", "energy_consumption")
 # The smallest zone keeps per-record loops short.
 SMALL = "DT01"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    """A shared simulator; tests that revise releases use `fresh` instead."""
-    with Simulator(seed=2026, as_of=AS_OF, start_year=2025) as s:
-        yield s
-
-
-@pytest.fixture
-def fresh() -> Iterator[Simulator]:
-    with Simulator(seed=2026, as_of=AS_OF, start_year=2025) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
-
-
-@pytest.fixture(autouse=True)
-def _healthy(sim: Simulator) -> Iterator[None]:
-    sim.clear_faults()
-    yield
-    sim.clear_faults()
 
 
 def call(

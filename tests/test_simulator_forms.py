@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -24,35 +23,12 @@ CATALOG = load_catalog()
 FORM_ZONES = ("YQ01", "SZ01", "XZ01")
 # Fewer enterprises than by default: QY1 files stay small and the tests fast.
 SCALE = 0.25
+SIMULATOR = {"seed": 2026, "as_of": AS_OF, "start_year": 2025, "enterprise_scale": SCALE}
+FRESH_SIMULATOR = {"seed": 2026, "as_of": AS_OF, "start_year": 2026, "enterprise_scale": SCALE}
+pytestmark = pytest.mark.usefixtures("healthy_sim")
 ENTERPRISE = {i.code: i for i in CATALOG.for_dataset("enterprise")}
 BY_NAME = {i.name_zh: i.code for i in ENTERPRISE.values()}
 ZONE = {i.code: i for i in CATALOG.for_dataset("zone")}
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Simulator]:
-    """A shared simulator; tests that revise releases use `fresh` instead."""
-    with Simulator(seed=2026, as_of=AS_OF, start_year=2025, enterprise_scale=SCALE) as s:
-        yield s
-
-
-@pytest.fixture
-def fresh() -> Iterator[Simulator]:
-    with Simulator(seed=2026, as_of=AS_OF, start_year=2026, enterprise_scale=SCALE) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
-
-
-@pytest.fixture(autouse=True)
-def _healthy(sim: Simulator) -> Iterator[None]:
-    sim.clear_faults()
-    yield
-    sim.clear_faults()
 
 
 def get(

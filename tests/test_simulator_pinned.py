@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -51,12 +51,6 @@ class _Client:
             cursor = resp.json()["next_cursor"]
             if cursor is None:
                 return digest.hexdigest()
-
-
-@pytest.fixture
-def http() -> Iterator[requests.Session]:
-    with requests.Session() as session:
-        yield session
 
 
 def _enterprise_pages(sim: Simulator, client: _Client) -> dict[str, str]:

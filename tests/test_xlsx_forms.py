@@ -13,7 +13,7 @@ from openpyxl import Workbook
 
 from zonestats.catalog import Catalog, load_catalog
 from zonestats.sources import xlsx_forms
-from zonestats.sources.xlsx_forms import FORMS, FormError, ParsedForm, parse_form, report_period
+from zonestats.sources.xlsx_forms import FormError, ParsedForm, parse_form, report_period
 
 ZONE_HEADER = ["指标名称", "代码", "计量单位", "1-本期累计", "上年同期", "同比增长(%)"]
 QY1_HEADER = [
@@ -216,13 +216,31 @@ def test_plain_qy1(catalog: Catalog) -> None:
     )
 
 
-def test_forms_table() -> None:
-    assert FORMS == {
-        "YQ1": ("zone", "M"),
-        "YQ2": ("zone", "Q"),
-        "YQ3": ("zone", "A"),
-        "QY1": ("enterprise", "M"),
-    }
+@pytest.mark.parametrize(
+    ("form", "period_text", "dataset", "frequency", "period"),
+    [
+        ("YQ1", "2026年1-10月", "zone", "M", "2026-10"),
+        ("YQ1", "2026年1-3季度", "zone", "M", None),  # a quarter is no month
+        ("YQ2", "2026年1-3季度", "zone", "Q", "2026-Q3"),
+        ("YQ2", "2026年1-10月", "zone", "Q", None),  # a month is no quarter
+        ("YQ2", "2026年1-6月", "zone", "Q", "2026-Q2"),  # a half year is the second quarter
+        ("YQ3", "2026年度", "zone", "A", "2026"),
+        ("YQ3", "2026年1-3季度", "zone", "A", None),
+    ],
+)
+def test_the_form_asked_for_decides_dataset_frequency_and_period(
+    catalog: Catalog, form: str, period_text: str, dataset: str, frequency: str, period: str | None
+) -> None:
+    parsed = parse_form(zone_form(form, period_text, YQ1_DATA), form, catalog)
+    assert (parsed.form, parsed.dataset, parsed.frequency) == (form, dataset, frequency)
+    assert (parsed.report_period_text, parsed.period) == (period_text, period)
+    assert parsed.records == YQ1_RECORDS
+
+
+def test_an_enterprise_form_is_read_as_enterprise_records(catalog: Catalog) -> None:
+    parsed = parse_form(qy1_form(QY1_DATA), "QY1", catalog)
+    assert (parsed.dataset, parsed.frequency, parsed.period) == ("enterprise", "M", "2026-10")
+    assert all("uscc" in r and "indicator" not in r for r in parsed.records)
 
 
 # ---------------------------------------------------------------- field quirks
@@ -584,8 +602,58 @@ def test_unknown_form(catalog: Catalog) -> None:
         parse_form(zone_form("YQ1", "2026年1-10月", YQ1_DATA), "YQ9", catalog)
 
 
-def test_form_error_is_a_value_error() -> None:
-    assert issubclass(FormError, ValueError)
+@pytest.mark.parametrize(
+    ("content", "form", "period", "reason"),
+    [
+        pytest.param(b"<html>502 Bad Gateway</html>", "YQ1", "2026-10", "not an xlsx", id="html"),
+        pytest.param(
+            zone_form("YQ1", "2026年1-10月", YQ1_DATA),
+            "YQ9",
+            "2026-10",
+            "unknown form 'YQ9'",
+            id="unknown-form",
+        ),
+        pytest.param(
+            zone_form("YQ2", "2026年1-10月", YQ1_DATA),
+            "YQ1",
+            "2026-10",
+            "表号 in the file is 'YQ2'",
+            id="other-form",
+        ),
+        pytest.param(
+            zone_form("YQ1", "2026年1-9月", YQ1_DATA),
+            "YQ1",
+            "2026-10",
+            "报告期 in the file is '2026年1-9月' (2026-09)",
+            id="other-period",
+        ),
+    ],
+)
+def test_an_unusable_file_rejects_its_release_naming_it(
+    content: bytes, form: str, period: str, reason: str
+) -> None:
+    """What the source does with a bad form: the release is rejected whole, nothing is written."""
+    from zonestats.errors import ReleaseRejected
+    from zonestats.models import ReleaseRef
+    from zonestats.sources.form_xlsx import pages_of_form
+
+    ref = ReleaseRef(
+        "TY01", "zone", period, "M", 1, datetime(2026, 11, 16), origin="form-xlsx", form=form
+    )
+    written: list[Any] = []
+
+    class Sink:
+        def reset(self) -> None:
+            written.clear()
+
+        def write(self, page: Any) -> None:
+            written.append(page)
+
+    with pytest.raises(ReleaseRejected) as exc:
+        pages_of_form(content, ref, Sink())
+    assert reason in str(exc.value)
+    assert "TY01" in str(exc.value)
+    assert written == []
 
 
 # ---------------------------------------------------------------- 报告期
