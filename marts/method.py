@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from zonestats.catalog import Catalog, shipped_catalog
+from zonestats.declared import checked_table
 
 #: The pillars of item 20; the evaluation mart's score_<code> columns are a public contract,
 #: so a method may weigh them differently but not add, drop or rename one.
@@ -127,15 +128,7 @@ class Method:
 
 
 def _table(value: Any, where: str, allowed: set[str], required: set[str]) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise MethodError(f"{where}: expected a table")
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise MethodError(f"{where}.{unknown[0]}: unknown key")
-    absent = sorted(required - set(value))
-    if absent:
-        raise MethodError(f"{where}.{absent[0]}: missing")
-    return value
+    return checked_table(value, where, allowed, required, MethodError)
 
 
 def _text(value: Any, where: str) -> str:

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from zonestats.declared import checked_table
 from zonestats.periods import Period, PeriodError, infer_frequency, parse_period
 
 FREQUENCIES = ("M", "Q", "A")
@@ -110,15 +111,7 @@ def _int(value: Any, where: str, low: int, high: int) -> int:
 
 
 def _keys(table: Any, where: str, allowed: set[str]) -> Mapping[str, Any]:
-    if not isinstance(table, Mapping):
-        raise CalendarError(f"{where}: expected a table")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise CalendarError(f"{where}.{unknown[0]}: unknown key")
-    absent = sorted(allowed - set(table))
-    if absent:
-        raise CalendarError(f"{where}.{absent[0]}: missing")
-    return table
+    return checked_table(table, where, allowed, allowed, CalendarError)
 
 
 def parse_calendar(
