@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import pyarrow as pa
 from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, Table, Text
 
+from zonestats.allocator import ARROW_POOL_ENV
+
 
 def _arrow_type(sql_type: object) -> pa.DataType:
     # the variant wrapper of an id column keeps its base type in .impl
@@ -41,7 +43,7 @@ def use_run_memory_pool(env: Mapping[str, str]) -> None:
     reaches only what pyarrow allocates; the Parquet reader and writer follow the variable, which
     ``zonestats.allocator`` sets before pyarrow loads in every process we start.
     """
-    if env.get("ARROW_DEFAULT_MEMORY_POOL"):
+    if env.get(ARROW_POOL_ENV):
         return
     try:
         pool = pa.jemalloc_memory_pool()
