@@ -73,7 +73,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA cache_size=-16384")
         cur.execute("PRAGMA temp_store=MEMORY")
         # a commit appends to the WAL without waiting for the disk; what readers of Parquet
-        # see is made durable first (Warehouse._durable), outside the write lock
+        # see is made durable first (publishing.Publisher.durable), outside the write lock
         cur.execute("PRAGMA synchronous=NORMAL")
         # checkpoints (each syncs the WAL and the database) every 32 MiB of WAL, not 4 MiB:
         # a bulk load's commits would otherwise each run one

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 
 from warehouse import schema
 from warehouse.bulk import bulk_insert
+from warehouse.loading import upsert_enterprises
 from warehouse.store import Warehouse
 from zonestats.models import ReleaseKey, utcnow
 
@@ -181,7 +182,7 @@ def accept(
             frame = observations.assign(load_id=row.load_id, loaded_at=now)
             bulk_insert(conn, obs_table, frame)
             if enterprise is not None and not enterprise.empty:
-                Warehouse._upsert_enterprises(conn, enterprise)
+                upsert_enterprises(conn, enterprise)
             led = schema.load_ledger
             conn.execute(
                 update(led)
