@@ -16,7 +16,7 @@ import pytest
 from openpyxl import load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from publish import report
+from publish import chart_fonts
 from publish.exports import (
     export_csv,
     export_sdmx_csv,
@@ -476,7 +476,7 @@ def _assert_png(path: Path) -> None:
 
 def test_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # this machine may or may not have a CJK font; the fallback must never draw tofu boxes
-    monkeypatch.setattr(report, "_find_cjk_font", lambda: None)
+    monkeypatch.setattr(chart_fonts, "find_cjk_font", lambda: None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         path = write_report(tmp_path, 2026, _evaluation(), _monthly(), ZONES, INDICATORS)
@@ -519,7 +519,7 @@ def test_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_report_with_a_cjk_font_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # DejaVu stands in for a CJK font: the bilingual labels must draw without error
-    monkeypatch.setattr(report, "_find_cjk_font", lambda: "DejaVu Sans")
+    monkeypatch.setattr(chart_fonts, "find_cjk_font", lambda: "DejaVu Sans")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         path = write_report(tmp_path, 2026, _evaluation(), _monthly(), ZONES, INDICATORS)
@@ -533,12 +533,12 @@ def test_cjk_font_needs_the_glyphs_not_just_the_name(monkeypatch: pytest.MonkeyP
     dejavu = font_manager.findfont("DejaVu Sans")
     fake = font_manager.FontEntry(fname=dejavu, name="Noto Sans CJK SC")
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [fake])
-    monkeypatch.setattr(report, "cjk_font_files", list)  # no real Chinese font to fall back on
-    report._find_cjk_font.cache_clear()
+    monkeypatch.setattr(chart_fonts, "cjk_font_files", list)  # no real Chinese font to fall back on
+    chart_fonts.find_cjk_font.cache_clear()
     try:
-        assert report._find_cjk_font() is None
+        assert chart_fonts.find_cjk_font() is None
     finally:
-        report._find_cjk_font.cache_clear()
+        chart_fonts.find_cjk_font.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -661,8 +661,8 @@ def test_a_cjk_font_installed_after_matplotlibs_cache_is_found_and_draws_the_cha
     stale = [e for e in font_manager.fontManager.ttflist if Path(e.fname) != Path(font_file)]
     monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
     # the rebuilt list is written back to matplotlib's cache: here, not the user's
-    monkeypatch.setattr(report, "_font_cache_file", lambda: tmp_path / "fontlist.json")
-    report._find_cjk_font.cache_clear()
+    monkeypatch.setattr(chart_fonts, "font_cache_file", lambda: tmp_path / "fontlist.json")
+    chart_fonts.find_cjk_font.cache_clear()
     drawn_with: set[str] = set()
     real_get_font = backend_agg.get_font
 
@@ -672,13 +672,13 @@ def test_a_cjk_font_installed_after_matplotlibs_cache_is_found_and_draws_the_cha
 
     monkeypatch.setattr(backend_agg, "get_font", spy)
     try:
-        family = report._find_cjk_font()
+        family = chart_fonts.find_cjk_font()
         assert family is not None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             page = write_report(tmp_path, 2026, _evaluation(), _monthly(), ZONES, INDICATORS)
     finally:
-        report._find_cjk_font.cache_clear()
+        chart_fonts.find_cjk_font.cache_clear()
     assert any(Path(e.fname) == Path(font_file) for e in font_manager.fontManager.ttflist)
     # the charts were drawn with the Chinese font, and the list was saved for the next process
     assert any(Path(p) == Path(font_file) for p in drawn_with), drawn_with
