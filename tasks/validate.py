@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from tasks.normalize import catalog_columns, normalize_enterprise, normalize_zone
+from tasks.catalog_columns import catalog_columns
+from tasks.normalize import normalize_enterprise, normalize_zone
 from validation.checks import Frame
 from validation.engine import Validator
 from validation.registry import RuleSet

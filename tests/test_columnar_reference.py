@@ -24,7 +24,7 @@ from helpers.reference_validation import canonical, reference
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks import normalize, validate
+from tasks import numeric, validate
 from tasks.validate import BATCH_RECORDS, check_release
 from validation.codes import uscc_check_char
 from validation.registry import load_rules
@@ -167,7 +167,7 @@ def rows(path: Path) -> list[tuple[Any, ...]]:
 @given(
     release=releases(),
     period=st.sampled_from([("2026-10", "M"), ("2026-Q3", "Q"), ("2025", "A")]),
-    small=st.sampled_from([0, normalize.SMALL]),
+    small=st.sampled_from([0, numeric.SMALL]),
     batch=st.sampled_from([1, 4, BATCH_RECORDS]),
 )
 def test_the_columnar_path_stages_what_the_reference_does(
@@ -180,7 +180,7 @@ def test_the_columnar_path_stages_what_the_reference_does(
     # small batches take plain Python, larger ones Arrow's kernels: both ways, every batch size;
     # a release in several batches: repeats and conflicts across them, numbers that go on
     with (
-        mock.patch.object(normalize, "SMALL", small),
+        mock.patch.object(numeric, "SMALL", small),
         mock.patch.object(validate, "BATCH_RECORDS", batch),
     ):
         check_both(tmp_path_factory, release, period, batch)
