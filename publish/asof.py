@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from publish.exports import write_atomically
+from publish.atomic import write_atomically
 from zonestats.numbers import plain_number
 
 #: per dataset, the columns handed on, in the contract's order (``obs_zone`` / ``obs_enterprise``)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from publish import chart_fonts
-from publish.exports import write_atomically
+from publish.atomic import write_atomically
 from publish.report_charts import TREND_INDICATORS, draw_charts
 from publish.report_page import render_page
 

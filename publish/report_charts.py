@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from publish.exports import PILLARS, is_missing, write_atomically
+from publish.atomic import write_atomically
+from publish.wording import PILLARS, is_missing
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

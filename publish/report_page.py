@@ -8,9 +8,9 @@ from urllib.parse import quote
 
 import pandas as pd
 
-from publish.exports import is_missing
 from publish.report_charts import TREND_INDICATORS
 from publish.report_tables import esc, punctuality_table, ranking_table, zone_table
+from publish.wording import is_missing
 
 # China keeps no daylight saving time, so a fixed offset is exact and needs no tz database
 _CST = timezone(timedelta(hours=8), "UTC+08:00")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from publish.exports import PILLARS, flag_zh, is_missing, missing_metrics_zh
 from publish.report_charts import GRADE_COLOURS, NO_GRADE
+from publish.wording import PILLARS, flag_zh, is_missing, missing_metrics_zh
 
 
 def esc(value: Any) -> str:
