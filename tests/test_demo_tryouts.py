@@ -106,7 +106,7 @@ def test_the_demo_names_the_revised_release_and_its_commands_work_as_printed(
     for command in commands:
         argv = shlex.split(command)
         if argv[0] == "zonestats":
-            argv = [sys.executable, "-m", "zonestats.cli", *argv[1:]]
+            argv = [sys.executable, "-m", "cli", *argv[1:]]
         done = subprocess.run(
             argv, cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
         )
