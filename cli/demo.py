@@ -7,10 +7,11 @@ import os
 import sys
 import time
 from datetime import date, datetime
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_FAILED, EXIT_OK, add_config, add_orchestration
+from cli.common import EXIT_FAILED, EXIT_OK, add_config, add_orchestration, date_arg, known_zone
 from cli.run import cmd_run
 from tasks.runtime import rules_for
 from zonestats.catalog import shipped_catalog
@@ -32,12 +33,24 @@ def add_parsers(sub: Any) -> None:
     demo = sub.add_parser("demo", help="simulator + nightly run into ./var (SQLite + Parquet)")
     demo.add_argument("--data-dir", default="var")
     demo.add_argument("--seed", type=int, default=2026)
+    demo.add_argument(
+        "--as-of",
+        type=date_arg,
+        help="the simulator's day, YYYY-MM-DD (09:00 Asia/Shanghai; default: today): the zones "
+        "have published up to it, and the run's reporting calendar is its present",
+    )
+    demo.add_argument(
+        "--zones",
+        help="comma-separated zone codes, e.g. TY01,DT01,JZ01 (default: all eleven): only these "
+        "go into the demo's config, so a quick demo is a few zones",
+    )
     add_orchestration(demo)
     add_config(demo)
 
 
-def simulator_config(sim: Any, data_dir: Path) -> str:
-    """A config file pointing every zone at the simulator (tokens stay in the environment)."""
+def simulator_config(sim: Any, data_dir: Path, zones: list[str] | None = None) -> str:
+    """A config file pointing every zone (or those named) at the simulator (tokens stay in the
+    environment)."""
     catalog = shipped_catalog()
     data_dir = data_dir.absolute()  # the file works from any directory, wherever it is put
     lines = [
@@ -48,6 +61,8 @@ def simulator_config(sim: Any, data_dir: Path) -> str:
         "",
     ]
     for code, zone in catalog.zones.items():
+        if zones is not None and code not in zones:
+            continue
         lines += [
             "[[zones]]",
             f'code = "{code}"',
@@ -100,12 +115,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     # absolute: the config it writes and the commands it prints work from any directory
     data_dir = Path(args.data_dir).absolute()
+    zones = [z.strip() for z in (args.zones or "").split(",") if z.strip()] or None
+    for code in zones or []:
+        known_zone(code, "--zones")  # a usage error before the simulator starts
+    as_of = (
+        datetime.combine(args.as_of, dtime(9), tzinfo=shipped_catalog().calendar.tz)
+        if args.as_of
+        else None
+    )
     # The simulator serves from a child process, on the other core: in this process it would
     # take its share of the GIL from the pipeline. The child goes with the with-block, and
     # with this process if it dies.
     try:
         # the demo scenario: a release in two revisions and a few bad records to try out
-        sim = SimulatorProcess(seed=args.seed, scenario="demo").start()
+        sim = SimulatorProcess(seed=args.seed, as_of=as_of, scenario="demo").start()
     except SimulatorProcessError as exc:
         print(f"zonestats: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -113,7 +136,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for code in shipped_catalog().zones:
             os.environ[sim.token_env(code)] = sim.token(code)
         cfg_path = data_dir / "zonestats.toml"
-        _write(cfg_path, simulator_config(sim, data_dir))
+        _write(cfg_path, simulator_config(sim, data_dir, zones))
         config = load_config(cfg_path, shipped_catalog())
         args.zones = None
         # the runs are on the simulator's day: their reporting calendar is its present
@@ -156,7 +179,7 @@ def _demo_late(config: AppConfig, cfg_path: Path, day: date) -> str:
     import io
     import shlex
 
-    from zonestats.cli_calendar import cmd_late
+    from cli.calendar import cmd_late
 
     cfg = shlex.quote(str(cfg_path))
     text = io.StringIO()
@@ -238,8 +261,7 @@ def _demo_tryouts(config: AppConfig, cfg_path: Path) -> str:
 
 def _demo_marts(config: AppConfig, year: int) -> str:
     """Build the marts of the demo's years, the report and the export; say where they are."""
-    from zonestats.cli_publish import build, punctuality_of
-
+    from cli.publish import build, punctuality_of
     from publish.exports import export_xlsx
     from publish.report import write_report
     from warehouse import marts
