@@ -30,11 +30,12 @@ from tasks.marts import build_marts
 from tasks.quality import dq_checkpoint, quality_report, start_checkpoint_worker
 from tasks.release import process_release
 from tasks.revisions import note_revisions
+from tasks.runtime import method_for
 from warehouse.arrow import use_run_memory_pool
 from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource, load_config, resolve_config_path
 from zonestats.models import ReleaseOutcome, ReleaseRef, ZoneOutcome, utcnow
-from zonestats.runtime import method_for
+from zonestats.progress import Progress, emit
 from zonestats.secrets import redact
 from zonestats.sources import SourceError, ZoneAuthError
 from zonestats.steps import current_run_id, in_prefect_run, run_logger
@@ -78,6 +79,8 @@ def pull_releases(
     totals: dict[str, int] = {}
     for ref in refs:
         totals[ref.dataset] = totals.get(ref.dataset, 0) + 1
+    for dataset, total in totals.items():
+        emit(Progress("listed", zone=source.code, dataset=dataset, total=total))
     for ref in refs:
         done[ref.dataset] = done.get(ref.dataset, 0) + 1
         step = f"{ref.zone_code} {ref.dataset}: {done[ref.dataset]}/{totals[ref.dataset]}"
@@ -85,6 +88,7 @@ def pull_releases(
         if held is not None:
             deferred = guard.defer(ref, held, validate_only)
             outcome.releases.append(deferred)
+            _released(deferred, ref)
             log.info("%s %s r%d not attempted: %s", step, ref.period, ref.revision, held)
             continue
         started = time.monotonic()
@@ -111,6 +115,7 @@ def pull_releases(
             )
         outcome.releases.append(result)
         guard.breaker.record(result)
+        _released(result, ref)
         log.info(
             "%s %s r%d %s (%.1f s)",
             step,
@@ -120,6 +125,19 @@ def pull_releases(
             time.monotonic() - started,
         )
     return True
+
+
+def _released(result: ReleaseOutcome, ref: ReleaseRef) -> None:
+    emit(
+        Progress(
+            "release",
+            zone=ref.zone_code,
+            dataset=ref.dataset,
+            status=result.status,
+            received=result.records_received,
+            quarantined=result.records_quarantined,
+        )
+    )
 
 
 def _pull_dataset(
@@ -213,12 +231,17 @@ def _isolated(
     deadline_at: datetime,
     zone_flow: ZoneFlow | None,
 ) -> ZoneOutcome:
+    emit(Progress("zone", zone=source.code))
     # even starting the subflow can fail (the orchestration API busy or down): that is this
     # zone's failure, reported as such, never the others'
     try:
-        return _zone_or_error(source, config, validate_only, deadline_at, zone_flow)
+        outcome = _zone_or_error(source, config, validate_only, deadline_at, zone_flow)
     except Exception as exc:
-        return ZoneOutcome(zone_code=source.code, error=redact(f"zone flow could not run: {exc}"))
+        outcome = ZoneOutcome(
+            zone_code=source.code, error=redact(f"zone flow could not run: {exc}")
+        )
+    emit(Progress("done", zone=source.code, error=outcome.error))
+    return outcome
 
 
 def nightly_body(
@@ -330,6 +353,7 @@ def finish_run(
         year = run_date(today).year
         started = time.monotonic()
         log.info("marts of %s and %s: building", year - 1, year)
+        emit(Progress("phase", phase=f"marts of {year - 1} and {year}"))
         for y in (year - 1, year):
             try:
                 builds = build_marts(config.warehouse, shipped_catalog(), method_for(config), y)
@@ -370,6 +394,7 @@ def finish_run(
         started = time.monotonic()
         # the checkpoint is the run's longest silent step: say it started and when it ended
         log.info("data-quality checkpoint: running (%d releases loaded)", len(loaded))
+        emit(Progress("phase", phase="data-quality checkpoint"))
         try:
             dq = dq_checkpoint(config.warehouse, shipped_catalog(), run_id, loaded, worker)
             summary.dq_failed = dq.failed
@@ -384,6 +409,7 @@ def finish_run(
             log.error("data-quality checkpoint could not run: %s", redact(str(exc)))
     started = time.monotonic()
     log.info("quality report: writing")
+    emit(Progress("phase", phase="quality report"))
     path, report = quality_report(config.warehouse.data_dir, summary, f"{kind}-{run_id}", dq)
     summary.quality_report = str(path)
     log.info("quality report: %s (%.1f s)", path, time.monotonic() - started)

@@ -23,13 +23,13 @@ from tasks.load import (
     remove_staging,
     start_release,
 )
+from tasks.runtime import rules_for
 from tasks.validate import check_release, first_findings, loaded_around
 from warehouse.parquet import ParquetBatch
 from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ZoneSource
 from zonestats.errors import SourceError, ZoneAuthError, ZoneUnavailable
 from zonestats.models import ReleaseOutcome, ReleaseRef
-from zonestats.runtime import rules_for
 from zonestats.secrets import redact
 from zonestats.sources.base import SourceAdapter
 from zonestats.steps import run_logger, step

@@ -30,14 +30,14 @@ print(json.dumps({p: getattr(pa, p + "_memory_pool")().max_memory()
 """
 # the console script's own entry, as the installed `zonestats` runs it
 _THROUGH_LAUNCHER = """
-from zonestats import launch
+from cli import launch
 try:
     launch.main(["--help"])
 except SystemExit:
     pass
 """
 # a process that loads the CLI without the launcher: Arrow's pool is mimalloc's
-_WITHOUT_LAUNCHER = "import zonestats.cli\n"
+_WITHOUT_LAUNCHER = "import cli.app\n"
 
 
 def _pools(prelude: str, tmp_path: Path, pool: str | None = None) -> dict[str, int]:
@@ -56,9 +56,9 @@ def _pools(prelude: str, tmp_path: Path, pool: str | None = None) -> dict[str, i
 
 
 def test_the_console_script_is_the_launcher() -> None:
-    """`zonestats` starts in zonestats.launch, which chooses the pool before pyarrow loads."""
+    """`zonestats` starts in cli.launch, which chooses the pool before pyarrow loads."""
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "zonestats"]
-    assert script.value == "zonestats.launch:main"
+    assert script.value == "cli.launch:main"
 
 
 def test_parquet_io_through_the_launcher_allocates_with_jemalloc(tmp_path: Path) -> None:

@@ -19,14 +19,14 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cli.app import main
 from warehouse.history import observations_as_of, release_revisions
 from warehouse.paths import revisions_file
 from warehouse.store import Warehouse
 from zonesim.faults import Faults
-from zonestats.cli import main
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
 from zonestats.models import utc
-from zonestats.runtime import shipped_catalog
 
 CST = timezone(timedelta(hours=8))
 ZONE = "TY01"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from cli.app import main
 from flows.limits import NOT_ATTEMPTED_DEADLINE, RunDeadline, ZoneBreaker
 from warehouse.store import Warehouse
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.models import ReleaseKey, ReleaseOutcome
 

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from cli.app import main
 from marts.release_calendar import Owed, punctuality, release_calendar, release_state
 from warehouse import calendar as calendar_store
 from warehouse import schema
@@ -25,7 +26,6 @@ from warehouse.store import Warehouse
 from zonesim.faults import Faults
 from zonestats.calendar import CalendarError, load_calendar, parse_calendar, period_of
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import ConfigError, load_config
 
 CST = timezone(timedelta(hours=8))

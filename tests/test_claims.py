@@ -121,7 +121,7 @@ def test_the_heartbeat_thread_renews_until_stopped(settings: WarehouseSettings) 
 def test_status_names_the_holder_of_a_zone(
     settings: WarehouseSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from zonestats.cli import main
+    from cli.app import main
 
     cfg = tmp_path / "z.toml"
     cfg.write_text(

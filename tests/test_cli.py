@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from zonestats.cli import main
+from cli.app import main
 
 
 def test_missing_config_is_exit_2_with_one_line(

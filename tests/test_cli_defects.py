@@ -18,13 +18,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, inspect
 
+from cli.app import main
 from marts.evaluation import evaluation_columns
 from marts.method import load_method
 from warehouse import marts
 from warehouse.store import Warehouse
-from zonestats.cli import main
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
-from zonestats.runtime import shipped_catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,7 +167,7 @@ def test_status_from_another_directory_reads_the_config_files_warehouse(
 def test_simulator_config_works_from_any_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from zonestats.cli import simulator_config
+    from cli.demo import simulator_config
 
     class Sim:
         def base_url(self, code: str) -> str:
@@ -258,7 +258,7 @@ def _closed_pipe_run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.run(
-            [sys.executable, "-m", "zonestats.cli", *argv],
+            [sys.executable, "-m", "cli", *argv],
             stdout=write_end,
             stderr=subprocess.PIPE,
             cwd=cwd,
@@ -306,9 +306,7 @@ def test_head_reads_the_first_lines_and_zonestats_stops_quietly(tmp_path: Path) 
     ]
     with wh.engine.begin() as conn:
         conn.execute(insert(schema.load_ledger), rows)
-    pipeline = (
-        f"set -o pipefail; '{sys.executable}' -m zonestats.cli status --config '{cfg}' | head -3"
-    )
+    pipeline = f"set -o pipefail; '{sys.executable}' -m cli status --config '{cfg}' | head -3"
     done = subprocess.run(
         ["/bin/bash", "-c", pipeline],
         capture_output=True,

@@ -177,8 +177,8 @@ def test_the_warehouse_password_is_not_in_the_output_or_logs_of_a_run(
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    from cli.app import main
     from warehouse.store import _ENGINES
-    from zonestats.cli import main
 
     url = _pg_with_password(pg_url)
     path = tmp_path / "zonestats.toml"
@@ -206,7 +206,7 @@ def test_the_warehouse_password_is_not_in_the_output_or_logs_of_a_run(
 def test_the_password_is_not_in_the_error_when_the_warehouse_is_unreachable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    from zonestats.cli import main
+    from cli.app import main
 
     path = tmp_path / "zonestats.toml"
     url = f"postgresql+psycopg://etl:{PASSWORD}@127.0.0.1:1/zonestats"
@@ -239,7 +239,7 @@ def test_the_password_is_not_in_the_error_when_the_warehouse_is_unreachable(
 def test_a_bad_config_error_does_not_show_the_password(
     text: str, tmp_path: Path, catalog: Catalog, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from zonestats.cli import main
+    from cli.app import main
 
     path = tmp_path / "zonestats.toml"
     path.write_text(text, encoding="utf-8")
@@ -588,7 +588,7 @@ def test_evaluation_method_file_is_put_in_force_or_named_in_the_error(
     tmp_path: Path, catalog: Catalog
 ) -> None:
     from marts.method import load_method
-    from zonestats.runtime import method_for
+    from tasks.runtime import method_for
 
     assert method_for(parse(WAREHOUSE_ONLY, catalog)).version == load_method().version
     shipped = (Path(__file__).parents[1] / "marts" / "method.toml").read_text(encoding="utf-8")

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from conftest import AS_OF, START_YEAR, _write_config
 
-from zonestats.cli import main
+from cli.app import main
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 import requests
 
+from cli import app
+from cli import demo as cli
 from zonesim import SimulatorProcess
-from zonestats import cli
+from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig
 
 GONE_WITHIN_S = 15.0
@@ -64,13 +66,13 @@ def seen(monkeypatch: pytest.MonkeyPatch) -> _Seen:
     monkeypatch.setattr(cli, "_demo_revise", lambda sim, config: None)
     monkeypatch.setattr(cli, "_demo_tryouts", lambda config, cfg_path: "(stand-in tryouts)")
     monkeypatch.setattr(cli, "_demo_late", lambda config, cfg_path, day: "(stand-in late)")
-    for code in cli.shipped_catalog().zones:  # the demo exports tokens: undone after the test
+    for code in shipped_catalog().zones:  # the demo exports tokens: undone after the test
         monkeypatch.setenv(SimulatorProcess.token_env(code), "unset")
     return seen
 
 
 def _demo_args(tmp_path: Path) -> Any:
-    return cli.build_parser().parse_args(["demo", "--data-dir", str(tmp_path / "var")])
+    return app.build_parser().parse_args(["demo", "--data-dir", str(tmp_path / "var")])
 
 
 def _fetch_like_the_run(config: AppConfig, seen: _Seen) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import grimp
 
 PACKAGES = (
+    "cli",
     "zonestats",
     "zonesim",
     "flows",

@@ -22,10 +22,10 @@ from helpers.s3 import (
     sql_frame,
 )
 
+from cli.app import main
 from warehouse.lake import Lake, table_schema
 from warehouse.store import Warehouse
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import load_config
 
 ZONES = ["TY01", "DT01"]

@@ -27,11 +27,11 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
+from cli.db import add_db_parser, cmd_db
 from warehouse import migrate, schema
 from warehouse.engine import make_engine as _engine
 from warehouse.store import Warehouse, engine_for
 from zonestats.catalog import shipped_catalog
-from zonestats.cli_db import add_db_parser, cmd_db
 from zonestats.config import WarehouseSettings
 from zonestats.models import utc
 

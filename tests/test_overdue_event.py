@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from cli.app import main
 from warehouse.calendar import overdue_notices
 from warehouse.store import Warehouse
 from zonesim.faults import Faults
-from zonestats.cli import main
+from zonestats.catalog import shipped_catalog
 from zonestats.config import load_config
 from zonestats.events import OVERDUE_EVENT
-from zonestats.runtime import shipped_catalog
 
 CST = timezone(timedelta(hours=8))
 ZONE = "TY01"

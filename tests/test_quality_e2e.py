@@ -16,17 +16,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
+from cli.app import main
 from tasks.quality import run_dq_checkpoint
 from tasks.quarantine import accept_row, fix_row
+from tasks.runtime import shipped_rules
 from warehouse import quality, schema
 from warehouse.paths import partition_dir
 from warehouse.quality import QuarantineError
 from warehouse.store import Warehouse
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import load_config
 from zonestats.models import ReleaseKey
-from zonestats.runtime import shipped_rules
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 

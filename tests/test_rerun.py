@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from cli.app import main
 from warehouse import schema
 from warehouse.store import Warehouse
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import load_config
 
 

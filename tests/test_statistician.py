@@ -18,11 +18,11 @@ import pytest
 from conftest import AS_OF, START_YEAR
 from openpyxl import load_workbook
 
+from cli.app import main
 from warehouse import marts, schema
 from warehouse.paths import mart_file
 from warehouse.store import Warehouse
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import load_config
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]

@@ -9,10 +9,10 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
+from cli.app import main
 from warehouse import schema
 from warehouse.store import Warehouse
 from zonestats.catalog import shipped_catalog
-from zonestats.cli import main
 from zonestats.config import load_config
 
 ROWS = [

@@ -12,6 +12,7 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
 
+from tasks.runtime import shipped_rules
 from tasks.validate import check_release
 from warehouse import schema
 from warehouse.paths import UnsafePathError, release_file, table_root
@@ -20,7 +21,6 @@ from warehouse.store import LoadConflict, Warehouse
 from zonestats.catalog import shipped_catalog
 from zonestats.config import WarehouseSettings
 from zonestats.models import FetchedRelease, ReleaseKey, ReleaseRef, ValidatedRelease
-from zonestats.runtime import shipped_rules
 from zonestats.sources.base import Page
 
 T0 = datetime(2026, 11, 15, 2, 0, tzinfo=UTC)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from marts.method import load_method
+from validation.registry import load_rules
 from warehouse.dictionary.check import dictionary_problems
 from warehouse.dictionary.descriptions import (
     AUDIENCES,
@@ -23,7 +24,6 @@ from warehouse.dictionary.descriptions import (
 )
 from warehouse.paths import MARTS, PARQUET_TABLES
 from zonestats.catalog import BASES, DATASETS, FREQUENCIES, shipped_catalog
-from zonestats.runtime import shipped_rules
 
 DEFAULT_PATH = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
 REGENERATE = "python -m warehouse.dictionary"
@@ -417,7 +417,7 @@ def _render_rules(doc: Mapping[str, Any]) -> list[str]:
                 _plain(r.message_zh),
                 _plain(r.message_en),
             )
-            for r in shipped_rules().rules.values()
+            for r in load_rules().rules.values()
         ),
     )
     return [*lines, ""]

@@ -12,6 +12,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Choose Arrow's allocator for this process and its children, then run the CLI."""
     prefer_run_pool(os.environ)
     # imported only now: the CLI's imports load pyarrow, which reads the variable once
-    from zonestats.cli import main as cli_main
+    from cli.app import main as cli_main
 
     return cli_main(argv)

@@ -23,8 +23,8 @@ def add_lake_parser(sub: Any, add_config: Callable[[argparse.ArgumentParser], No
 
 def cmd_lake(args: argparse.Namespace, config: Any) -> int:
     """Print the lake's tables against SQL; 0 all match, 1 a partition differs, 2 no lake."""
+    from cli.common import require_warehouse
     from warehouse.lake import LAKE_TABLES
-    from zonestats.cli_db import require_warehouse
     from zonestats.config import ConfigError
 
     if config.warehouse.lake is None:

@@ -15,7 +15,7 @@ FORMATS = ("xlsx", "csv", "sdmx")
 
 def add_publish_parsers(sub: Any, add_config: Any) -> None:
     """Add the evaluate, export and report subcommands."""
-    from zonestats.cli_calendar import _day
+    from cli.common import date_arg
 
     ev = sub.add_parser("evaluate", help="build the marts of a year (evaluation, R&D subsidy)")
     ev.add_argument("--year", type=int, required=True)
@@ -28,7 +28,7 @@ def add_publish_parsers(sub: Any, add_config: Any) -> None:
     ex.add_argument("--out", help="file to write (default: <data_dir>/exports/<period>/…)")
     ex.add_argument(
         "--as-of",
-        type=_day,
+        type=date_arg,
         help="YYYY-MM-DD: the figures as the warehouse held them at the end of that day "
         "(Asia/Shanghai), the evaluation computed from them",
     )
@@ -42,9 +42,9 @@ def add_publish_parsers(sub: Any, add_config: Any) -> None:
 
 def require_data(config: AppConfig, year: int, periods: list[str] | None, what: str) -> None:
     """Refuse (exit 2, before anything is written) a year or periods with no zone figure loaded."""
+    from cli.common import WarehouseMissing, require_warehouse
     from warehouse import marts
     from warehouse.store import Warehouse
-    from zonestats.cli_db import WarehouseMissing, require_warehouse
 
     require_warehouse(config.warehouse)
     wh = Warehouse(config.warehouse)
@@ -61,8 +61,9 @@ def require_data(config: AppConfig, year: int, periods: list[str] | None, what: 
 def build(config: AppConfig, year: int, force: bool = False) -> list[Any]:
     """Build (or keep, if unchanged) the marts of a year; the builds."""
     from tasks.marts import build_year
+    from tasks.runtime import method_for
     from warehouse.store import Warehouse
-    from zonestats.runtime import method_for, shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     Warehouse(config.warehouse).ensure_schema(shipped_catalog())
     return build_year(config.warehouse, shipped_catalog(), method_for(config), year, force)
@@ -106,7 +107,7 @@ def cmd_export(args: argparse.Namespace, config: AppConfig) -> int:
     from warehouse import marts
     from warehouse.paths import export_file
     from warehouse.store import Warehouse
-    from zonestats.runtime import shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     try:
         periods = periods_for_export(args.period)
@@ -136,12 +137,13 @@ def _export_as_of(
     args: argparse.Namespace, config: AppConfig, periods: dict[str, str], year: int
 ) -> int:
     """The export as it would have been written at the end of ``--as-of``, from SQL's history."""
+    from cli.common import WarehouseMissing, require_warehouse
     from tasks.marts import evaluation_as_of
+    from tasks.runtime import method_for
     from warehouse.history import observations_as_of
     from warehouse.paths import export_file
     from warehouse.store import Warehouse
-    from zonestats.cli_db import WarehouseMissing, require_warehouse
-    from zonestats.runtime import method_for, shipped_catalog
+    from zonestats.catalog import shipped_catalog
 
     catalog = shipped_catalog()
     require_warehouse(config.warehouse)

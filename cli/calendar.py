@@ -10,18 +10,11 @@ from typing import Any
 
 import pandas as pd
 
-from zonestats.cli_common import known_zone
-from zonestats.cli_common import table as text_table
+from cli.common import date_arg, known_zone
+from cli.common import table as text_table
 from zonestats.config import AppConfig, ConfigError
 
 EXIT_OK = 0
-
-
-def _day(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {value!r}") from None
 
 
 def add_calendar_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -46,7 +39,7 @@ def add_calendar_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser
     late = sub.add_parser("late", help="what is missing or overdue, per zone")
     late.add_argument(
         "--as-of",
-        type=_day,
+        type=date_arg,
         help="as at the end of this day, YYYY-MM-DD (default: now)",
     )
     late.add_argument("--zone", help="only this zone")
@@ -74,9 +67,9 @@ def cmd_deadline(args: argparse.Namespace, config: AppConfig) -> int:
     from tasks.calendar import grant_extension
     from tasks.load import prepare_warehouse
     from zonestats.calendar import period_of
+    from zonestats.catalog import shipped_catalog
     from zonestats.models import utcnow
     from zonestats.periods import PeriodError
-    from zonestats.runtime import shipped_catalog
 
     catalog = shipped_catalog()
     cal = catalog.calendar
@@ -125,13 +118,13 @@ def _local(value: Any, tz: Any) -> str:
 
 def cmd_late(args: argparse.Namespace, config: AppConfig) -> int:
     """Print what is missing or overdue as of a day (default now), per zone."""
+    from cli.common import WarehouseMissing, require_warehouse
     from marts.release_calendar import outstanding
     from tasks.calendar import calendar_as_of, compute_calendar, owed_by
     from warehouse.calendar import has_calendar
     from warehouse.store import Warehouse
-    from zonestats.cli_db import WarehouseMissing, require_warehouse
+    from zonestats.catalog import shipped_catalog
     from zonestats.models import utcnow
-    from zonestats.runtime import shipped_catalog
 
     known_zone(args.zone)
     catalog = shipped_catalog()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from zonestats.cli_common import load_app_config
+from cli.common import add_config, load_app_config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -17,12 +16,12 @@ def add_db_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None
     db = sub.add_parser("db", help="the warehouse schema: migrations and the reader role")
     dsub = db.add_subparsers(dest="db_action", required=True, parser_class=parser_class)
     up = dsub.add_parser("upgrade", help="migrate the warehouse schema to the latest revision")
-    _add_config(up)
+    add_config(up)
     cur = dsub.add_parser(
         "current",
         help="the warehouse's schema revision and whether it is the latest (exit 1 if not)",
     )
-    _add_config(cur)
+    add_config(cur)
     grant = dsub.add_parser(
         "grant-reader",
         help="PostgreSQL: let ROLE read the warehouse (not quarantine.raw), never write",
@@ -31,16 +30,7 @@ def add_db_parser(sub: Any, parser_class: type[argparse.ArgumentParser]) -> None
     grant.add_argument(
         "--create", action="store_true", help="create ROLE (NOLOGIN) if it does not exist"
     )
-    _add_config(grant)
-
-
-def _add_config(p: argparse.ArgumentParser) -> None:
-    # the same option as every other subcommand's (zonestats/cli.py)
-    p.add_argument(
-        "--config",
-        metavar="PATH",
-        help="config file (else $ZONESTATS_CONFIG, else ./zonestats.toml)",
-    )
+    add_config(grant)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -104,48 +94,3 @@ def _grant_reader(engine: Any, role: str, create: bool) -> int:
         for line in migrate.grant_reader(conn, role, create=create):
             print(line)
     return EXIT_OK
-
-
-__all__ = ["add_db_parser", "cmd_db"]
-
-
-class WarehouseMissing(Exception):
-    """A read-only command met a warehouse that does not exist or was never set up (exit 2)."""
-
-
-def require_warehouse(settings: Any) -> None:
-    """Refuse a warehouse that does not exist or has no zonestats tables, without creating it.
-
-    Read-only commands call this before they open the warehouse: SQLite creates a missing file
-    on connect, and a migration would create the tables; neither is a reader's business.
-    """
-    from sqlalchemy import create_engine, inspect
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    url = make_url(settings.url.get_secret_value())
-    shown = url.render_as_string(hide_password=True)
-    if url.get_backend_name() == "sqlite":
-        path = url.database or ""
-        if path not in ("", ":memory:") and not Path(path).is_file():
-            raise WarehouseMissing(
-                f"no warehouse at {Path(path).absolute()} (the SQLite file does not exist); "
-                "`zonestats db upgrade` or a run creates it"
-            )
-    else:
-        # a probe of its own with a bounded connect: an unreachable server must not hang a reader
-        probe = create_engine(url, connect_args={"connect_timeout": 10})
-        try:
-            with probe.connect():
-                pass
-        except SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-            raise WarehouseMissing(f"cannot open the warehouse {shown}: {reason}") from None
-        finally:
-            probe.dispose()
-    from warehouse.store import Warehouse
-
-    if not inspect(Warehouse(settings).engine).has_table("load_ledger"):
-        raise WarehouseMissing(
-            f"the warehouse {shown} has no zonestats tables; `zonestats db upgrade` creates them"
-        )

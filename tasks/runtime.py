@@ -1,29 +1,17 @@
-"""Process-wide loaders for the shipped declarations (catalog, rules) and the Prefect defaults."""
+"""What a config puts in force for a run: its audit rules and its evaluation method.
+
+The one place where validation's and the marts' declarations meet a config: the CLI checks a
+config here before it runs anything, and the steps ask here with the config they were given.
+Read once per process (the files are shipped, not edited at run time)."""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 
 from marts.method import Method, MethodError, load_method
 from validation.registry import RuleError, RuleSet, load_rules
 from zonestats.catalog import shipped_catalog
 from zonestats.config import AppConfig, ConfigError
-
-PREFECT_DEFAULTS = {
-    # telemetry would try the internet and print ERROR tracebacks offline
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "1",
-    "GX_ANALYTICS_ENABLED": "False",
-    # a fresh ephemeral server takes ~12 s here, over half of Prefect's default 20 s
-    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-}
-
-
-def prefect_environment() -> None:
-    """Set Prefect's offline-safe defaults unless the operator set them (call before importing prefect)."""
-    for key, value in PREFECT_DEFAULTS.items():
-        os.environ.setdefault(key, value)
 
 
 @lru_cache(maxsize=8)

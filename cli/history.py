@@ -18,7 +18,7 @@ FORMATS = ("table", "csv", "parquet")
 
 def add_history_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add the asof and diff subcommands."""
-    from zonestats.cli_calendar import _day
+    from cli.common import date_arg
 
     asof = sub.add_parser(
         "asof", help="the observations exactly as the warehouse held them at the end of a day"
@@ -26,7 +26,7 @@ def add_history_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser]
     asof.add_argument(
         "--date",
         required=True,
-        type=_day,
+        type=date_arg,
         help="YYYY-MM-DD: as held at the end of that day (23:59:59.999999 Asia/Shanghai)",
     )
     asof.add_argument("--zone", help="only this zone")
@@ -54,9 +54,9 @@ def add_history_parsers(sub: Any, add_config: Callable[[argparse.ArgumentParser]
 
 def reader_history(config: AppConfig) -> Any:
     """The warehouse of a read-only history command: it must exist and have the history views."""
+    from cli.common import WarehouseMissing, require_warehouse
     from warehouse.history import has_history
     from warehouse.store import Warehouse
-    from zonestats.cli_db import WarehouseMissing, require_warehouse
 
     require_warehouse(config.warehouse)  # a reader: neither creates nor migrates it
     wh = Warehouse(config.warehouse)
@@ -85,14 +85,14 @@ def _local(value: Any, tz: Any) -> str:
 
 def cmd_asof(args: argparse.Namespace, config: AppConfig) -> int:
     """Print or write the observations as the warehouse held them at the end of a day."""
+    from cli.common import known_zone
+    from cli.common import table as _table
     from publish.asof import write_csv, write_csv_file, write_parquet
     from publish.exports import write_atomically
     from warehouse.history import observations_as_of
     from warehouse.paths import asof_file
-    from zonestats.cli_common import known_zone
-    from zonestats.cli_common import table as _table
+    from zonestats.catalog import shipped_catalog
     from zonestats.numbers import plain_number
-    from zonestats.runtime import shipped_catalog
 
     known_zone(args.zone)
     period = _period(args.period)
@@ -164,12 +164,11 @@ def cmd_diff(args: argparse.Namespace, config: AppConfig) -> int:
     """Print what changed between two loaded revisions of a release (default: the last two)."""
     import json
 
+    from cli.common import WarehouseMissing, known_zone
+    from cli.common import table as _table
     from tasks.revisions import NoSuchRevision, release_diff
-    from zonestats.cli_common import known_zone
-    from zonestats.cli_common import table as _table
-    from zonestats.cli_db import WarehouseMissing
+    from zonestats.catalog import shipped_catalog
     from zonestats.numbers import plain_number
-    from zonestats.runtime import shipped_catalog
 
     known_zone(args.zone)
     period = _period(args.period)
