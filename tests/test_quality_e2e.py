@@ -1,6 +1,6 @@
 """End to end: the simulator's bad-data faults through nightly, the quarantine lifecycle, GX.
 
-TY01 breaks the release-level audit rules where zonesim.faults.AUDIT_BREAKS says, DT01 carries
+TY01 breaks the release-level audit rules where zonesim.bad_data.AUDIT_BREAKS says, DT01 carries
 the documented bad records; the quarantine rows that come out are asserted exactly, then an
 operator accepts one (it is loaded), a corrected revision arrives and a row is marked fixed.
 """

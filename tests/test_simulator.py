@@ -516,7 +516,7 @@ def test_huge_body(sim: Simulator, http: requests.Session) -> None:
 
 def test_echo_token(sim: Simulator, http: requests.Session) -> None:
     from zonesim import ECHO_CASES, echo_case
-    from zonesim.faults import ECHO_TEXT_AT
+    from zonesim.bad_data import ECHO_TEXT_AT
 
     zone = "JC01"
     header = f"Bearer {sim.token(zone)}"

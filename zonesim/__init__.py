@@ -7,17 +7,17 @@
 ``SimulatorProcess`` serves the same from a child process (what ``zonestats demo`` uses).
 """
 
-from zonesim.faults import (
+from zonesim.bad_data import (
     BAD_ENTERPRISES,
     BAD_RECORDS,
     ECHO_CASES,
     BadEnterpriseCase,
     BadRecordCase,
     EchoCase,
-    Faults,
     bad_enterprise_positions,
     echo_case,
 )
+from zonesim.faults import Faults
 from zonesim.forms import FORMS, QUIRKS, FormDocument, FormSpec
 from zonesim.process import SimulatorProcess, SimulatorProcessError
 from zonesim.simulator import Simulator

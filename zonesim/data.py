@@ -25,7 +25,8 @@ from fractions import Fraction
 from functools import cache
 from typing import Any
 
-from zonesim.faults import Faults, apply_audit_breaks, apply_bad_records
+from zonesim.bad_data import apply_audit_breaks, apply_bad_records
+from zonesim.faults import Faults
 from zonesim.model import ListRelease, Release
 from zonesim.record import Record
 from zonesim.rng import stable_rng, stable_unit

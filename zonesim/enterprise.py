@@ -36,6 +36,7 @@ import numpy.typing as npt
 import orjson
 
 from zonesim import bytecols
+from zonesim.bad_data import BAD_ENTERPRISES, BadEnterpriseCase, bad_enterprise_positions
 from zonesim.enterprise_blocks import (
     BLOCKS,
     Block,
@@ -63,7 +64,7 @@ from zonesim.enterprise_wire import (
     render,
     wire_chunk,
 )
-from zonesim.faults import BAD_ENTERPRISES, BadEnterpriseCase, Faults, bad_enterprise_positions
+from zonesim.faults import Faults
 from zonesim.record import Record
 from zonesim.rng import stable_rng
 from zonesim.uscc import ALPHABET, VALUES

@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from zonesim import api_v1, forms
-from zonesim.faults import ECHO_TEXT_AT, EchoCase, Faults, echo_case
+from zonesim.bad_data import ECHO_TEXT_AT, EchoCase, echo_case
+from zonesim.faults import Faults
 from zonesim.routing import (
     JSON,
     RawJSON,
